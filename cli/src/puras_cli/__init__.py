@@ -1,0 +1,1 @@
+"""The puras command line."""

@@ -1,0 +1,1 @@
+"""Local infrastructure processes (nats-server, Postgres) for the dev stack and the tests."""

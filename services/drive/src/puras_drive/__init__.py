@@ -1,0 +1,1 @@
+"""Puras drive service."""

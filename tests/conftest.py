@@ -1,0 +1,60 @@
+"""Shared fixtures: real servers on free loopback ports, started by the harness.
+
+* ``nats_server``: a fresh nats-server with JetStream and its own store dir per test.
+* ``pg_server``: one Postgres per test session; ``database_url`` is a fresh database
+  per test (created, never cleaned by deleting rows).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from puras_cli.infra.nats_server import NatsServer
+from puras_cli.infra.postgres import PostgresServer
+
+_db_counter = itertools.count(1)
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    srv = NatsServer(store_dir=tmp_path / "nats", log_file=tmp_path / "nats.log").start()
+    try:
+        yield srv
+    finally:
+        srv.cleanup()
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    external = os.environ.get("PURAS_TEST_DATABASE_URL")
+    if external:
+        pytest.skip("external Postgres configured; pg_server fixture not used")
+    base = tmp_path_factory.mktemp("pg")
+    srv = PostgresServer(data_dir=base, fsync=False, log_file=base / "postgres.log").start()
+    try:
+        yield srv
+    finally:
+        srv.cleanup()
+
+
+@pytest.fixture
+def database_url(pg_server: PostgresServer, request: pytest.FixtureRequest) -> str:
+    name = f"t{os.getpid()}_{next(_db_counter)}"
+    return pg_server.create_database(name)
+
+
+@pytest.fixture
+async def bus(nats_server: NatsServer) -> AsyncIterator[object]:
+    from puras_common.bus import connect, ensure_streams
+
+    b = await connect(nats_server.url, name="test")
+    await ensure_streams(b.js)
+    try:
+        yield b
+    finally:
+        await b.close()
