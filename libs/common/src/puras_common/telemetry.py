@@ -40,7 +40,9 @@ def tracer(name: str) -> trace.Tracer:
     return trace.get_tracer(name)
 
 
-def inject_headers(headers: dict[str, str], ctx: otel_context.Context | None = None) -> dict[str, str]:
+def inject_headers(
+    headers: dict[str, str], ctx: otel_context.Context | None = None
+) -> dict[str, str]:
     """Add ``traceparent``/``tracestate`` of the current (or given) context to ``headers``."""
     inject(headers, context=ctx)
     return headers

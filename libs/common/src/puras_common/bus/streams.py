@@ -110,7 +110,11 @@ def diff_config(spec: StreamSpec, actual: StreamConfig, replicas: int) -> list[s
         ("deny_delete", bool(want.deny_delete), bool(actual.deny_delete)),
         ("deny_purge", bool(want.deny_purge), bool(actual.deny_purge)),
         ("allow_direct", bool(want.allow_direct), bool(actual.allow_direct)),
-        ("duplicate_window", float(want.duplicate_window or 0), float(actual.duplicate_window or 0)),
+        (
+            "duplicate_window",
+            float(want.duplicate_window or 0),
+            float(actual.duplicate_window or 0),
+        ),
     ]
     for name, w, a in checks:
         if w != a:

@@ -116,10 +116,14 @@ def event_class(tag: str) -> type[Event] | None:
 
 def upcaster(
     tag: str, from_version: int
-) -> Callable[[Callable[[dict[str, Any]], dict[str, Any]]], Callable[[dict[str, Any]], dict[str, Any]]]:
+) -> Callable[
+    [Callable[[dict[str, Any]], dict[str, Any]]], Callable[[dict[str, Any]], dict[str, Any]]
+]:
     """Register ``fn(data_vN) -> data_vN+1`` for events of ``tag`` written at ``from_version``."""
 
-    def deco(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def deco(
+        fn: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> Callable[[dict[str, Any]], dict[str, Any]]:
         _UPCASTERS[(tag, from_version)] = fn
         return fn
 

@@ -23,6 +23,9 @@ class SubmitJob(msgspec.Struct, frozen=True, kw_only=True, tag="submit_job", tag
     inputs: dict[str, Any]
     submitted_at: datetime
     idempotency_key: str | None = None
+    after_seq: int = 0
+    """Event-log sequence the gateway's deployments view had reached when it validated the
+    submit; the scheduler applies at least that much before pinning (read-your-writes)."""
 
 
 class CancelJob(msgspec.Struct, frozen=True, kw_only=True, tag="cancel_job", tag_field="cmd"):
@@ -44,7 +47,8 @@ def encode_command(cmd: Command) -> bytes:
 
 
 def decode_command(data: bytes) -> Command:
-    return _cmd_decoder.decode(data)
+    cmd: Command = _cmd_decoder.decode(data)
+    return cmd
 
 
 class RunJob(msgspec.Struct, frozen=True, kw_only=True):

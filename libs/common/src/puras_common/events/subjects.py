@@ -16,9 +16,9 @@ __all__ = [
     "AGG_KEY",
     "AGG_LEDGER",
     "AGG_PROJECT",
+    "CMDS_STREAM",
     "CMD_SCHEDULER_CANCEL",
     "CMD_SCHEDULER_SUBMIT",
-    "CMDS_STREAM",
     "EVENTS_STREAM",
     "HELD_STREAM",
     "WORK_STREAM",
@@ -60,7 +60,9 @@ def _token(kind: str, value: str) -> str:
 
 def event_subject(project_id: str, aggregate: str, aggregate_id: str) -> str:
     """``ev.<project>.<aggregate>.<id>``."""
-    return f"ev.{_token('project id', project_id)}.{aggregate}.{_token('aggregate id', aggregate_id)}"
+    return (
+        f"ev.{_token('project id', project_id)}.{aggregate}.{_token('aggregate id', aggregate_id)}"
+    )
 
 
 def aggregate_filter(aggregate: str, project_id: str = "*") -> str:

@@ -16,6 +16,7 @@ from puras_common.events.base import Event
 from puras_common.manifest.spec import SkillSpec
 
 __all__ = [
+    "TERMINAL_STATUSES",
     "ApiKeyCreated",
     "ApiKeyRevoked",
     "BundleRef",
@@ -33,7 +34,6 @@ __all__ = [
     "JobStatus",
     "JobSucceeded",
     "ProjectCreated",
-    "TERMINAL_STATUSES",
 ]
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]

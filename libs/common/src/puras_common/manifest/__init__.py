@@ -1,5 +1,35 @@
-"""Skill manifests and deployment bundles: parsing and deploy-time validation (K1-K6, P4)."""
+"""Skill manifests and deployment bundles: parsing and deploy-time validation (K1-K6, P4).
 
+* :func:`validate_bundle` — the gateway's check of a pushed zip.
+* :func:`extract_bundle` — the runner's safe extraction of a deployment.
+* :func:`pack_project` — the pusher's deterministic zip of a project folder.
+"""
+
+from puras_common.manifest.archive import (
+    EXCLUDED_NAMES,
+    EXCLUDED_SUFFIXES,
+    BundleInvalid,
+    BundleLimits,
+    Problem,
+    extract_bundle,
+    pack_project,
+)
+from puras_common.manifest.bundle import ValidatedBundle, validate_bundle
+from puras_common.manifest.skill_yaml import BUILTIN_TOOL_NAMES
 from puras_common.manifest.spec import SkillKind, SkillSpec, ToolSpec
 
-__all__ = ["SkillKind", "SkillSpec", "ToolSpec"]
+__all__ = [
+    "BUILTIN_TOOL_NAMES",
+    "EXCLUDED_NAMES",
+    "EXCLUDED_SUFFIXES",
+    "BundleInvalid",
+    "BundleLimits",
+    "Problem",
+    "SkillKind",
+    "SkillSpec",
+    "ToolSpec",
+    "ValidatedBundle",
+    "extract_bundle",
+    "pack_project",
+    "validate_bundle",
+]

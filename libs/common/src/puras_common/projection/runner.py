@@ -54,7 +54,9 @@ def decode_batch(raw: list[RawEvent]) -> list[RecordedEvent]:
     out: list[RecordedEvent] = []
     for r in raw:
         env = decode_envelope(r.data)
-        out.append(RecordedEvent(seq=r.seq, subject=r.subject, envelope=env, event=decode_event(env)))
+        out.append(
+            RecordedEvent(seq=r.seq, subject=r.subject, envelope=env, event=decode_event(env))
+        )
     return out
 
 
@@ -182,7 +184,9 @@ class ProjectorRunner:
                 f"checkpoint of {self.schema}.{self.projection.name} moved from {self.last_seq}"
             )
         await conn.execute(
-            "SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, f"{self.schema}.{self.projection.name}:{seq}"
+            "SELECT pg_notify($1, $2)",
+            NOTIFY_CHANNEL,
+            f"{self.schema}.{self.projection.name}:{seq}",
         )
 
     async def _committed(self, seq: int) -> None:

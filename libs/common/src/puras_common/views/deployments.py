@@ -36,6 +36,8 @@ class DeploymentInfo:
 class ProjectDeployments:
     deployments: dict[str, DeploymentInfo] = field(default_factory=dict)
     active_id: str | None = None
+    subject_seq: int = 0
+    """Sequence of the last event on the project's deployments subject (for expected-seq)."""
 
     @property
     def active(self) -> DeploymentInfo | None:
@@ -63,6 +65,7 @@ class DeploymentsView:
         ev = rec.event
         pid = rec.envelope.project_id
         pd = self.projects.setdefault(pid, ProjectDeployments())
+        pd.subject_seq = max(pd.subject_seq, rec.seq)
         if isinstance(ev, DeploymentCreated):
             pd.deployments[ev.deployment_id] = DeploymentInfo(
                 id=ev.deployment_id,

@@ -1,0 +1,88 @@
+"""Waiting for a projection to reach a sequence, across processes (read-your-writes).
+
+Projectors ``NOTIFY puras_projection, '<schema>.<name>:<seq>'`` in the transaction that
+advances their checkpoint. A :class:`CheckpointWatcher` LISTENs on one connection and
+wakes waiters when the sequence they need is reached; it reads the table once at start
+and again when it (re)connects, so a notification missed while disconnected is not lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import asyncpg
+
+from puras_common.db import quote_ident
+from puras_common.projection.runner import NOTIFY_CHANNEL
+
+__all__ = ["CheckpointWatcher"]
+
+
+class CheckpointWatcher:
+    def __init__(self, dsn: str, *, schema: str = "public") -> None:
+        self._dsn = dsn
+        self._schema = schema
+        self._conn: asyncpg.Connection | None = None
+        self._seqs: dict[str, int] = {}
+        self._cond = asyncio.Condition()
+
+    async def start(self) -> None:
+        self._conn = await asyncpg.connect(self._dsn)
+        await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        await self.refresh()
+
+    async def stop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+            self._conn = None
+
+    async def refresh(self) -> None:
+        assert self._conn is not None
+        try:
+            rows = await self._conn.fetch(
+                # The schema name is ours (settings), quoted; no user input reaches this.
+                f"SELECT name, last_seq FROM {quote_ident(self._schema)}.projection_checkpoints"  # noqa: S608
+            )
+        except asyncpg.UndefinedTableError:
+            rows = []
+        for r in rows:
+            await self._set(str(r["name"]), int(r["last_seq"]))
+
+    def seq(self, name: str) -> int:
+        return self._seqs.get(name, 0)
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        target, _, seq = payload.rpartition(":")
+        schema, _, name = target.partition(".")
+        if schema != self._schema or not seq.isdigit():
+            return
+        asyncio.get_running_loop().create_task(self._set(name, int(seq)))
+
+    async def _set(self, name: str, seq: int) -> None:
+        if seq > self._seqs.get(name, 0):
+            self._seqs[name] = seq
+            async with self._cond:
+                self._cond.notify_all()
+
+    def note(self, name: str, seq: int) -> None:
+        """A local projector committed ``seq`` (no round trip through Postgres needed)."""
+        if seq > self._seqs.get(name, 0):
+            self._seqs[name] = seq
+            asyncio.get_running_loop().create_task(self._wake())
+
+    async def _wake(self) -> None:
+        async with self._cond:
+            self._cond.notify_all()
+
+    async def wait_for(self, name: str, seq: int, timeout: float) -> bool:
+        if self._seqs.get(name, 0) >= seq:
+            return True
+        try:
+            async with asyncio.timeout(timeout), self._cond:
+                await self._cond.wait_for(lambda: self._seqs.get(name, 0) >= seq)
+        except TimeoutError:
+            return False
+        return True

@@ -1,0 +1,36 @@
+"""Ledger entries as a pure function of ledger events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from puras_common.events.base import Envelope, Event
+from puras_common.events.types import CreditGranted
+
+__all__ = ["LedgerEntry", "entry_for"]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    entry_id: str
+    project_id: str
+    kind: str
+    """``grant`` today; charges join when usage is billed."""
+    micros: int
+    """Signed change of the balance."""
+    note: str
+    at: datetime
+
+
+def entry_for(env: Envelope, ev: Event | None) -> LedgerEntry | None:
+    if isinstance(ev, CreditGranted):
+        return LedgerEntry(
+            entry_id=env.id,
+            project_id=env.project_id,
+            kind="grant",
+            micros=ev.micros,
+            note=ev.note,
+            at=env.at,
+        )
+    return None

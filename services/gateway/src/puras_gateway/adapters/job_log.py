@@ -1,0 +1,127 @@
+"""Reading one job's events straight from the log: replay and live tail.
+
+A job's events are the messages on ``ev.<project>.job.<id>``; an event's position (its
+``id`` in the events API) is its 1-based place among them. Replay walks the subject
+with direct gets (JetStream keeps a per-subject index); live events come from a plain
+subscription made *before* the replay, de-duplicated by event id, so nothing published
+in between is lost or shown twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js.errors import NotFoundError
+
+from puras_common.bus import Bus
+from puras_common.events.base import Envelope, Event, decode_envelope, decode_event
+from puras_common.events.subjects import AGG_JOB, EVENTS_STREAM, event_subject
+from puras_common.events.types import JobRecord
+from puras_common.views.jobs import apply_job_event, public_event_type, public_payload
+
+__all__ = ["JobEvent", "JobLog", "JobTail", "fold"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    idx: int
+    envelope: Envelope
+    event: Event | None
+
+    @property
+    def type(self) -> str:
+        return public_event_type(self.envelope.type)
+
+    def payload(self) -> dict[str, Any]:
+        raw = None if self.event is not None else msgspec.json.decode(self.envelope.data)
+        return public_payload(self.event, raw)
+
+    def as_api(self) -> dict[str, Any]:
+        return {
+            "id": self.idx,
+            "type": self.type,
+            "payload": self.payload(),
+            "at": self.envelope.at,
+        }
+
+
+def fold(events: list[JobEvent]) -> JobRecord | None:
+    job: JobRecord | None = None
+    for e in events:
+        job = apply_job_event(job, e.envelope, e.event)
+    return job
+
+
+class JobTail:
+    """Live events of one job from a subscription opened before anything was published."""
+
+    def __init__(self, sub: Subscription, queue: asyncio.Queue[Msg]) -> None:
+        self._sub = sub
+        self._queue = queue
+        self._seen: set[str] = set()
+        self.count = 0
+
+    def mark_seen(self, events: list[JobEvent]) -> None:
+        for e in events:
+            self._seen.add(e.envelope.id)
+        self.count = max(self.count, len(events))
+
+    async def next(self, timeout: float | None) -> JobEvent | None:
+        """The next new event, or ``None`` when ``timeout`` passes first."""
+        while True:
+            try:
+                msg = await asyncio.wait_for(self._queue.get(), timeout)
+            except TimeoutError:
+                return None
+            env = decode_envelope(msg.data)
+            if env.id in self._seen:
+                continue
+            self._seen.add(env.id)
+            self.count += 1
+            return JobEvent(idx=self.count, envelope=env, event=decode_event(env))
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._sub.unsubscribe()
+
+
+class JobLog:
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+
+    async def tail(self, project_id: str, job_id: str) -> JobTail:
+        queue: asyncio.Queue[Msg] = asyncio.Queue()
+
+        async def _cb(msg: Msg) -> None:
+            queue.put_nowait(msg)
+
+        sub = await self._bus.nc.subscribe(
+            event_subject(project_id, AGG_JOB, job_id),
+            cb=_cb,
+            pending_msgs_limit=-1,
+            pending_bytes_limit=-1,
+        )
+        return JobTail(sub, queue)
+
+    async def replay(self, project_id: str, job_id: str) -> list[JobEvent]:
+        """Every event of the job so far, in order (empty if the log has none)."""
+        subject = event_subject(project_id, AGG_JOB, job_id)
+        out: list[JobEvent] = []
+        seq = 1
+        jsm = self._bus.js
+        while True:
+            try:
+                msg = await jsm.get_msg(
+                    EVENTS_STREAM, seq=seq, subject=subject, next=True, direct=True
+                )
+            except NotFoundError:
+                return out
+            env = decode_envelope(msg.data or b"")
+            out.append(JobEvent(idx=len(out) + 1, envelope=env, event=decode_event(env)))
+            seq = int(msg.seq or 0) + 1

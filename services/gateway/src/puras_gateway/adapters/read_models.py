@@ -1,0 +1,143 @@
+"""Queries on the read views in Postgres. Every query is scoped by the caller's project."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from puras_common.events.types import JobRecord
+from puras_gateway.domain.requests import Cursor, ListParams
+
+__all__ = ["KeyUsage", "ReadModels"]
+
+_JOB_COLS = (
+    "id, project_id, skill, status, inputs, result, error, cost_micros, deployment_id, "
+    "attempts, created_at, started_at, finished_at"
+)
+
+
+def _job(row: asyncpg.Record) -> JobRecord:
+    return msgspec.convert(dict(row), JobRecord)
+
+
+class ReadModels:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def get_job(self, project_id: str, job_id: str) -> JobRecord | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {_JOB_COLS} FROM jobs WHERE id = $1 AND project_id = $2",  # noqa: S608
+            job_id,
+            project_id,
+        )
+        return _job(row) if row else None
+
+    async def list_jobs(
+        self, project_id: str, params: ListParams
+    ) -> tuple[list[JobRecord], Cursor | None]:
+        args: list[Any] = [project_id]
+        where = ["project_id = $1"]
+        if params.status:
+            args.append(params.status)
+            where.append(f"status = ${len(args)}")
+        if params.cursor:
+            args.extend([params.cursor.created_at, params.cursor.id])
+            where.append(f"(created_at, id) < (${len(args) - 1}, ${len(args)})")
+        args.append(params.limit + 1)
+        # Only constant column lists and numbered placeholders are spliced in; values bind.
+        rows = await self._pool.fetch(
+            f"SELECT {_JOB_COLS} FROM jobs WHERE {' AND '.join(where)} "  # noqa: S608
+            f"ORDER BY created_at DESC, id DESC LIMIT ${len(args)}",
+            *args,
+        )
+        jobs = [_job(r) for r in rows[: params.limit]]
+        nxt = None
+        if len(rows) > params.limit:
+            last = jobs[-1]
+            nxt = Cursor(created_at=last.created_at, id=last.id)
+        return jobs, nxt
+
+    async def job_events(self, project_id: str, job_id: str) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(
+            "SELECT idx AS id, type, payload, at FROM job_events "
+            "WHERE job_id = $1 AND project_id = $2 ORDER BY idx",
+            job_id,
+            project_id,
+        )
+        return [dict(r) for r in rows]
+
+    async def job_event_count(self, project_id: str, job_id: str) -> int:
+        n = await self._pool.fetchval(
+            "SELECT event_count FROM jobs WHERE id = $1 AND project_id = $2", job_id, project_id
+        )
+        return int(n or 0)
+
+    async def list_deployments(self, project_id: str) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(
+            "SELECT id, notes, created_at, active, activated_at, bundle_size, "
+            "requirements_sha256, skills FROM deployments WHERE project_id = $1 "
+            "ORDER BY created_at DESC, id DESC",
+            project_id,
+        )
+        return [dict(r) for r in rows]
+
+    async def list_keys(self, project_id: str) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(
+            "SELECT k.prefix, k.created_at, u.last_used_at FROM api_keys k "
+            "LEFT JOIN api_key_usage u ON u.prefix = k.prefix "
+            "WHERE k.project_id = $1 AND k.revoked_at IS NULL ORDER BY k.created_at, k.prefix",
+            project_id,
+        )
+        return [dict(r) for r in rows]
+
+    async def balance(self, project_id: str) -> int:
+        try:
+            v = await self._pool.fetchval(
+                "SELECT credit_balance_micros FROM project_balances WHERE project_id = $1",
+                project_id,
+            )
+        except asyncpg.UndefinedTableError:
+            # The billing service has not created its ledger yet: nothing was granted.
+            return 0
+        return int(v or 0)
+
+
+class KeyUsage:
+    """``last_used_at`` per key: operational data outside the projections (not an event).
+
+    Written at most once a minute per key, off the request path.
+    """
+
+    DDL = """
+    CREATE TABLE IF NOT EXISTS api_key_usage (
+        prefix text PRIMARY KEY,
+        last_used_at timestamptz NOT NULL
+    )
+    """
+
+    def __init__(self, pool: asyncpg.Pool, *, every_s: float = 60.0) -> None:
+        self._pool = pool
+        self._every = every_s
+        self._last_written: dict[str, float] = {}
+
+    async def setup(self) -> None:
+        await self._pool.execute(self.DDL)
+
+    def due(self, prefix: str, now_mono: float) -> bool:
+        last = self._last_written.get(prefix)
+        if last is not None and now_mono - last < self._every:
+            return False
+        self._last_written[prefix] = now_mono
+        return True
+
+    async def touch(self, prefix: str, at: datetime) -> None:
+        await self._pool.execute(
+            "INSERT INTO api_key_usage (prefix, last_used_at) VALUES ($1, $2) "
+            "ON CONFLICT (prefix) DO UPDATE SET last_used_at = GREATEST("
+            "api_key_usage.last_used_at, EXCLUDED.last_used_at)",
+            prefix,
+            at,
+        )

@@ -1,0 +1,152 @@
+"""Operator and key-management use cases: projects, keys, credit (T1-T3, B4)."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import msgspec
+
+from puras_common.auth import generate_key
+from puras_common.bus import Bus
+from puras_common.events.subjects import AGG_KEY, AGG_LEDGER, AGG_PROJECT
+from puras_common.events.types import ApiKeyCreated, ApiKeyRevoked, CreditGranted, ProjectCreated
+from puras_common.ids import new_id
+from puras_common.projection.watch import CheckpointWatcher
+from puras_gateway.adapters.live_views import LiveViews
+from puras_gateway.adapters.read_models import ReadModels
+from puras_gateway.domain.errors import ApiError
+
+__all__ = ["AdminService", "CreateProjectBody", "GrantBody"]
+
+MICROS_PER_USD = 1_000_000
+MAX_GRANT_MICROS = 10**15
+
+
+class CreateProjectBody(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+
+
+class GrantBody(msgspec.Struct, frozen=True, kw_only=True):
+    usd: float | int | str | None = None
+    micros: int | None = None
+    note: str = ""
+
+
+def grant_micros(body: GrantBody) -> int:
+    if (body.usd is None) == (body.micros is None):
+        raise ApiError.bad_request(
+            'send exactly one of {"usd": <amount>} or {"micros": <integer>}', code="invalid_body"
+        )
+    if body.micros is not None:
+        micros = body.micros
+    else:
+        try:
+            # Decimal from the text of the number: 0.1 USD is exactly 100000 micros.
+            amount = Decimal(str(body.usd))
+        except InvalidOperation:
+            raise ApiError.bad_request("`usd` must be a number", code="invalid_body") from None
+        if not amount.is_finite():
+            raise ApiError.bad_request("`usd` must be a finite number", code="invalid_body")
+        scaled = amount * MICROS_PER_USD
+        if scaled != scaled.to_integral_value():
+            raise ApiError.bad_request(
+                "`usd` has more precision than a micro (1e-6 USD)", code="invalid_body"
+            )
+        micros = int(scaled)
+    if micros <= 0:
+        raise ApiError.bad_request("the amount must be positive", code="invalid_body")
+    if micros > MAX_GRANT_MICROS:
+        raise ApiError.bad_request("the amount is too large", code="invalid_body")
+    return micros
+
+
+class AdminService:
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        views: LiveViews,
+        reads: ReadModels,
+        watcher: CheckpointWatcher,
+        wait_s: float,
+    ) -> None:
+        self._bus = bus
+        self._views = views
+        self._reads = reads
+        self._watcher = watcher
+        self._wait = wait_s
+
+    async def create_project(self, body: CreateProjectBody) -> dict[str, Any]:
+        name = body.name.strip()
+        if not name or len(name) > 200:
+            raise ApiError.bad_request("`name` must be 1-200 characters", code="invalid_body")
+        pid = new_id()
+        pub = await self._bus.append(
+            ProjectCreated(name=name),
+            project_id=pid,
+            aggregate=AGG_PROJECT,
+            aggregate_id=pid,
+            event_id=f"{pid}:created",
+        )
+        await self._views.wait_for(pub.seq, self._wait)
+        return {"id": pid, "name": name}
+
+    def _require_project(self, project_id: str) -> None:
+        if project_id not in self._views.keys.projects:
+            raise ApiError.not_found(f"project {project_id!r} not found", code="project_not_found")
+
+    async def create_key(self, project_id: str, *, by: str) -> dict[str, Any]:
+        self._require_project(project_id)
+        k = generate_key()
+        pub = await self._bus.append(
+            ApiKeyCreated(prefix=k.prefix, secret_sha256=k.secret_sha256, created_by=by),  # type: ignore[arg-type]
+            project_id=project_id,
+            aggregate=AGG_KEY,
+            aggregate_id=k.prefix,
+            event_id=f"key:{k.prefix}:created",
+        )
+        # The key must work on the very next request to this gateway.
+        await self._views.wait_for(pub.seq, self._wait)
+        return {"key": k.key, "prefix": k.prefix}
+
+    async def list_keys(self, project_id: str) -> dict[str, Any]:
+        return {"keys": await self._reads.list_keys(project_id)}
+
+    async def revoke_key(self, project_id: str, prefix: str) -> dict[str, Any]:
+        info = self._views.keys.keys.get(prefix)
+        if info is None or info.project_id != project_id or info.revoked:
+            raise ApiError.not_found(
+                f"no active key with prefix {prefix!r} in this project", code="key_not_found"
+            )
+        pub = await self._bus.append(
+            ApiKeyRevoked(prefix=prefix),
+            project_id=project_id,
+            aggregate=AGG_KEY,
+            aggregate_id=prefix,
+            event_id=f"key:{prefix}:revoked",
+        )
+        await self._views.wait_for(pub.seq, self._wait)
+        await self._watcher.wait_for("keys", pub.seq, self._wait)
+        return {"prefix": prefix, "revoked": True}
+
+    async def grant(self, project_id: str, body: GrantBody) -> dict[str, Any]:
+        self._require_project(project_id)
+        micros = grant_micros(body)
+        grant_id = new_id()
+        pub = await self._bus.append(
+            CreditGranted(grant_id=grant_id, micros=micros, note=body.note),
+            project_id=project_id,
+            aggregate=AGG_LEDGER,
+            aggregate_id=project_id,
+            event_id=f"grant:{grant_id}",
+        )
+        out: dict[str, Any] = {
+            "project_id": project_id,
+            "grant_id": grant_id,
+            "granted_micros": micros,
+        }
+        # Show the new balance when the ledger projection (billing) has it within the bound.
+        if await self._watcher.wait_for("ledger", pub.seq, self._wait):
+            out["credit_balance_micros"] = await self._reads.balance(project_id)
+        return out

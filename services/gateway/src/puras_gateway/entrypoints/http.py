@@ -1,0 +1,276 @@
+"""The /v1 HTTP API (SPEC §13) as a FastAPI app over the gateway's use cases.
+
+Handlers read raw bodies and answer with msgspec-encoded bytes: the submit path is the
+product's hot path and pays for no model validation it does not need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from puras_common.logging import get_logger
+from puras_gateway.app.admin import CreateProjectBody, GrantBody
+from puras_gateway.bootstrap import Gateway
+from puras_gateway.domain.errors import ApiError
+from puras_gateway.domain.requests import (
+    parse_bool,
+    parse_list_params,
+    parse_submit_body,
+    parse_submit_mode,
+)
+
+__all__ = ["create_app"]
+
+log = get_logger(__name__)
+_enc = msgspec.json.Encoder()
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return _enc.encode(content)
+
+
+def _sse(gen: AsyncIterator[bytes]) -> StreamingResponse:
+    return StreamingResponse(
+        gen,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError.too_large(f"request body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError.too_large(f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decode(raw: bytes, typ: type[Any]) -> Any:
+    if not raw.strip():
+        raise ApiError.bad_request("request body is empty: send a JSON object", code="invalid_body")
+    try:
+        return msgspec.json.decode(raw, type=typ)
+    except msgspec.ValidationError as exc:
+        raise ApiError.bad_request(f"invalid body: {exc}", code="invalid_body") from exc
+    except msgspec.DecodeError as exc:
+        raise ApiError.bad_request(
+            f"request body is not valid JSON: {exc}", code="invalid_json"
+        ) from exc
+
+
+def create_app(gw: Gateway) -> FastAPI:
+    s = gw.settings
+    app = FastAPI(
+        title="Puras API",
+        version="0.1.0",
+        description="Skills as jobs: deployments, jobs, keys and credit (SPEC §13).",
+        lifespan=gw.lifespan,
+    )
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_req: Request, exc: ApiError) -> Response:
+        return JSON(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError) -> Response:
+        parts = []
+        for e in exc.errors():
+            loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path"))
+            parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
+        err = ApiError.bad_request("; ".join(parts) or "malformed request", code="invalid_request")
+        return JSON(err.body(), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSON(
+            {"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_req: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", error=str(exc))
+        return JSON(
+            {"error": {"code": "internal_error", "message": "internal error; see the gateway log"}},
+            status_code=500,
+        )
+
+
+    # -- health --------------------------------------------------------------------------
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        return JSON({"status": "ok"})
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        problems = gw.readiness_problems()
+        if problems:
+            return JSON({"status": "starting", "waiting_for": problems}, status_code=503)
+        return JSON({"status": "ready"})
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    @app.post("/v1/jobs")
+    async def submit_job(request: Request) -> Response:
+        p = gw.auth.key(request.headers.get("authorization"))
+        q = request.query_params
+        mode = parse_submit_mode(q.get("wait"), q.get("stream"), q.get("timeout"), s.default_wait_s)
+        body = parse_submit_body(await _body(request, s.max_body_bytes))
+        out = await gw.jobs.submit(p, body, mode)
+        if isinstance(out, dict):
+            return JSON(out)
+        return _sse(out)
+
+    @app.get("/v1/jobs")
+    async def list_jobs(request: Request) -> Response:
+        p = gw.auth.key(request.headers.get("authorization"))
+        q = request.query_params
+        params = parse_list_params(q.get("status"), q.get("limit"), q.get("cursor"))
+        return JSON(await gw.jobs.list(p, params))
+
+    @app.get("/v1/jobs/{job_id}")
+    async def get_job(job_id: str, request: Request) -> Response:
+        p = gw.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.jobs.get(p, job_id))
+
+    @app.get("/v1/jobs/{job_id}/events")
+    async def job_events(job_id: str, request: Request) -> Response:
+        p = gw.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.jobs.events(p, job_id))
+
+    @app.get("/v1/jobs/{job_id}/stream")
+    async def job_stream(job_id: str, request: Request) -> Response:
+        p = gw.auth.key(request.headers.get("authorization"))
+        last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+        after = 0
+        if last:
+            if not last.strip().isdigit():
+                raise ApiError.bad_request(
+                    "Last-Event-ID must be the integer id of an event", code="invalid_request"
+                )
+            after = int(last)
+        return _sse(await gw.jobs.attach(p, job_id, after))
+
+    # -- deployments ---------------------------------------------------------------------
+
+    @app.post("/v1/deployments")
+    async def create_deployment(request: Request) -> Response:
+        p = gw.auth.key(request.headers.get("authorization"))
+        ctype = request.headers.get("content-type", "")
+        if not ctype.startswith("multipart/form-data"):
+            raise ApiError.bad_request(
+                "send multipart/form-data with the zip in a `bundle` file field "
+                "(and optional `notes`, `activate`)",
+                code="invalid_request",
+            )
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > s.max_bundle_bytes + 1024 * 1024:
+            raise ApiError.too_large(f"bundle is larger than {s.max_bundle_bytes} bytes")
+        try:
+            form = await request.form(max_files=2, max_fields=20, max_part_size=1024 * 1024)
+        except Exception as exc:  # the multipart parser's errors are the client's fault
+            raise ApiError.bad_request(
+                f"malformed multipart body: {exc}", code="invalid_request"
+            ) from exc
+        try:
+            bundle = form.get("bundle")
+            if bundle is None or isinstance(bundle, str):
+                raise ApiError.bad_request(
+                    "multipart field `bundle` (the project zip, sent as a file) is required",
+                    code="invalid_request",
+                )
+            data = await bundle.read(s.max_bundle_bytes + 1)
+            if len(data) > s.max_bundle_bytes:
+                raise ApiError.too_large(f"bundle is larger than {s.max_bundle_bytes} bytes")
+            notes = form.get("notes") or ""
+            activate = form.get("activate")
+            if not isinstance(notes, str) or (
+                activate is not None and not isinstance(activate, str)
+            ):
+                raise ApiError.bad_request(
+                    "`notes` and `activate` are text fields", code="invalid_request"
+                )
+            act = True if activate is None or activate == "" else parse_bool("activate", activate)
+        finally:
+            await form.close()
+        return JSON(await gw.deployments.create(p, data, notes, act))
+
+    @app.get("/v1/deployments")
+    async def list_deployments(request: Request) -> Response:
+        p = gw.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.deployments.list(p))
+
+    @app.post("/v1/deployments/{deployment_id}/activate")
+    async def activate_deployment(deployment_id: str, request: Request) -> Response:
+        p = gw.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.deployments.activate(p, deployment_id))
+
+    @app.delete("/v1/deployments/{deployment_id}")
+    async def delete_deployment(deployment_id: str, request: Request) -> Response:
+        p = gw.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.deployments.delete(p, deployment_id))
+
+    @app.get("/v1/skills")
+    async def list_skills(request: Request) -> Response:
+        p = gw.auth.key(request.headers.get("authorization"))
+        return JSON(gw.deployments.skills(p))
+
+    # -- keys and balance ----------------------------------------------------------------
+
+    @app.post("/v1/keys")
+    async def create_key(request: Request) -> Response:
+        p = gw.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.admin.create_key(p.project_id, by="key"))
+
+    @app.get("/v1/keys")
+    async def list_keys(request: Request) -> Response:
+        p = gw.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.admin.list_keys(p.project_id))
+
+    @app.delete("/v1/keys/{prefix}")
+    async def revoke_key(prefix: str, request: Request) -> Response:
+        p = gw.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.admin.revoke_key(p.project_id, prefix))
+
+    @app.get("/v1/billing/balance")
+    async def balance(request: Request) -> Response:
+        p = gw.auth.key(request.headers.get("authorization"))
+        return JSON({"credit_balance_micros": await gw.reads.balance(p.project_id)})
+
+    # -- admin ---------------------------------------------------------------------------
+
+    @app.post("/v1/admin/projects")
+    async def admin_create_project(request: Request) -> Response:
+        gw.auth.admin(request.headers.get("authorization"))
+        body = _decode(await _body(request, 64 * 1024), CreateProjectBody)
+        return JSON(await gw.admin.create_project(body))
+
+    @app.post("/v1/admin/projects/{project_id}/keys")
+    async def admin_create_key(project_id: str, request: Request) -> Response:
+        gw.auth.admin(request.headers.get("authorization"))
+        return JSON(await gw.admin.create_key(project_id, by="admin"))
+
+    @app.post("/v1/admin/projects/{project_id}/credits")
+    async def admin_grant(project_id: str, request: Request) -> Response:
+        gw.auth.admin(request.headers.get("authorization"))
+        body = _decode(await _body(request, 64 * 1024), GrantBody)
+        return JSON(await gw.admin.grant(project_id, body))
+
+    return app

@@ -1,0 +1,32 @@
+"""Gateway settings (env prefix ``PURAS_GATEWAY_``, falling back to ``PURAS_``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import SecretStr
+
+from puras_common.settings import ServiceSettings
+
+__all__ = ["GatewaySettings"]
+
+
+class GatewaySettings(ServiceSettings):
+    service: ClassVar[str] = "gateway"
+    secret_fields: ClassVar[tuple[str, ...]] = ("admin_token",)
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_token: SecretStr = SecretStr("")
+    """Operator token for ``/v1/admin/*`` (T3); required outside ``env=dev``."""
+    max_body_bytes: int = 8 * 1024 * 1024
+    """Largest JSON body accepted (job inputs ride in events; keep base64 small)."""
+    max_bundle_bytes: int = 50 * 1024 * 1024
+    """Largest deployment zip accepted (413 beyond)."""
+    default_wait_s: float = 30.0
+    read_your_writes_s: float = 5.0
+    """How long a read waits for the projection to show what this API just accepted."""
+    sse_ping_s: float = 15.0
+    db_pool_size: int = 10
+    run_projectors: bool = True
+    """Run the gateway's projectors in this process (one replica is active at a time)."""

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from puras_common.events import BundleRef, JobFailed, JobQueued
+from puras_common.events.commands import SubmitJob
+from puras_common.manifest.spec import SkillSpec
+from puras_common.views.deployments import DeploymentInfo, ProjectDeployments
+from puras_scheduler.domain.admission import admit
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+T1 = datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
+
+
+def project(skills: dict[str, SkillSpec] | None) -> ProjectDeployments:
+    pd = ProjectDeployments()
+    if skills is not None:
+        pd.deployments["d1"] = DeploymentInfo(
+            id="d1", project_id="p", notes="", bundle=BundleRef(key="k", sha256="h", size=1),
+            requirements_sha256="r", skills=skills, created_at=T0,
+        )
+        pd.active_id = "d1"
+    return pd
+
+
+ECHO = SkillSpec(
+    name="echo", kind="deterministic", entrypoint="main.py:run", timeout_seconds=7,
+    input_schema={"type": "object", "properties": {"text": {"type": "string"}},
+                  "required": ["text"]},
+)
+
+
+def cmd(inputs: dict[str, object], skill: str = "echo") -> SubmitJob:
+    return SubmitJob(job_id="j", project_id="p", skill=skill, inputs=inputs, submitted_at=T0)
+
+
+def test_funded_valid_job_is_dispatched_with_its_pinned_deployment() -> None:
+    a = admit(cmd({"text": "hi"}), project({"echo": ECHO}), 1, T1)
+    assert a.outcome == "dispatch"
+    assert [type(e) for e, _ in a.events] == [JobQueued]
+    assert a.events[0][1] == "j:queued"
+    assert a.work is not None
+    assert (a.work.deployment_id, a.work.bundle_key, a.work.timeout_seconds) == ("d1", "k", 7)
+
+
+def test_no_credit_holds_the_job() -> None:
+    a = admit(cmd({"text": "hi"}), project({"echo": ECHO}), 0, T1)
+    assert a.outcome == "hold"
+    queued = a.events[0][0]
+    assert isinstance(queued, JobQueued)
+    assert queued.held
+
+
+def test_schema_violation_fails_without_running() -> None:
+    a = admit(cmd({"text": 5}), project({"echo": ECHO}), 10, T1)
+    assert a.outcome == "fail"
+    assert a.work is None
+    failed = a.events[1][0]
+    assert isinstance(failed, JobFailed)
+    assert failed.job.status == "failed"
+    assert "inputs.text" in (failed.job.error or "")
+    assert failed.job.finished_at == T1
+
+
+def test_unknown_skill_and_missing_deployment_fail_with_a_reason() -> None:
+    a = admit(cmd({}, skill="nope"), project({"echo": ECHO}), 10, T1)
+    assert a.outcome == "fail"
+    failed = a.events[1][0]
+    assert isinstance(failed, JobFailed)
+    assert "echo" in (failed.job.error or "")
+    b = admit(cmd({}), project(None), 10, T1)
+    assert b.outcome == "fail"
