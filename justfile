@@ -7,15 +7,15 @@ default:
 
 # Run the whole stack in the foreground on embedded defaults (Ctrl-C stops it all)
 up *args:
-    puras dev up "$@"
+    @puras dev up "$@"
 
 # Bring the stack up, push examples/, run jobs, print results, shut down
 demo *args:
-    puras dev demo "$@"
+    @puras dev demo "$@"
 
 # The whole test suite (unit, integration, end to end)
 test *args:
-    pytest "$@"
+    @pytest "$@"
 
 # Unit tests only (no servers)
 test-unit *args:
@@ -23,7 +23,7 @@ test-unit *args:
 
 # Benchmarks, with the Celery peer in the same run
 bench *args:
-    python bench/run.py "$@"
+    @python bench/run.py "$@"
 
 # Lint and type-check
 lint:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -30,16 +32,19 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+def pg_server() -> Iterator[PostgresServer]:
     external = os.environ.get("PURAS_TEST_DATABASE_URL")
     if external:
         pytest.skip("external Postgres configured; pg_server fixture not used")
-    base = tmp_path_factory.mktemp("pg")
+    # Not under pytest's tmp dir: pytest resets its root to mode 0700 when another session
+    # starts, and Postgres runs as its own system user that must traverse to its files.
+    base = Path(tempfile.mkdtemp(prefix="puras-pg-test-"))
     srv = PostgresServer(data_dir=base, fsync=False, log_file=base / "postgres.log").start()
     try:
         yield srv
     finally:
         srv.cleanup()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

@@ -168,6 +168,10 @@ class PostgresServer:
                     "127.0.0.1",
                     "-p",
                     str(self.port),
+                    # Without it the probe logs in as the OS user, and the server logs
+                    # `FATAL: role "root" does not exist` for every probe.
+                    "-U",
+                    "postgres",
                     "-t",
                     str(max(1, int(deadline - time.monotonic()))),
                 ],

@@ -87,7 +87,7 @@ class JobsProjection(Projection):
         )
         current: dict[str, tuple[JobRecord | None, int, int]] = {}
         for r in rows:
-            rec_dict = {k: r[k] for k in r if k not in ("event_count", "last_seq")}
+            rec_dict = {k: v for k, v in r.items() if k not in ("event_count", "last_seq")}
             current[r["id"]] = (
                 msgspec.convert(rec_dict, JobRecord),
                 int(r["event_count"]),

@@ -106,8 +106,9 @@ class AdminService:
             aggregate_id=k.prefix,
             event_id=f"key:{k.prefix}:created",
         )
-        # The key must work on the very next request to this gateway.
+        # The key must work on the very next request to this gateway, and be listed.
         await self._views.wait_for(pub.seq, self._wait)
+        await self._watcher.wait_for("keys", pub.seq, self._wait)
         return {"key": k.key, "prefix": k.prefix}
 
     async def list_keys(self, project_id: str) -> dict[str, Any]:

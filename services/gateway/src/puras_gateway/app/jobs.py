@@ -218,6 +218,8 @@ class JobsService:
 
     async def attach(self, p: Principal, job_id: str, after: int) -> AsyncIterator[bytes]:
         """SSE attach or re-attach (J5); ``after`` is the Last-Event-ID (0: from the start)."""
+        if not _plausible_id(job_id):
+            raise ApiError.not_found(f"job {job_id!r} not found in this project", code="job_not_found")
         tail = await self._log.tail(p.project_id, job_id)
         try:
             past = await self._log.replay(p.project_id, job_id)

@@ -1,0 +1,188 @@
+"""``puras dev up``: the whole stack in the foreground, with data kept between runs.
+
+Everything lives in ``<repo>/.puras/``:
+
+* ``stack/``: the stack's work dir (Postgres data, nats store, drive, runner cache, logs),
+  plus ``admin_token`` and ``project.env`` (mode 600), kept so that a restart keeps the
+  same admin token, the same dev project and, when free, the same port.
+* ``dev.env`` (mode 600): the live stack's address and credentials, written only once the
+  gateway answers and removed when the stack stops, so that a ``puras`` command never
+  reads the address of a stack that is not there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import socket
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import click
+
+from puras_cli import api
+from puras_cli.client import ApiError
+from puras_cli.config import format_env_file, parse_env_file, write_private_file
+from puras_cli.devstack.signals import ignoring_interrupts, terminate_as_interrupt
+from puras_cli.devstack.stack import DevProject, Stack, claim_work_dir
+
+__all__ = ["DevPaths", "port_is_free", "run_up"]
+
+Echo = Callable[..., None]
+
+
+class DevPaths:
+    """The files of ``./dev up`` under a repository root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.puras_dir = root / ".puras"
+        self.stack_dir = self.puras_dir / "stack"
+        self.dev_env = self.puras_dir / "dev.env"
+        self.admin_token = self.stack_dir / "admin_token"
+        self.project_env = self.stack_dir / "project.env"
+        self.gateway_port = self.stack_dir / "gateway_port"
+
+
+def port_is_free(port: int) -> bool:
+    """Whether the gateway could bind 127.0.0.1:port now (it sets SO_REUSEADDR too)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _admin_token(paths: DevPaths) -> str:
+    try:
+        token = paths.admin_token.read_text().strip()
+    except FileNotFoundError:
+        token = ""
+    if not token:
+        token = secrets.token_urlsafe(32)
+        write_private_file(paths.admin_token, token + "\n")
+    return token
+
+
+def _gateway_port(paths: DevPaths, requested: int | None) -> int:
+    if requested:
+        if not port_is_free(requested):
+            raise click.UsageError(f"port {requested} is in use on 127.0.0.1; pick another")
+        return requested
+    with contextlib.suppress(OSError, ValueError):
+        previous = int(paths.gateway_port.read_text().strip())
+        if port_is_free(previous):
+            return previous
+    return 0  # a free one, chosen by the stack
+
+
+def _saved_project(paths: DevPaths) -> DevProject | None:
+    # dev.env first: a run that was killed left it, and it is what the user last saw.
+    for path in (paths.dev_env, paths.project_env):
+        with contextlib.suppress(OSError):
+            values = parse_env_file(path.read_text())
+            if values.get("PURAS_PROJECT_ID") and values.get("PURAS_API_KEY"):
+                return DevProject(values["PURAS_PROJECT_ID"], values["PURAS_API_KEY"])
+    return None
+
+
+def _project_exists(stack: Stack, project: DevProject) -> bool:
+    """The key still opens its project: ``GET /v1/deployments`` answers 200."""
+    with stack.client(project.api_key) as client:
+        try:
+            api.list_deployments(client)
+        except ApiError as exc:
+            if exc.status in (401, 403, 404):
+                return False
+            raise
+    return True
+
+
+def _env_values(stack: Stack, project: DevProject) -> Mapping[str, str]:
+    return {
+        "PURAS_API_BASE": stack.api_base,
+        "PURAS_API_KEY": project.api_key,
+        "PURAS_PROJECT_ID": project.project_id,
+        "PURAS_ADMIN_TOKEN": stack.admin_token,
+        # For operator commands that read the log and the projections directly.
+        "PURAS_NATS_URL": stack.nats_url,
+        "PURAS_DATABASE_URL": stack.database_url,
+    }
+
+
+def _banner(paths: DevPaths, stack: Stack, project: DevProject, reused: bool, echo: Echo) -> None:
+    rel_logs = stack.logs_dir.relative_to(paths.root)
+    rel_env = paths.dev_env.relative_to(paths.root)
+    key_hint = project.api_key.split(".", 1)[0] + ".…"
+    echo("")
+    echo("Puras dev stack is up. Ctrl-C stops it.")
+    echo(f"  API base   {stack.api_base}")
+    echo(f"  project    {project.project_id} ({'reused' if reused else 'new'}, key {key_hint})")
+    echo(f"  env        {rel_env} (API base, key, project id, admin token; mode 600)")
+    echo(f"  logs       {rel_logs}/<service>.log")
+    echo("  try        .venv/bin/puras push examples/quickstart")
+    echo("             .venv/bin/puras jobs submit echo --input text=hi --wait")
+    echo(
+        f'             source {rel_env} && curl -H "Authorization: Bearer $PURAS_API_KEY" '
+        "$PURAS_API_BASE/v1/jobs"
+    )
+    echo("")
+
+
+def run_up(
+    root: Path, *, port: int | None = None, runners: int = 1, echo: Echo = click.echo
+) -> int:
+    """Run the stack until Ctrl-C/SIGTERM (0) or until a process of it dies (1)."""
+    paths = DevPaths(root)
+    paths.stack_dir.mkdir(parents=True, exist_ok=True)
+
+    def progress(msg: str) -> None:
+        echo(f"[up] {msg}", err=True)
+
+    # Refused here (StackBusy) while another `./dev up` runs from this checkout: its
+    # dev.env and its port must stay untouched. Past this point the stack dir is ours.
+    claim_work_dir(paths.stack_dir, progress)
+    stack = Stack(
+        paths.stack_dir,
+        runners=runners,
+        admin_token=_admin_token(paths),
+        gateway_port=_gateway_port(paths, port),
+        progress=progress,
+    )
+    saved = _saved_project(paths)
+    # Whatever dev.env says now is about an earlier stack: gone until this one answers.
+    paths.dev_env.unlink(missing_ok=True)
+    with terminate_as_interrupt():
+        try:
+            t0 = time.monotonic()
+            stack.start()
+            paths.gateway_port.write_text(f"{stack.gateway_port}\n")
+            with stack.explain_failures("a service stopped while the dev project was set up"):
+                reused = saved is not None and _project_exists(stack, saved)
+                project = saved if reused and saved is not None else stack.bootstrap_project("dev")
+            values = _env_values(stack, project)
+            write_private_file(
+                paths.project_env,
+                format_env_file({k: values[k] for k in ("PURAS_PROJECT_ID", "PURAS_API_KEY")}),
+            )
+            write_private_file(paths.dev_env, format_env_file(values))
+            progress(f"up in {time.monotonic() - t0:.1f}s")
+            _banner(paths, stack, project, reused, echo)
+            died = stack.wait_for_exit()
+            if died is None:
+                return 0
+            echo(f"error: {stack.describe_exit(died)}", err=True)
+            echo("stopping the stack", err=True)
+            return 1
+        except KeyboardInterrupt:
+            echo("", err=True)
+            progress("stopping the stack")
+            return 0
+        finally:
+            paths.dev_env.unlink(missing_ok=True)
+            with ignoring_interrupts():
+                stack.stop()
+            progress("stopped")
