@@ -1,0 +1,1 @@
+"""The runner's adapters: NATS, the bundle store, uv, processes and the filesystem."""

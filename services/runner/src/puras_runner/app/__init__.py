@@ -1,0 +1,1 @@
+"""The runner's handlers: the run flow of one work item, and the consume loop."""

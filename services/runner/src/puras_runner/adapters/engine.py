@@ -1,0 +1,517 @@
+"""The deterministic engine: a job's bundle, venv, template, workdir and process.
+
+:meth:`DeterministicEngine.prepare` makes sure the deployment is on disk with its venv
+(cached after the first job); :meth:`DeterministicEngine.start` creates the job's
+workdir and pipes and hands the job to the warm template's waiting child; the returned
+:class:`Execution` reads the child's output live, enforces the wall-clock limit by
+killing the job's process group, and gathers the facts the domain turns into an outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from puras_common.events.commands import RunJob
+from puras_common.logging import get_logger
+from puras_common.manifest import SkillSpec
+from puras_runner.adapters.bundle_cache import BundleCache, BundleUnusable, Deployment
+from puras_runner.adapters.templates import (
+    ChildHandle,
+    TemplateError,
+    TemplateKey,
+    TemplatePool,
+    TemplateProcess,
+    TemplateSpec,
+)
+from puras_runner.adapters.venvs import Venv, VenvBuilder, VenvBuildFailed
+from puras_runner.adapters.workdir import Workdirs
+from puras_runner.domain.errors import PreparationFailed
+from puras_runner.domain.jobs import cpu_limits, job_env, process_limits
+from puras_runner.domain.logs import Stream
+from puras_runner.domain.outcome import (
+    BadReturn,
+    ChildReport,
+    ExitStatus,
+    ImportFailed,
+    Raised,
+    Returned,
+    RunFacts,
+    TooLarge,
+)
+
+__all__ = ["DeterministicEngine", "Execution", "PreparationFailed", "PreparedSkill"]
+
+log = get_logger(__name__)
+
+OUTPUT_GRACE_S: Final = 1.0
+"""After the job's process is done, how long its output pipes may stay open (something
+it started still writing) before the group is killed and the pipes closed."""
+EXIT_GRACE_S: Final = 10.0
+"""How long to wait for the template to report a killed or finished child's exit."""
+REPORT_SLACK_BYTES: Final = 64 * 1024
+"""Result-pipe bytes read beyond ``max_result_bytes`` (an error report with its
+traceback, the JSON envelope) before the child is cut off."""
+_OK_ENVELOPE_BYTES: Final = len(b'{"kind":"ok","result":}')
+INLINE_JOB_BYTES: Final = 48 * 1024
+"""Jobs up to this size travel in the hand-off datagram; larger ones in a memfd (a
+datagram is limited by the socket buffer, ~200 KiB by default)."""
+_READ_CHUNK: Final = 64 * 1024
+
+OutputSink = Callable[[Stream, bytes], None]
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedSkill:
+    deployment: Deployment
+    spec: SkillSpec
+    venv: Venv
+    template: TemplateSpec
+
+    @property
+    def key(self) -> TemplateKey:
+        return (self.deployment.id, self.spec.name)
+
+
+# -- the child's report -------------------------------------------------------------------
+
+
+class _Ok(msgspec.Struct, tag="ok", tag_field="kind"):
+    result: Any
+
+
+class _Exception(msgspec.Struct, tag="exception", tag_field="kind"):
+    type: str
+    message: str = ""
+    traceback: str = ""
+
+
+class _ImportError(msgspec.Struct, tag="import_error", tag_field="kind"):
+    type: str
+    module_file: str = ""
+    message: str = ""
+    traceback: str = ""
+
+
+class _BadReturn(msgspec.Struct, tag="bad_return", tag_field="kind"):
+    message: str
+
+
+class _TooLarge(msgspec.Struct, tag="too_large", tag_field="kind"):
+    size: int
+
+
+_decode_report = msgspec.json.Decoder(_Ok | _Exception | _ImportError | _BadReturn | _TooLarge)
+
+
+def decode_report(raw: bytes) -> ChildReport | None:
+    """The domain's view of what the child wrote (``None``: nothing usable)."""
+    if not raw:
+        return None
+    try:
+        msg = _decode_report.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    if isinstance(msg, _Ok):
+        return Returned(msg.result, max(0, len(raw) - _OK_ENVELOPE_BYTES))
+    if isinstance(msg, _Exception):
+        return Raised(msg.type, msg.message, msg.traceback)
+    if isinstance(msg, _ImportError):
+        return ImportFailed(msg.module_file, msg.type, msg.message, msg.traceback)
+    if isinstance(msg, _BadReturn):
+        return BadReturn(msg.message)
+    return TooLarge(msg.size)
+
+
+# -- one running job ---------------------------------------------------------------------
+
+
+class Execution:
+    """A job's process as the runner sees it: its output, its result, its end."""
+
+    def __init__(
+        self,
+        *,
+        template: TemplateProcess,
+        handle: ChildHandle,
+        workdir: Path,
+        workdirs: Workdirs,
+        stdout_r: int,
+        stderr_r: int,
+        result_r: int,
+        on_output: OutputSink,
+        result_cap: int,
+        project_id: str,
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._project_id = project_id
+        self._template = template
+        self.handle = handle
+        self.workdir = workdir
+        self._workdirs = workdirs
+        self._on_output = on_output
+        self._result_cap = result_cap
+        self._result = bytearray()
+        self._overflow = 0
+        self._killed = False
+        self._closed = False
+        self._fds: dict[int, asyncio.Future[None]] = {}
+        self._eof_out = self._watch(stdout_r, "stdout")
+        self._eof_err = self._watch(stderr_r, "stderr")
+        self._eof_result = self._watch(result_r, None)
+
+    def _watch(self, fd: int, stream: Stream | None) -> asyncio.Future[None]:
+        os.set_blocking(fd, False)
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._fds[fd] = fut
+        if stream is None:
+            self._loop.add_reader(fd, self._read_result, fd)
+        else:
+            self._loop.add_reader(fd, self._read_output, fd, stream)
+        return fut
+
+    def _done(self, fd: int) -> None:
+        fut = self._fds.pop(fd, None)
+        if fut is None:
+            return
+        self._loop.remove_reader(fd)
+        os.close(fd)
+        if not fut.done():
+            fut.set_result(None)
+
+    def _read_output(self, fd: int, stream: Stream) -> None:
+        try:
+            data = os.read(fd, _READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if data:
+            self._on_output(stream, data)
+        else:
+            self._done(fd)
+
+    def _read_result(self, fd: int) -> None:
+        try:
+            data = os.read(fd, _READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._done(fd)
+            return
+        if len(self._result) + len(data) > self._result_cap:
+            # Stop reading: the child blocks or gets EPIPE, and is killed right away.
+            self._overflow = len(self._result) + len(data)
+            self._result.clear()
+            self._done(fd)
+            self.kill()
+            return
+        self._result += data
+
+    def _read_result_now(self) -> None:
+        fd = next((fd for fd, fut in self._fds.items() if fut is self._eof_result), None)
+        while fd is not None and fd in self._fds and not self._overflow:
+            try:
+                data = os.read(fd, _READ_CHUNK)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._done(fd)
+                return
+            self._result += data
+            if len(self._result) > self._result_cap:
+                self._overflow = len(self._result)
+                self._result.clear()
+                self._done(fd)
+
+    def kill(self) -> None:
+        """SIGKILL the job's process group."""
+        self._killed = True
+        self._template.kill_child(self.handle)
+
+    async def wait(self, timeout_s: float) -> RunFacts:
+        """Until the job's process is done (or killed at ``timeout_s``): the facts."""
+        timed_out = False
+        report: ChildReport | None = None
+        try:
+            async with asyncio.timeout(timeout_s):
+                await asyncio.wait(
+                    (self._eof_result, self.handle.exited), return_when=asyncio.FIRST_COMPLETED
+                )
+                if self._eof_result.done():
+                    report = decode_report(bytes(self._result))
+                if report is None and not self._overflow:
+                    # Nothing (usable) reported yet: wait for the process to end. What it
+                    # wrote before it exited is in the pipe even if something it started
+                    # still holds the pipe open, so read that without waiting for EOF.
+                    await asyncio.shield(self.handle.exited)
+                    self._read_result_now()
+                    report = decode_report(bytes(self._result))
+        except TimeoutError:
+            timed_out = True
+            self.kill()
+        await self._drain_output()
+        status: int | None = None
+        if self.handle.exited.done():
+            status = self.handle.exited.result()
+        elif report is None:
+            with contextlib.suppress(TimeoutError):
+                status = await asyncio.wait_for(asyncio.shield(self.handle.exited), EXIT_GRACE_S)
+        return RunFacts(
+            report=None if timed_out else report,
+            exit=ExitStatus.from_wait_status(status) if status is not None else None,
+            timed_out=timed_out,
+            result_overflow=self._overflow,
+        )
+
+    async def _drain_output(self) -> None:
+        pending = {f for f in (self._eof_out, self._eof_err, self._eof_result) if not f.done()}
+        if not pending:
+            return
+        _, pending = await asyncio.wait(pending, timeout=OUTPUT_GRACE_S)
+        if pending:
+            # Something the job started still holds its output: end the group.
+            self.kill()
+            _, pending = await asyncio.wait(pending, timeout=OUTPUT_GRACE_S)
+        if pending:
+            # Only a process that left the job's session can still hold them; stop
+            # listening (see docs/runner.md: what isolation does not give).
+            log.warning("job output still open after its process ended; closing it")
+            for fd in list(self._fds):
+                self._done(fd)
+
+    async def close(self) -> None:
+        """Teardown: the process is gone (killed if need be), the workdir removed."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if not self.handle.exited.done():
+                try:
+                    await asyncio.wait_for(asyncio.shield(self.handle.exited), EXIT_GRACE_S)
+                except TimeoutError:
+                    self.kill()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(self.handle.exited), EXIT_GRACE_S)
+            for fd in list(self._fds):
+                self._done(fd)
+        finally:
+            self._template.active -= 1
+            self._template.last_used = time.monotonic()
+            await asyncio.to_thread(self._workdirs.release, self.workdir, self._project_id)
+
+
+# -- the engine ----------------------------------------------------------------------------
+
+
+class DeterministicEngine:
+    def __init__(
+        self,
+        *,
+        bundles: BundleCache,
+        venvs: VenvBuilder,
+        templates: TemplatePool,
+        workdirs: Workdirs,
+        memory_limit_mb: int,
+        max_result_bytes: int,
+    ) -> None:
+        self.bundles = bundles
+        self.venvs = venvs
+        self.templates = templates
+        self.workdirs = workdirs
+        self.memory_limit_mb = memory_limit_mb
+        self.max_result_bytes = max_result_bytes
+        self._prepared: dict[TemplateKey, PreparedSkill] = {}
+
+    async def close(self) -> None:
+        """Stop every template (and so every job's process) and drop kept workdirs."""
+        await self.templates.close()
+        await asyncio.to_thread(self.workdirs.close)
+
+    def lookup(self, job: RunJob) -> PreparedSkill | None:
+        return self._prepared.get((job.deployment_id, job.skill))
+
+    async def prepare(self, job: RunJob) -> PreparedSkill:
+        """The job's deployment on disk, its skill and its venv (cached per skill)."""
+        prepared = self._prepared.get((job.deployment_id, job.skill))
+        if prepared is not None:
+            return prepared
+        try:
+            deployment = await self.bundles.get(job)
+        except BundleUnusable as exc:
+            raise PreparationFailed(str(exc)) from None
+        spec = deployment.skills.get(job.skill)
+        if spec is None:
+            raise PreparationFailed(
+                f"skill {job.skill!r} is not in deployment {job.deployment_id}; its skills: "
+                + (", ".join(sorted(deployment.skills)) or "(none)")
+            )
+        if spec.kind != "deterministic":
+            raise PreparationFailed(
+                f"skill {job.skill!r} is {spec.kind}; this runner runs deterministic skills "
+                "(entrypoint file.py:function) only"
+            )
+        try:
+            venv = await self.venvs.ensure(deployment.root, deployment.id)
+        except VenvBuildFailed as exc:
+            raise PreparationFailed(str(exc)) from None
+        prepared = prepare_skill(deployment, spec, venv, memory_limit_mb=self.memory_limit_mb)
+        self._prepared[prepared.key] = prepared
+        return prepared
+
+    async def start(
+        self,
+        prepared: PreparedSkill,
+        job: RunJob,
+        *,
+        attempt: int,
+        timeout_s: float,
+        secrets: Mapping[str, str],
+        on_output: OutputSink,
+    ) -> Execution:
+        """Hand the job to its template's waiting child; the job is running on return."""
+        template = await self._template(prepared, timeout_s)
+        # Usually one rename (see Workdirs): cheaper inline than in a thread.
+        try:
+            workdir = self.workdirs.create(job.job_id, attempt, job.project_id)
+        except OSError as exc:
+            raise PreparationFailed(
+                f"could not create the job's working directory: {exc}"
+            ) from None
+        env = job_env(
+            job,
+            attempt=attempt,
+            venv_bin=str(prepared.venv.bin),
+            workdir=str(workdir),
+            bundle_root=str(prepared.deployment.root),
+            secrets=secrets,
+        )
+        cpu_soft, cpu_hard = cpu_limits(timeout_s)
+        try:
+            return await self.start_in(
+                template,
+                workdir,
+                on_output,
+                {
+                    "inputs": job.inputs,
+                    "env": env,
+                    "cwd": str(workdir),
+                    "cpu_soft_s": cpu_soft,
+                    "cpu_hard_s": cpu_hard,
+                    "max_result_bytes": self.max_result_bytes,
+                },
+                project_id=job.project_id,
+                prepared=prepared,
+                timeout_s=timeout_s,
+            )
+        except BaseException:
+            await asyncio.to_thread(self.workdirs.release, workdir, job.project_id)
+            raise
+
+    async def start_in(
+        self,
+        template: TemplateProcess,
+        workdir: Path,
+        on_output: OutputSink,
+        job_doc: dict[str, Any],
+        *,
+        project_id: str,
+        prepared: PreparedSkill | None = None,
+        timeout_s: float = 60.0,
+    ) -> Execution:
+        """Hand ``job_doc`` (see ``template_main``) to ``template``; retried once on a fresh
+        template if this one went away (``prepared`` says how to start it)."""
+        payload = msgspec.json.encode(job_doc)
+        pipes = [os.pipe2(os.O_CLOEXEC) for _ in range(3)]
+        (out_r, out_w), (err_r, err_w), (res_r, res_w) = pipes
+        mine = [out_r, err_r, res_r]
+        theirs = [out_w, err_w, res_w]
+        try:
+            if len(payload) > INLINE_JOB_BYTES:
+                # Too large for one datagram: the child reads it from a memfd.
+                job_fd = os.memfd_create("puras-job", os.MFD_CLOEXEC)
+                theirs.append(job_fd)
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(job_fd, view) :]
+                os.lseek(job_fd, 0, os.SEEK_SET)
+                payload = b"@"
+            for attempt in range(2):
+                try:
+                    handle = await template.run(payload, theirs)
+                    break
+                except TemplateError as exc:
+                    if attempt or prepared is None:
+                        raise PreparationFailed(
+                            f"could not start the skill's process: {exc}"
+                        ) from None
+                    template = await self._template(prepared, timeout_s)
+        except BaseException:
+            for fd in mine:
+                os.close(fd)
+            raise
+        finally:
+            # Ours to close in every case: the child has its own copies now.
+            for fd in theirs:
+                os.close(fd)
+        template.active += 1
+        return Execution(
+            template=template,
+            handle=handle,
+            workdir=workdir,
+            workdirs=self.workdirs,
+            stdout_r=out_r,
+            stderr_r=err_r,
+            result_r=res_r,
+            on_output=on_output,
+            result_cap=self.max_result_bytes + REPORT_SLACK_BYTES,
+            project_id=project_id,
+        )
+
+    async def _template(self, prepared: PreparedSkill, timeout_s: float) -> TemplateProcess:
+        tpl = self.templates.get_live(prepared.key)
+        if tpl is not None:
+            return tpl
+        try:
+            return await self.templates.get(
+                prepared.key, prepared.template, ready_timeout=timeout_s
+            )
+        except TemplateError as exc:
+            raise PreparationFailed(
+                f"could not start the skill's template process: {exc}"
+            ) from None
+
+
+def prepare_skill(
+    deployment: Deployment, spec: SkillSpec, venv: Venv, *, memory_limit_mb: int
+) -> PreparedSkill:
+    skill_dir = deployment.root / "skills" / spec.name
+    return PreparedSkill(
+        deployment=deployment,
+        spec=spec,
+        venv=venv,
+        template=TemplateSpec(
+            python=venv.python,
+            venv_bin=venv.bin,
+            bundle_root=deployment.root,
+            skill_dir=skill_dir,
+            module_file=spec.module_file,
+            function=spec.function,
+            deployment_id=deployment.id,
+            skill=spec.name,
+            limits=dataclasses.asdict(process_limits(memory_limit_mb=memory_limit_mb)),
+        ),
+    )

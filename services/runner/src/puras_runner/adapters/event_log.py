@@ -1,0 +1,148 @@
+"""The job's subject in the event log, and work items, over NATS / JetStream."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Final
+
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js.errors import NotFoundError
+
+from puras_common.bus import Bus
+from puras_common.events.base import DecodeError, Event, decode_envelope, decode_event
+from puras_common.events.commands import RunJob
+from puras_common.events.subjects import AGG_JOB, EVENTS_STREAM, event_subject
+from puras_common.events.types import JobLogged, JobStarted
+from puras_common.logging import get_logger
+from puras_runner.app.ports import LastEvent
+
+__all__ = ["NatsJobEvents", "NatsWorkMessage", "SubjectWatch"]
+
+log = get_logger(__name__)
+
+MAX_WALK: Final = 10_000
+"""Events read when looking for a job's latest start (only on the ``runner lost`` path)."""
+
+
+class NatsWorkMessage:
+    """A JetStream delivery of ``work.<pool>`` as the handler sees it."""
+
+    __slots__ = ("_msg",)
+
+    def __init__(self, msg: Msg) -> None:
+        self._msg = msg
+
+    @property
+    def data(self) -> bytes:
+        return bytes(self._msg.data)
+
+    @property
+    def headers(self) -> Mapping[str, str] | None:
+        return self._msg.headers
+
+    @property
+    def attempt(self) -> int:
+        return int(self._msg.metadata.num_delivered)
+
+    async def ack(self) -> None:
+        await self._msg.ack()
+
+    async def nak(self, delay: float | None = None) -> None:
+        await self._msg.nak(delay)
+
+    async def term(self) -> None:
+        await self._msg.term()
+
+    async def in_progress(self) -> None:
+        await self._msg.in_progress()
+
+
+class SubjectWatch:
+    def __init__(self, sub: Subscription) -> None:
+        self._sub = sub
+
+    async def close(self) -> None:
+        try:
+            await self._sub.unsubscribe()
+        except Exception as exc:  # a closed connection has no subscription left anyway
+            log.debug("unsubscribe failed", error=str(exc))
+
+
+class NatsJobEvents:
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+
+    @staticmethod
+    def _subject(job: RunJob) -> str:
+        subject: str = event_subject(job.project_id, AGG_JOB, job.job_id)
+        return subject
+
+    async def append(
+        self, event: Event, *, job: RunJob, event_id: str, expected_seq: int | None
+    ) -> int:
+        published = await self._bus.append(
+            event,
+            project_id=job.project_id,
+            aggregate=AGG_JOB,
+            aggregate_id=job.job_id,
+            event_id=event_id,
+            correlation_id=job.job_id,
+            expected_last_subject_seq=expected_seq,
+        )
+        return int(published.seq)
+
+    async def last(self, job: RunJob) -> LastEvent | None:
+        try:
+            raw = await self._bus.js.get_last_msg(EVENTS_STREAM, self._subject(job), direct=True)
+        except NotFoundError:
+            return None
+        # Loud on a malformed log entry (DecodeError propagates): the job's state is
+        # unknown, so the delivery is not acked and an operator sees why.
+        env = decode_envelope(raw.data or b"")
+        return LastEvent(seq=int(raw.seq or 0), type=env.type)
+
+    async def latest_started(self, job: RunJob) -> JobStarted | None:
+        subject = self._subject(job)
+        seq = 1
+        latest: JobStarted | None = None
+        for _ in range(MAX_WALK):
+            try:
+                raw = await self._bus.js.get_msg(
+                    EVENTS_STREAM, seq=seq, subject=subject, next=True, direct=True
+                )
+            except NotFoundError:
+                break
+            try:
+                env = decode_envelope(raw.data or b"")
+                if env.type == JobStarted.type:
+                    event = decode_event(env)
+                    if isinstance(event, JobStarted):
+                        latest = event
+            except DecodeError as exc:
+                log.warning("undecodable job event skipped", seq=raw.seq, error=str(exc))
+            seq = int(raw.seq or seq) + 1
+        return latest
+
+    async def watch(
+        self, job: RunJob, on_event: Callable[[str, Event | None], None]
+    ) -> SubjectWatch:
+        # A plain subscription: JetStream also delivers stored messages to core
+        # subscribers of their subject, so this costs no consumer (ARCHITECTURE §5a).
+        async def _cb(msg: Msg) -> None:
+            try:
+                env = decode_envelope(msg.data)
+            except DecodeError:
+                return
+            if env.type == JobLogged.type:
+                return
+            event: Event | None = None
+            if env.type == JobStarted.type:
+                try:
+                    event = decode_event(env)
+                except DecodeError:
+                    return
+            on_event(env.type, event)
+
+        sub = await self._bus.nc.subscribe(self._subject(job), cb=_cb)
+        return SubjectWatch(sub)

@@ -1,0 +1,509 @@
+"""Warm template processes, one per (deployment, skill), and the runner's side of their
+protocol (see :mod:`puras_runner.template_main` for the protocol itself).
+
+A :class:`TemplateProcess` is started lazily with the deployment venv's interpreter,
+serves many jobs at once (each in its own forked child) and is stopped after
+``template_idle_s`` without a job. One that crashes is replaced on the next job.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import collections
+import contextlib
+import json
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from puras_common.logging import get_logger
+
+__all__ = [
+    "TEMPLATE_SCRIPT",
+    "ChildHandle",
+    "TemplateError",
+    "TemplateKey",
+    "TemplatePool",
+    "TemplateProcess",
+    "TemplateSpec",
+]
+
+log = get_logger(__name__)
+
+TEMPLATE_SCRIPT: Final = Path(__file__).resolve().parent.parent / "template_main.py"
+"""Run by path: it must not be imported from the venv (see its docstring)."""
+
+STDERR_TAIL_LINES: Final = 40
+STDERR_LOG_LINES: Final = 200
+"""Lines of a template's own stderr relayed to the runner's log (import-time noise is
+bounded; the tail is kept for start-up failures)."""
+
+TemplateKey = tuple[str, str]
+"""(deployment id, skill name)."""
+
+
+class TemplateError(RuntimeError):
+    """A template could not be started, or went away while being used."""
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateSpec:
+    python: Path
+    """The deployment venv's interpreter."""
+    venv_bin: Path
+    bundle_root: Path
+    skill_dir: Path
+    module_file: str
+    """Entrypoint file, relative to ``skill_dir``."""
+    function: str
+    deployment_id: str
+    skill: str
+    limits: dict[str, int] = field(default_factory=dict, hash=False)
+    """rlimits every job of this template gets (see ``template_main``); CPU time, which
+    depends on the job's timeout, comes with each job."""
+
+
+@dataclass(eq=False)
+class ChildHandle:
+    """One job's child process, from the moment it was handed its job."""
+
+    pid: int
+    """Also the job's process group: the child called ``setsid`` before it waited."""
+    exited: asyncio.Future[int | None]
+    """The child's raw wait status, or ``None`` if its template went away first."""
+    fork_us: float = 0.0
+    sent_at: float = field(default_factory=time.perf_counter)
+
+    def kill(self) -> None:
+        """SIGKILL the job's process group, and the child itself should it have left it.
+        A no-op once the exit was reported (the pid may be reused after that)."""
+        if self.exited.done():
+            return
+        for kill in (os.killpg, os.kill):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                kill(self.pid, signal.SIGKILL)
+
+
+@dataclass(eq=False)
+class _Spare:
+    pid: int
+    sock: socket.socket
+    fork_us: float
+
+
+class _Msg(msgspec.Struct, frozen=True):
+    op: str
+    pid: int = 0
+    status: int = 0
+    fork_us: float = 0.0
+    import_ms: float = 0.0
+    import_error: bool = False
+
+
+_decode_msg = msgspec.json.Decoder(_Msg).decode
+_FD_ANCILLARY: Final = socket.CMSG_LEN(4 * array.array("i").itemsize)
+
+
+class TemplateProcess:
+    """A running template, its spare children and the jobs it runs."""
+
+    def __init__(
+        self,
+        key: TemplateKey,
+        spec: TemplateSpec,
+        proc: asyncio.subprocess.Process,
+        sock: socket.socket,
+    ) -> None:
+        self.key = key
+        self.spec = spec
+        self._proc = proc
+        self._sock = sock
+        self._loop = asyncio.get_running_loop()
+        self._ready: asyncio.Future[_Msg] = self._loop.create_future()
+        self._spares: collections.deque[_Spare] = collections.deque()
+        self._spare_waiters: collections.deque[asyncio.Future[_Spare]] = collections.deque()
+        self._jobs: dict[int, ChildHandle] = {}
+        self._closed = False
+        self.active = 0
+        """Jobs handed out and not yet released by their owner."""
+        self.last_used = time.monotonic()
+        self.import_ms = 0.0
+        self.import_error = False
+        self.started_ms = 0.0
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        self._stderr_task = asyncio.create_task(self._relay_stderr())
+        self._loop.add_reader(sock.fileno(), self._on_readable)
+
+    @classmethod
+    async def start(
+        cls, key: TemplateKey, spec: TemplateSpec, *, ready_timeout: float, spares: int = 2
+    ) -> TemplateProcess:
+        t0 = time.perf_counter()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        cfg = {
+            "fd": theirs.fileno(),
+            "runner_pid": os.getpid(),
+            "bundle_root": str(spec.bundle_root),
+            "skill_dir": str(spec.skill_dir),
+            "module_file": spec.module_file,
+            "function": spec.function,
+            "limits": spec.limits,
+            "spares": spares,
+        }
+        # The template's environment is minimal on purpose: a job's /proc/self/environ
+        # shows the environment its template started with, so nothing of the runner's
+        # (NATS credentials, database URLs) may be in it.
+        env = {
+            "PATH": f"{spec.venv_bin}:/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "PURAS_DEPLOYMENT_ID": spec.deployment_id,
+            "PURAS_DEPLOYMENT_ROOT": str(spec.bundle_root),
+            "PURAS_SKILL": spec.skill,
+        }
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                str(spec.python),
+                "-I",
+                str(TEMPLATE_SCRIPT),
+                json.dumps(cfg),
+                pass_fds=(theirs.fileno(),),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=str(spec.bundle_root),
+                env=env,
+                # Its own session: a Ctrl-C at the runner's terminal is the runner's to
+                # handle; the template follows the runner through its socket and
+                # PR_SET_PDEATHSIG instead.
+                start_new_session=True,
+            )
+        except OSError as exc:
+            ours.close()
+            raise TemplateError(f"could not start {spec.python}: {exc}") from exc
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        tpl = cls(key, spec, proc, ours)
+        try:
+            ready = await asyncio.wait_for(asyncio.shield(tpl._ready), ready_timeout)
+        except TimeoutError:
+            await tpl.close()
+            raise TemplateError(
+                f"importing {spec.module_file} took longer than {ready_timeout:g}s"
+            ) from None
+        except BaseException:  # failed, or the start itself was cancelled: no orphan
+            await tpl.close()
+            raise
+        tpl.import_ms = ready.import_ms
+        tpl.import_error = ready.import_error
+        tpl.started_ms = (time.perf_counter() - t0) * 1000
+        log.info(
+            "template started",
+            deployment_id=spec.deployment_id,
+            skill=spec.skill,
+            pid=proc.pid,
+            start_ms=round(tpl.started_ms, 1),
+            import_ms=round(ready.import_ms, 1),
+            import_error=ready.import_error,
+        )
+        return tpl
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed
+
+    @property
+    def spares_ready(self) -> int:
+        return len(self._spares)
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    async def run(self, payload: bytes, fds: list[int]) -> ChildHandle:
+        """Give a job (its JSON, or ``b"@"`` plus a memfd as the 4th fd, and the write
+        ends of its stdout, stderr and result pipes) to a waiting child."""
+        while True:
+            spare = await self._take_spare()
+            try:
+                while True:
+                    try:
+                        socket.send_fds(spare.sock, [payload], fds)
+                        break
+                    except BlockingIOError:
+                        await self._writable(spare.sock)
+            except OSError:
+                continue  # that spare died after it was handed to us: take the next
+            finally:
+                spare.sock.close()
+            handle = ChildHandle(
+                pid=spare.pid, exited=self._loop.create_future(), fork_us=spare.fork_us
+            )
+            self._jobs[spare.pid] = handle
+            self.last_used = time.monotonic()
+            self._control({"op": "took", "pid": spare.pid})
+            return handle
+
+    async def _take_spare(self) -> _Spare:
+        if self._closed:
+            raise TemplateError("template is closed")
+        if self._spares:
+            return self._spares.popleft()
+        waiter: asyncio.Future[_Spare] = self._loop.create_future()
+        self._spare_waiters.append(waiter)
+        try:
+            return await waiter
+        finally:
+            if waiter in self._spare_waiters:
+                self._spare_waiters.remove(waiter)
+
+    def kill_child(self, handle: ChildHandle) -> None:
+        handle.kill()
+        if not handle.exited.done():
+            # Belt and braces: the template kills it too (it knows the pid is unreaped).
+            self._control({"op": "kill", "pid": handle.pid})
+
+    def _control(self, msg: dict[str, Any]) -> None:
+        if self._closed:
+            return
+        try:
+            self._sock.send(json.dumps(msg).encode())
+        except BlockingIOError:
+            # Tiny datagrams to a template that reads them at once: a full buffer means
+            # it is wedged; the next run notices and the pool replaces it.
+            log.warning("template control socket full", op=msg.get("op"))
+        except OSError as exc:
+            self._lost(f"send failed: {exc}")
+
+    async def _writable(self, sock: socket.socket) -> None:
+        fut: asyncio.Future[None] = self._loop.create_future()
+        fd = sock.fileno()
+
+        def _ready() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        self._loop.add_writer(fd, _ready)
+        try:
+            await fut
+        finally:
+            self._loop.remove_writer(fd)
+
+    # -- messages from the template -----------------------------------------------------
+
+    def _on_readable(self) -> None:
+        while not self._closed:
+            try:
+                data, ancdata, _flags, _addr = self._sock.recvmsg(65536, _FD_ANCILLARY)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._lost(f"socket error: {exc}")
+                return
+            fds = array.array("i")
+            for level, kind, cdata in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.frombytes(cdata[: len(cdata) - (len(cdata) % fds.itemsize)])
+            if not data:
+                for fd in fds:
+                    os.close(fd)
+                self._lost("template exited")
+                return
+            try:
+                msg = _decode_msg(data)
+            except msgspec.DecodeError:
+                for fd in fds:
+                    os.close(fd)
+                log.error("bad message from template", data=data[:200])
+                continue
+            self._dispatch(msg, list(fds))
+
+    def _dispatch(self, msg: _Msg, fds: list[int]) -> None:
+        if msg.op == "spare" and len(fds) == 1:
+            sock = socket.socket(fileno=fds[0])
+            sock.setblocking(False)
+            spare = _Spare(msg.pid, sock, msg.fork_us)
+            while self._spare_waiters:
+                waiter = self._spare_waiters.popleft()
+                if not waiter.done():
+                    waiter.set_result(spare)
+                    return
+            self._spares.append(spare)
+            return
+        for fd in fds:
+            os.close(fd)
+        if msg.op == "exit":
+            h = self._jobs.pop(msg.pid, None)
+            if h is not None:
+                if not h.exited.done():
+                    h.exited.set_result(msg.status)
+                return
+            # A spare that died before it got a job: forget it.
+            for spare in list(self._spares):
+                if spare.pid == msg.pid:
+                    self._spares.remove(spare)
+                    spare.sock.close()
+        elif msg.op == "ready" and not self._ready.done():
+            self._ready.set_result(msg)
+
+    def _lost(self, why: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self._loop.remove_reader(self._sock.fileno())
+        self._sock.close()
+        if not self._ready.done():
+            tail = "\n".join(self._stderr_tail)
+            self._ready.set_exception(
+                TemplateError(
+                    f"template process ended before it was ready ({why})"
+                    + (f":\n{tail}" if tail else "")
+                )
+            )
+            # Consumed by start(); mark retrieved so a late failure is not logged twice.
+            self._ready.exception()
+        elif self._jobs:
+            log.warning(
+                "template lost",
+                deployment_id=self.spec.deployment_id,
+                skill=self.spec.skill,
+                reason=why,
+                running=len(self._jobs),
+            )
+        for spare in self._spares:
+            spare.sock.close()
+        self._spares.clear()
+        err = TemplateError(f"template lost: {why}")
+        for waiter in self._spare_waiters:
+            if not waiter.done():
+                waiter.set_exception(err)
+        self._spare_waiters.clear()
+        for h in self._jobs.values():
+            if not h.exited.done():
+                h.exited.set_result(None)
+        self._jobs.clear()
+
+    async def _relay_stderr(self) -> None:
+        stream = self._proc.stderr
+        if stream is None:
+            return
+        relayed = 0
+        while True:
+            line = await stream.readline()
+            if not line:
+                return
+            text = line.decode("utf-8", errors="replace").rstrip("\n")
+            self._stderr_tail.append(text)
+            if relayed < STDERR_LOG_LINES:
+                relayed += 1
+                log.warning(
+                    "template stderr",
+                    deployment_id=self.spec.deployment_id,
+                    skill=self.spec.skill,
+                    line=text[:2000],
+                )
+
+    # -- stop ----------------------------------------------------------------------------
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Stop the template: closing its socket makes it kill its children and exit."""
+        self._lost("closed by the runner")
+        try:
+            await asyncio.wait_for(self._proc.wait(), timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()
+            await self._proc.wait()
+        self._stderr_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._stderr_task
+
+
+class TemplatePool:
+    """The live templates of this runner, started on first use, stopped when idle."""
+
+    def __init__(self, *, idle_s: float, spares: int = 2) -> None:
+        self._idle_s = idle_s
+        self._spares = spares
+        self._live: dict[TemplateKey, TemplateProcess] = {}
+        self._starting: dict[TemplateKey, asyncio.Task[TemplateProcess]] = {}
+        self._reaper: asyncio.Task[None] | None = None
+
+    def start_reaper(self) -> None:
+        if self._reaper is None:
+            self._reaper = asyncio.create_task(self._reap_idle())
+
+    def get_live(self, key: TemplateKey) -> TemplateProcess | None:
+        tpl = self._live.get(key)
+        return tpl if tpl is not None and tpl.alive else None
+
+    async def get(
+        self, key: TemplateKey, spec: TemplateSpec, *, ready_timeout: float
+    ) -> TemplateProcess:
+        tpl = self.get_live(key)
+        if tpl is not None:
+            return tpl
+        task = self._starting.get(key)
+        if task is None:
+            task = asyncio.create_task(self._start(key, spec, ready_timeout))
+            self._starting[key] = task
+            task.add_done_callback(lambda _t: self._starting.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _start(
+        self, key: TemplateKey, spec: TemplateSpec, ready_timeout: float
+    ) -> TemplateProcess:
+        old = self._live.pop(key, None)
+        if old is not None:
+            await old.close()
+        tpl = await TemplateProcess.start(
+            key, spec, ready_timeout=ready_timeout, spares=self._spares
+        )
+        self._live[key] = tpl
+        return tpl
+
+    def live(self) -> list[TemplateProcess]:
+        return [t for t in self._live.values() if t.alive]
+
+    async def _reap_idle(self) -> None:
+        period = max(0.05, min(self._idle_s / 2, 30.0))
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for key, tpl in list(self._live.items()):
+                if not tpl.alive:
+                    self._live.pop(key, None)
+                    with contextlib.suppress(Exception):
+                        await tpl.close()
+                elif tpl.active == 0 and now - tpl.last_used >= self._idle_s:
+                    self._live.pop(key, None)
+                    log.info("stopping idle template", deployment_id=key[0], skill=key[1])
+                    await tpl.close()
+
+    async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+            self._reaper = None
+        starting = list(self._starting.values())
+        for task in starting:
+            task.cancel()
+        # A start cancelled midway closes what it had spawned; wait for that.
+        await asyncio.gather(*starting, return_exceptions=True)
+        templates = list(self._live.values())
+        self._live.clear()
+        await asyncio.gather(*(t.close() for t in templates), return_exceptions=True)
+
+    def stats(self) -> dict[str, Any]:
+        return {"templates": len(self.live())}

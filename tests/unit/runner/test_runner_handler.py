@@ -1,0 +1,496 @@
+"""The run flow of one work item, against fakes of the event log and the engine."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import pytest
+
+from puras_common.bus import ConcurrencyConflict
+from puras_common.events.base import Event
+from puras_common.events.commands import RunJob
+from puras_common.events.types import (
+    JobCancelled,
+    JobFailed,
+    JobLogged,
+    JobRecord,
+    JobStarted,
+    JobSucceeded,
+)
+from puras_common.manifest import SkillSpec
+from puras_runner.app.handler import HandlerConfig, JobHandler
+from puras_runner.app.ports import LastEvent
+from puras_runner.domain.errors import PreparationFailed
+from puras_runner.domain.logs import Stream
+from puras_runner.domain.outcome import Raised, Returned, RunFacts
+
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+class Clock:
+    def now(self) -> datetime:
+        return T0
+
+
+@dataclass
+class Stored:
+    seq: int
+    id: str
+    event: Event
+
+
+class FakeLog:
+    """The job's subject: sequence numbers, msg-id dedupe, expected-sequence checks."""
+
+    def __init__(self) -> None:
+        self.stored: list[Stored] = []
+        self.watchers: list[Callable[[str, Event | None], None]] = []
+
+    @property
+    def last_seq(self) -> int:
+        return self.stored[-1].seq if self.stored else 0
+
+    def put(self, event: Event, event_id: str) -> int:
+        """Someone else appends (the scheduler, another runner)."""
+        seq = self.last_seq + 1
+        self.stored.append(Stored(seq, event_id, event))
+        for w in list(self.watchers):
+            if type(event).type != JobLogged.type:
+                w(type(event).type, event if isinstance(event, JobStarted) else None)
+        return seq
+
+    async def append(
+        self, event: Event, *, job: RunJob, event_id: str, expected_seq: int | None
+    ) -> int:
+        await asyncio.sleep(0)
+        for s in self.stored:
+            if s.id == event_id:
+                return s.seq
+        if expected_seq is not None and expected_seq != self.last_seq:
+            raise ConcurrencyConflict(f"expected {expected_seq}, last is {self.last_seq}")
+        return self.put(event, event_id)
+
+    async def last(self, job: RunJob) -> LastEvent | None:
+        if not self.stored:
+            return None
+        return LastEvent(self.stored[-1].seq, type(self.stored[-1].event).type)
+
+    async def latest_started(self, job: RunJob) -> JobStarted | None:
+        started = [s.event for s in self.stored if isinstance(s.event, JobStarted)]
+        return started[-1] if started else None
+
+    async def watch(self, job: RunJob, on_event: Callable[[str, Event | None], None]) -> Any:
+        self.watchers.append(on_event)
+        log = self
+
+        class _W:
+            async def close(self) -> None:
+                log.watchers.remove(on_event)
+
+        return _W()
+
+    def types(self) -> list[str]:
+        return [type(s.event).type for s in self.stored]
+
+    def events(self, cls: type[Event]) -> list[Any]:
+        return [s.event for s in self.stored if isinstance(s.event, cls)]
+
+
+@dataclass
+class FakeRunning:
+    facts: RunFacts
+    output: list[tuple[Stream, bytes]] = field(default_factory=list)
+    block: bool = False
+    on_wait: Callable[[], Any] | None = None
+    on_output: Callable[[Stream, bytes], None] | None = None
+    killed: bool = False
+    closed: bool = False
+    _kill_event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait(self, timeout_s: float) -> RunFacts:
+        assert self.on_output is not None
+        for stream, data in self.output:
+            self.on_output(stream, data)
+            await asyncio.sleep(0)
+        if self.on_wait is not None:
+            result = self.on_wait()
+            if asyncio.iscoroutine(result):
+                await result
+        if self.block:
+            await self._kill_event.wait()
+        return self.facts
+
+    def kill(self) -> None:
+        self.killed = True
+        self._kill_event.set()
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+@dataclass
+class FakePrepared:
+    spec: SkillSpec
+
+
+class FakeEngine:
+    def __init__(
+        self,
+        running: FakeRunning | None = None,
+        *,
+        fail: str | None = None,
+        output_schema: dict[str, Any] | None = None,
+    ) -> None:
+        self.running = running
+        self.fail = fail
+        self.spec = SkillSpec(
+            name="echo", kind="deterministic", entrypoint="main.py:run", output_schema=output_schema
+        )
+        self.prepared = 0
+        self.started: list[dict[str, Any]] = []
+
+    def lookup(self, job: RunJob) -> FakePrepared | None:
+        # Cached after the first successful preparation, like the real engine.
+        return FakePrepared(self.spec) if self.prepared and not self.fail else None
+
+    async def prepare(self, job: RunJob) -> FakePrepared:
+        self.prepared += 1
+        if self.fail:
+            raise PreparationFailed(self.fail)
+        return FakePrepared(self.spec)
+
+    async def start(
+        self,
+        prepared: FakePrepared,
+        job: RunJob,
+        *,
+        attempt: int,
+        timeout_s: float,
+        secrets: Mapping[str, str],
+        on_output: Callable[[Stream, bytes], None],
+    ) -> FakeRunning:
+        assert self.running is not None
+        self.started.append({"attempt": attempt, "timeout_s": timeout_s, "secrets": dict(secrets)})
+        self.running.on_output = on_output
+        return self.running
+
+
+class Secrets:
+    def __init__(self, values: dict[str, str] | None = None) -> None:
+        self.values = values or {}
+
+    async def secrets_for(self, project_id: str) -> Mapping[str, str]:
+        return self.values
+
+
+class FakeMsg:
+    def __init__(self, job: RunJob | bytes, attempt: int = 1) -> None:
+        self.data = job if isinstance(job, bytes) else msgspec.json.encode(job)
+        self.headers: dict[str, str] | None = None
+        self.attempt = attempt
+        self.acked = self.naked = self.termed = 0
+        self.progress = 0
+
+    async def ack(self) -> None:
+        self.acked += 1
+
+    async def nak(self, delay: float | None = None) -> None:
+        self.naked += 1
+
+    async def term(self) -> None:
+        self.termed += 1
+
+    async def in_progress(self) -> None:
+        self.progress += 1
+
+
+async def _stored(log: FakeLog, type_: str) -> None:
+    """Until the handler's own (concurrent) publish of ``type_`` has landed."""
+    while type_ not in log.types():
+        await asyncio.sleep(0)
+
+
+JOB = RunJob(
+    job_id="job-1",
+    project_id="proj-1",
+    skill="echo",
+    inputs={"x": 1},
+    deployment_id="dep-1",
+    created_at=T0,
+    bundle_key="proj-1/dep-1.zip",
+    bundle_sha256="00" * 32,
+    timeout_seconds=9,
+)
+
+
+def _handler(
+    log: FakeLog, engine: FakeEngine, *, secrets: dict[str, str] | None = None, **config: Any
+) -> JobHandler:
+    cfg: dict[str, Any] = {
+        "runner_id": "runner-a",
+        "max_attempts": 3,
+        "default_timeout_s": 30,
+        "heartbeat_s": 10,
+        "memory_limit_mb": 256,
+        "max_result_bytes": 1000,
+        "max_log_bytes": 1000,
+        "log_flush_s": 0.01,
+    }
+    cfg.update(config)
+    return JobHandler(
+        events=log,
+        engine=engine,
+        secrets=Secrets(secrets),
+        clock=Clock(),
+        config=HandlerConfig(**cfg),
+    )
+
+
+async def test_first_attempt_records_start_logs_and_result_then_acks() -> None:
+    log = FakeLog()
+    running = FakeRunning(
+        RunFacts(report=Returned({"y": 2}, 7), exit=None),
+        output=[("stdout", b"hello\n"), ("stderr", b"warn\n")],
+    )
+    engine = FakeEngine(running)
+    msg = FakeMsg(JOB)
+    handler = _handler(log, engine)
+    await handler.handle(msg)
+    await handler.drain()
+    assert log.types()[0] == "job.started"
+    assert log.types()[-1] == "job.succeeded"
+    assert next(s.id for s in log.stored) == "job-1:started:1"
+    assert [s.id for s in log.stored][-1] == "job-1:terminal"
+    logs = log.events(JobLogged)
+    assert [(e.stream, e.lines) for e in logs] == [("stdout", ["hello"]), ("stderr", ["warn"])]
+    assert [s.id for s in log.stored if isinstance(s.event, JobLogged)] == [
+        "job-1:log:1:1",
+        "job-1:log:1:2",
+    ]
+    (done,) = log.events(JobSucceeded)
+    assert done.job.result == {"y": 2}
+    assert done.job.attempts == 1
+    assert engine.started == [{"attempt": 1, "timeout_s": 9.0, "secrets": {}}]
+    assert msg.acked == 1
+    assert running.closed
+
+
+async def test_many_lines_are_batched_and_capped() -> None:
+    log = FakeLog()
+    output: list[tuple[Stream, bytes]] = [("stdout", f"line {i}\n".encode()) for i in range(300)]
+    running = FakeRunning(RunFacts(report=Returned({}, 2), exit=None), output=output)
+    handler = _handler(log, FakeEngine(running), max_log_bytes=500, log_flush_s=0.05)
+    await handler.handle(FakeMsg(JOB))
+    logs = log.events(JobLogged)
+    assert 1 <= len(logs) <= 3, "lines must be batched, not one event per line"
+    lines = [line for e in logs for line in e.lines]
+    assert lines[0] == "line 0"
+    # Every line but the last (cut at the cap) had its newline counted.
+    assert sum(len(line) + 1 for line in lines) - 1 <= 500
+    assert logs[-1].truncated
+    assert not any(e.truncated for e in logs[:-1])
+
+
+async def test_a_failure_to_prepare_fails_the_job_and_acks() -> None:
+    log = FakeLog()
+    msg = FakeMsg(JOB)
+    await _handler(log, FakeEngine(fail="could not prepare the deployment bundle: x")).handle(msg)
+    (failed,) = log.events(JobFailed)
+    assert failed.job.error == "could not prepare the deployment bundle: x"
+    assert msg.acked == 1
+
+
+async def test_a_user_error_is_recorded_and_not_retried() -> None:
+    log = FakeLog()
+    running = FakeRunning(RunFacts(report=Raised("ValueError", "bad", ""), exit=None))
+    msg = FakeMsg(JOB)
+    await _handler(log, FakeEngine(running)).handle(msg)
+    (failed,) = log.events(JobFailed)
+    assert failed.job.error == "ValueError: bad"
+    assert msg.acked == 1
+    assert msg.naked == 0
+
+
+async def test_output_schema_is_checked() -> None:
+    log = FakeLog()
+    running = FakeRunning(RunFacts(report=Returned({"n": "x"}, 9), exit=None))
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    await _handler(log, FakeEngine(running, output_schema=schema)).handle(FakeMsg(JOB))
+    (failed,) = log.events(JobFailed)
+    assert failed.job.error == (
+        "output does not match output_schema: result.n: 'x' is not of type 'integer'"
+    )
+
+
+async def test_a_redelivery_of_an_ended_job_is_only_acked() -> None:
+    log = FakeLog()
+    log.put(
+        JobStarted(attempt=1, deployment_id="dep-1", runner_id="r0", started_at=T0),
+        "job-1:started:1",
+    )
+    record = JobRecord(
+        id="job-1", project_id="proj-1", skill="echo", status="succeeded", inputs={}, created_at=T0
+    )
+    log.put(JobSucceeded(job=record), "job-1:terminal")
+    engine = FakeEngine()
+    msg = FakeMsg(JOB, attempt=2)
+    await _handler(log, engine).handle(msg)
+    assert engine.prepared == 0
+    assert msg.acked == 1
+    assert len(log.stored) == 2
+
+
+async def test_a_redelivery_of_an_unfinished_job_runs_it_again() -> None:
+    log = FakeLog()
+    log.put(
+        JobStarted(attempt=1, deployment_id="dep-1", runner_id="r0", started_at=T0),
+        "job-1:started:1",
+    )
+    running = FakeRunning(RunFacts(report=Returned({}, 2), exit=None))
+    msg = FakeMsg(JOB, attempt=2)
+    await _handler(log, FakeEngine(running)).handle(msg)
+    assert log.types() == ["job.started", "job.started", "job.succeeded"]
+    assert log.events(JobStarted)[-1].attempt == 2
+    assert log.events(JobSucceeded)[0].job.attempts == 2
+    assert msg.acked == 1
+
+
+async def test_the_delivery_after_the_last_attempt_fails_the_job_runner_lost() -> None:
+    log = FakeLog()
+    started = T0.replace(hour=5)
+    log.put(
+        JobStarted(attempt=3, deployment_id="dep-1", runner_id="r0", started_at=started),
+        "job-1:started:3",
+    )
+    engine = FakeEngine()
+    msg = FakeMsg(JOB, attempt=4)
+    await _handler(log, engine).handle(msg)
+    (failed,) = log.events(JobFailed)
+    assert failed.job.error == "runner lost"
+    assert failed.job.attempts == 3
+    assert failed.job.started_at == started
+    assert log.stored[-1].id == "job-1:terminal"
+    assert engine.prepared == 0
+    assert msg.acked == 1
+
+
+async def test_runner_lost_is_not_recorded_over_an_ended_job() -> None:
+    log = FakeLog()
+    record = JobRecord(
+        id="job-1", project_id="proj-1", skill="echo", status="failed", inputs={}, created_at=T0
+    )
+    log.put(JobFailed(job=record), "job-1:terminal")
+    msg = FakeMsg(JOB, attempt=4)
+    await _handler(log, FakeEngine()).handle(msg)
+    assert len(log.stored) == 1
+    assert msg.acked == 1
+
+
+async def test_a_newer_attempt_stops_this_one_without_ack() -> None:
+    log = FakeLog()
+
+    def newer_attempt_starts() -> None:
+        log.put(
+            JobStarted(attempt=2, deployment_id="dep-1", runner_id="r-b", started_at=T0),
+            "job-1:started:2",
+        )
+
+    running = FakeRunning(
+        RunFacts(report=Returned({}, 2), exit=None), block=True, on_wait=newer_attempt_starts
+    )
+    msg = FakeMsg(JOB)
+    handler = _handler(log, FakeEngine(running))
+    await asyncio.wait_for(handler.handle(msg), 5)
+    await handler.drain()
+    assert running.killed
+    assert running.closed
+    assert log.types() == ["job.started", "job.started"]
+    assert msg.acked == 0
+
+
+async def test_a_job_cancelled_elsewhere_is_killed_and_acked() -> None:
+    log = FakeLog()
+    record = JobRecord(
+        id="job-1", project_id="proj-1", skill="echo", status="cancelled", inputs={}, created_at=T0
+    )
+
+    async def cancel_after_start() -> None:
+        await _stored(log, "job.started")
+        log.put(JobCancelled(job=record), "job-1:terminal")
+
+    running = FakeRunning(
+        RunFacts(report=Returned({}, 2), exit=None), block=True, on_wait=cancel_after_start
+    )
+    msg = FakeMsg(JOB)
+    await asyncio.wait_for(_handler(log, FakeEngine(running)).handle(msg), 5)
+    assert running.killed
+    assert log.types() == ["job.started", "job.cancelled"]
+    assert msg.acked == 1
+
+
+async def test_a_conflicting_terminal_publish_is_not_acked() -> None:
+    log = FakeLog()
+
+    async def another_writer() -> None:
+        # Invisible to the watch (a log line), visible to the expected-sequence check.
+        await _stored(log, "job.started")
+        log.put(JobLogged(stream="stdout", lines=["x"]), "job-1:log:9:1")
+
+    running = FakeRunning(RunFacts(report=Returned({}, 2), exit=None), on_wait=another_writer)
+    msg = FakeMsg(JOB)
+    await _handler(log, FakeEngine(running)).handle(msg)
+    assert "job.succeeded" not in log.types()
+    assert msg.acked == 0
+
+
+async def test_an_undecodable_work_item_is_terminated() -> None:
+    msg = FakeMsg(b'{"not": "a job"}')
+    await _handler(FakeLog(), FakeEngine()).handle(msg)
+    assert msg.termed == 1
+    assert msg.acked == 0
+
+
+async def test_heartbeats_while_the_job_runs() -> None:
+    log = FakeLog()
+    running = FakeRunning(RunFacts(report=Returned({}, 2), exit=None), block=True)
+    msg = FakeMsg(JOB)
+    task = asyncio.create_task(_handler(log, FakeEngine(running), heartbeat_s=0.01).handle(msg))
+    while msg.progress < 3:
+        await asyncio.sleep(0.01)
+    running.kill()
+    await asyncio.wait_for(task, 5)
+    assert msg.acked == 1
+
+
+async def test_secrets_reach_the_engine_and_are_masked_in_logs_and_errors() -> None:
+    log = FakeLog()
+    running = FakeRunning(
+        RunFacts(report=Raised("ValueError", "bad token hunter22", ""), exit=None),
+        output=[("stdout", b"token=hunter22\n")],
+    )
+    engine = FakeEngine(running)
+    await _handler(log, engine, secrets={"TOKEN": "hunter22"}).handle(FakeMsg(JOB))
+    assert engine.started[0]["secrets"] == {"TOKEN": "hunter22"}
+    assert log.events(JobLogged)[0].lines == ["token=***"]
+    assert log.events(JobFailed)[0].job.error == "ValueError: bad token ***"
+
+
+@pytest.mark.parametrize("attempt", [1, 2])
+async def test_shutdown_cancellation_gives_the_job_back(attempt: int) -> None:
+    log = FakeLog()
+    running = FakeRunning(RunFacts(report=Returned({}, 2), exit=None), block=True)
+    msg = FakeMsg(JOB, attempt=attempt)
+    task = asyncio.create_task(_handler(log, FakeEngine(running)).handle(msg))
+    while running.on_output is None:
+        await asyncio.sleep(0.001)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert running.killed
+    assert msg.naked == 1
+    assert msg.acked == 0
