@@ -2,113 +2,18 @@
 
 One stack per test module (starting one takes a few seconds); a fresh project per test,
 so tests never see each other's jobs. Short ack wait and heartbeats let the lost-runner
-tests finish in seconds.
+tests finish in seconds. Helpers live in ``stackapi.py``.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from puras_cli.devstack import Stack
-from puras_cli.devstack.stack import claim_work_dir
-from puras_common.manifest import pack_project
-
-PROJECT_DIR = Path(__file__).parent / "project"
-
-E2E_ENV = {
-    "PURAS_RUNNER_ACK_WAIT_S": "2",
-    "PURAS_RUNNER_MAX_ATTEMPTS": "3",
-    "PURAS_RUNNER_SHUTDOWN_GRACE_S": "2",
-}
-
-
-class Api:
-    """An HTTP client of the gateway holding one project's key."""
-
-    def __init__(self, base: str, key: str, project_id: str) -> None:
-        self.base = base
-        self.key = key
-        self.project_id = project_id
-        self.http = httpx.Client(
-            base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=90
-        )
-
-    def submit(self, skill: str, inputs: dict[str, Any], **params: Any) -> httpx.Response:
-        return self.http.post("/v1/jobs", json={"skill": skill, "inputs": inputs}, params=params)
-
-    def run(self, skill: str, inputs: dict[str, Any], timeout: int = 60) -> dict[str, Any]:
-        """Submit with wait=true and return the JobOut (asserting the call succeeded)."""
-        r = self.submit(skill, inputs, wait="true", timeout=timeout)
-        assert r.status_code == 200, r.text
-        return r.json()  # type: ignore[no-any-return]
-
-    def events(self, job_id: str) -> list[dict[str, Any]]:
-        r = self.http.get(f"/v1/jobs/{job_id}/events")
-        assert r.status_code == 200, r.text
-        return r.json()["events"]  # type: ignore[no-any-return]
-
-    def wait_terminal(self, job_id: str, timeout: float = 60) -> dict[str, Any]:
-        """Follow the job's SSE stream until its end frame (no polling)."""
-        with self.http.stream("GET", f"/v1/jobs/{job_id}/stream", timeout=timeout) as r:
-            assert r.status_code == 200
-            event = None
-            for line in r.iter_lines():
-                if line.startswith("event: "):
-                    event = line[7:]
-                elif line.startswith("data: ") and event == "end":
-                    import json
-
-                    return json.loads(line[6:])  # type: ignore[no-any-return]
-        raise AssertionError("stream ended without an end frame")
-
-    def wait_for_event(self, job_id: str, type_: str, timeout: float = 60) -> dict[str, Any]:
-        """Follow the job's SSE stream until an event of ``type_`` arrives."""
-        import json
-
-        with self.http.stream("GET", f"/v1/jobs/{job_id}/stream", timeout=timeout) as r:
-            assert r.status_code == 200
-            for line in r.iter_lines():
-                if line.startswith("data: "):
-                    frame = json.loads(line[6:])
-                    if frame.get("type") == type_:
-                        return frame  # type: ignore[no-any-return]
-        raise AssertionError(f"no {type_} event")
-
-    def push(self, project_dir: Path = PROJECT_DIR, **data: str) -> httpx.Response:
-        return self.http.post(
-            "/v1/deployments",
-            files={"bundle": ("bundle.zip", pack_project(project_dir), "application/zip")},
-            data=data,
-        )
-
-    def close(self) -> None:
-        self.http.close()
-
-
-def start_stack(env: dict[str, str] | None = None, runners: int = 1) -> tuple[Stack, Path]:
-    work = Path(tempfile.mkdtemp(prefix="puras-e2e-"))
-    stack = Stack(work, env={**E2E_ENV, **(env or {})}, runners=runners, fsync=False)
-    try:
-        stack.start()
-    except BaseException:
-        stack.stop()
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    return stack, work
-
-
-def stop_stack(stack: Stack, work: Path) -> None:
-    stack.stop()
-    for pids in work.rglob("stack.pids"):
-        claim_work_dir(pids.parent)
-    shutil.rmtree(work, ignore_errors=True)
+from stackapi import Api, new_api, start_stack, stop_stack
 
 
 @pytest.fixture(scope="module")
@@ -118,11 +23,6 @@ def stack() -> Iterator[Stack]:
         yield s
     finally:
         stop_stack(s, work)
-
-
-def new_api(stack: Stack, name: str, usd: float = 10) -> Api:
-    project = stack.bootstrap_project(name=name[:100], usd=usd)
-    return Api(stack.api_base, project.api_key, project.project_id)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import zipfile
 import httpx
 import pytest
 
-from conftest import Api
+from stackapi import Api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -106,9 +106,7 @@ def _zip(files: dict[str, str]) -> bytes:
 
 
 def _push(api: Api, data: bytes) -> httpx.Response:
-    return api.http.post(
-        "/v1/deployments", files={"bundle": ("b.zip", data, "application/zip")}
-    )
+    return api.http.post("/v1/deployments", files={"bundle": ("b.zip", data, "application/zip")})
 
 
 def test_bundles_that_cannot_deploy(api: Api) -> None:
@@ -122,8 +120,12 @@ def test_bundles_that_cannot_deploy(api: Api) -> None:
     m = err(
         _push(
             api,
-            _zip({"skills/x/skill.yaml": "entrypoint: SKILL.md\nmodel: claude/nope",
-                  "skills/x/SKILL.md": "hi"}),
+            _zip(
+                {
+                    "skills/x/skill.yaml": "entrypoint: SKILL.md\nmodel: claude/nope",
+                    "skills/x/SKILL.md": "hi",
+                }
+            ),
         ),
         400,
     )
@@ -135,7 +137,7 @@ def test_bundles_that_cannot_deploy(api: Api) -> None:
 
 
 def test_another_projects_ids_are_404(api: Api, stack: object) -> None:
-    from conftest import new_api
+    from stackapi import new_api
 
     other = new_api(stack, "other-tenant")  # type: ignore[arg-type]
     try:

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import PROJECT_DIR, Api
 from puras_cli.devstack import Stack
+from stackapi import PROJECT_DIR, Api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -43,11 +43,18 @@ def test_rebuild_from_the_log_equals_the_live_tables(stack: Stack, api: Api) -> 
     for i in range(3):
         api.run("echo", {"text": str(i)})
     api.run("boom", {})
-    env = {"PURAS_NATS_URL": stack.nats_url, "PURAS_DATABASE_URL": stack.database_url,
-           "PATH": "/usr/bin:/bin"}
+    env = {
+        "PURAS_NATS_URL": stack.nats_url,
+        "PURAS_DATABASE_URL": stack.database_url,
+        "PATH": "/usr/bin:/bin",
+    }
     out = subprocess.run(
         [str(Path(sys.executable).parent / "puras"), "admin", "rebuild", "all"],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     for name in ("jobs", "deployments", "keys", "ledger"):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT_DIR, Api
+from stackapi import PROJECT_DIR, Api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

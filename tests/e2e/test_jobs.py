@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import Api
+from stackapi import Api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -136,8 +136,11 @@ def test_stream_reattach_resumes_after_last_event_id(api: Api) -> None:
     with api.http.stream(
         "GET", f"/v1/jobs/{job['id']}/stream", headers={"Last-Event-ID": "2"}
     ) as r:
-        ids = [json.loads(line[6:])["id"] for line in r.iter_lines()
-               if line.startswith("data: ") and '"type"' in line]
+        ids = [
+            json.loads(line[6:])["id"]
+            for line in r.iter_lines()
+            if line.startswith("data: ") and '"type"' in line
+        ]
     assert ids == [e["id"] for e in all_events if e["id"] > 2]
 
 
@@ -156,4 +159,3 @@ def test_list_is_newest_first_filters_by_status_and_pages(api: Api) -> None:
     page2 = api.http.get("/v1/jobs", params={"limit": 2, "cursor": page1["next_cursor"]}).json()
     assert [j["id"] for j in page1["jobs"] + page2["jobs"]] == order[:4]
     assert page2["next_cursor"] is None
-

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import Api, new_api, start_stack, stop_stack
 from puras_cli.devstack import Stack
+from stackapi import Api, new_api, start_stack, stop_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

@@ -18,7 +18,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from golden import HERE, LogLine  # noqa: E402
+from golden import HERE, LogLine
 
 
 async def dump(nats_url: str, out: Path) -> None:

@@ -40,24 +40,45 @@ def test_roundtrip_keeps_envelope_and_payload() -> None:
 
 def test_unknown_type_decodes_to_none_not_an_error() -> None:
     raw = msgspec.json.encode(
-        {"id": "x", "type": "job.teleported", "v": 1, "at": T0.isoformat(), "project_id": "p",
-         "aggregate_id": "j", "data": {"to": "mars"}}
+        {
+            "id": "x",
+            "type": "job.teleported",
+            "v": 1,
+            "at": T0.isoformat(),
+            "project_id": "p",
+            "aggregate_id": "j",
+            "data": {"to": "mars"},
+        }
     )
     assert decode_event(decode_envelope(raw)) is None
 
 
 def test_newer_version_than_known_is_treated_as_unknown() -> None:
     raw = msgspec.json.encode(
-        {"id": "x", "type": "job.queued", "v": 99, "at": T0.isoformat(), "project_id": "p",
-         "aggregate_id": "j", "data": {}}
+        {
+            "id": "x",
+            "type": "job.queued",
+            "v": 99,
+            "at": T0.isoformat(),
+            "project_id": "p",
+            "aggregate_id": "j",
+            "data": {},
+        }
     )
     assert decode_event(decode_envelope(raw)) is None
 
 
 def test_malformed_payload_is_a_loud_decode_error() -> None:
     raw = msgspec.json.encode(
-        {"id": "x", "type": "job.queued", "v": 1, "at": T0.isoformat(), "project_id": "p",
-         "aggregate_id": "j", "data": {"skill": 5}}
+        {
+            "id": "x",
+            "type": "job.queued",
+            "v": 1,
+            "at": T0.isoformat(),
+            "project_id": "p",
+            "aggregate_id": "j",
+            "data": {"skill": 5},
+        }
     )
     with pytest.raises(DecodeError):
         decode_event(decode_envelope(raw))
@@ -76,8 +97,15 @@ def test_upcaster_brings_an_old_payload_to_the_current_shape() -> None:
         return {"title": data["name"]}
 
     raw = msgspec.json.encode(
-        {"id": "x", "type": "test.renamed", "v": 1, "at": T0.isoformat(), "project_id": "p",
-         "aggregate_id": "a", "data": {"name": "old"}}
+        {
+            "id": "x",
+            "type": "test.renamed",
+            "v": 1,
+            "at": T0.isoformat(),
+            "project_id": "p",
+            "aggregate_id": "a",
+            "data": {"name": "old"},
+        }
     )
     assert decode_event(decode_envelope(raw)) == Renamed(title="old")
 

@@ -25,8 +25,14 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def rec(seq: int, ev: Event, project: str = "p", agg: str = "a") -> RecordedEvent:
-    env = Envelope(id=f"e{seq}", type=type(ev).type, v=1, at=T0 + timedelta(seconds=seq),
-                   project_id=project, aggregate_id=agg)
+    env = Envelope(
+        id=f"e{seq}",
+        type=type(ev).type,
+        v=1,
+        at=T0 + timedelta(seconds=seq),
+        project_id=project,
+        aggregate_id=agg,
+    )
     return RecordedEvent(seq=seq, subject=f"ev.{project}.x.{agg}", envelope=env, event=ev)
 
 
@@ -39,8 +45,16 @@ def test_job_fold_goes_queued_running_terminal_and_terminal_is_final() -> None:
     job = apply_job_event(job, s.envelope, s.event)
     assert job is not None
     assert (job.status, job.attempts, job.started_at) == ("running", 1, T0)
-    final = JobRecord(id="j", project_id="p", skill="s", status="succeeded", inputs={"a": 1},
-                      result={"ok": True}, created_at=T0, attempts=1)
+    final = JobRecord(
+        id="j",
+        project_id="p",
+        skill="s",
+        status="succeeded",
+        inputs={"a": 1},
+        result={"ok": True},
+        created_at=T0,
+        attempts=1,
+    )
     done = rec(3, JobSucceeded(job=final), agg="j")
     job = apply_job_event(job, done.envelope, done.event)
     assert job == final
@@ -50,8 +64,9 @@ def test_job_fold_goes_queued_running_terminal_and_terminal_is_final() -> None:
 
 def test_public_names_and_payloads() -> None:
     assert public_event_type("job.succeeded") == "succeeded"
-    final = JobRecord(id="j", project_id="p", skill="s", status="failed", inputs={},
-                      error="boom", created_at=T0)
+    final = JobRecord(
+        id="j", project_id="p", skill="s", status="failed", inputs={}, error="boom", created_at=T0
+    )
     payload = public_payload(JobSucceeded(job=final))
     assert payload["error"] == "boom"
     assert payload["created_at"] == T0.isoformat().replace("+00:00", "Z")
@@ -59,7 +74,9 @@ def test_public_names_and_payloads() -> None:
 
 def _created(dep: str, skills: list[str]) -> DeploymentCreated:
     return DeploymentCreated(
-        deployment_id=dep, notes="", bundle=BundleRef(key=f"p/{dep}.zip", sha256="x", size=1),
+        deployment_id=dep,
+        notes="",
+        bundle=BundleRef(key=f"p/{dep}.zip", sha256="x", size=1),
         requirements_sha256=None,
         skills=[SkillSpec(name=n, kind="deterministic", entrypoint="main.py:run") for n in skills],
     )

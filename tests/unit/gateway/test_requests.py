@@ -43,8 +43,13 @@ def test_modes() -> None:
     assert (m.kind, m.timeout_s) == ("wait", 5.0)
     assert parse_submit_mode("true", None, None, 30).timeout_s == 30
     assert parse_submit_mode(None, "1", None, 30).kind == "stream"
-    for args in (("true", "true", None), ("true", None, "0"), ("true", None, "61"),
-                 ("true", None, "soon"), ("maybe", None, None)):
+    for args in (
+        ("true", "true", None),
+        ("true", None, "0"),
+        ("true", None, "61"),
+        ("true", None, "soon"),
+        ("maybe", None, None),
+    ):
         with pytest.raises(ApiError) as ei:
             parse_submit_mode(*args, 30)
         assert ei.value.status == 400
@@ -54,8 +59,13 @@ def test_list_params_and_cursor() -> None:
     p = parse_list_params(None, None, None)
     assert (p.status, p.limit, p.cursor) == (None, 25, None)
     assert parse_list_params("running", "200", None).limit == 200
-    for st, lim, cur in (("done", None, None), (None, "0", None), (None, "201", None),
-                         (None, "x", None), (None, None, "garbage!")):
+    for st, lim, cur in (
+        ("done", None, None),
+        (None, "0", None),
+        (None, "201", None),
+        (None, "x", None),
+        (None, None, "garbage!"),
+    ):
         with pytest.raises(ApiError):
             parse_list_params(st, lim, cur)
     from datetime import UTC, datetime
@@ -68,7 +78,14 @@ def test_grant_amounts_are_exact_integer_micros() -> None:
     assert grant_micros(GrantBody(usd=0.1)) == 100_000
     assert grant_micros(GrantBody(usd="12.5")) == 12_500_000
     assert grant_micros(GrantBody(micros=7)) == 7
-    for body in (GrantBody(), GrantBody(usd=1, micros=1), GrantBody(usd=0), GrantBody(usd=-1),
-                 GrantBody(usd=1e-9), GrantBody(usd="abc"), GrantBody(micros=0)):
+    for body in (
+        GrantBody(),
+        GrantBody(usd=1, micros=1),
+        GrantBody(usd=0),
+        GrantBody(usd=-1),
+        GrantBody(usd=1e-9),
+        GrantBody(usd="abc"),
+        GrantBody(micros=0),
+    ):
         with pytest.raises(ApiError):
             grant_micros(body)

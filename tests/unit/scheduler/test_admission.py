@@ -16,17 +16,28 @@ def project(skills: dict[str, SkillSpec] | None) -> ProjectDeployments:
     pd = ProjectDeployments()
     if skills is not None:
         pd.deployments["d1"] = DeploymentInfo(
-            id="d1", project_id="p", notes="", bundle=BundleRef(key="k", sha256="h", size=1),
-            requirements_sha256="r", skills=skills, created_at=T0,
+            id="d1",
+            project_id="p",
+            notes="",
+            bundle=BundleRef(key="k", sha256="h", size=1),
+            requirements_sha256="r",
+            skills=skills,
+            created_at=T0,
         )
         pd.active_id = "d1"
     return pd
 
 
 ECHO = SkillSpec(
-    name="echo", kind="deterministic", entrypoint="main.py:run", timeout_seconds=7,
-    input_schema={"type": "object", "properties": {"text": {"type": "string"}},
-                  "required": ["text"]},
+    name="echo",
+    kind="deterministic",
+    entrypoint="main.py:run",
+    timeout_seconds=7,
+    input_schema={
+        "type": "object",
+        "properties": {"text": {"type": "string"}},
+        "required": ["text"],
+    },
 )
 
 

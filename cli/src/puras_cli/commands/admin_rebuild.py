@@ -21,16 +21,18 @@ import click
 
 from puras_cli.client import PurasError
 from puras_cli.context import CliContext
+from puras_common.projection.base import Projection
 
 __all__ = ["COMMANDS", "all_projections"]
 
 
-def all_projections() -> dict[str, type]:
+def all_projections() -> dict[str, type[Projection]]:
     """Every projection of every service, by name."""
     from puras_billing.bootstrap import BILLING_PROJECTIONS
     from puras_gateway.adapters.projections import GATEWAY_PROJECTIONS
 
-    return {p.name: p for p in [*GATEWAY_PROJECTIONS, *BILLING_PROJECTIONS]}
+    found: list[type[Projection]] = [*GATEWAY_PROJECTIONS, *BILLING_PROJECTIONS]
+    return {p.name: p for p in found}
 
 
 def _need(value: str | None, name: str) -> str:
@@ -90,8 +92,12 @@ async def _streams(nats_url: str, replicas: int, apply: bool) -> list[str]:
 
 @click.command("streams")
 @click.option("--apply", "apply_", is_flag=True, help="Change streams to match the declarations.")
-@click.option("--replicas", type=click.IntRange(min=1, max=5), default=None,
-              help="Stream replicas (default: PURAS_STREAM_REPLICAS or 1).")
+@click.option(
+    "--replicas",
+    type=click.IntRange(min=1, max=5),
+    default=None,
+    help="Stream replicas (default: PURAS_STREAM_REPLICAS or 1).",
+)
 @click.pass_obj
 def streams(obj: CliContext, apply_: bool, replicas: int | None) -> None:
     """Check the JetStream streams against their declarations (create missing ones)."""

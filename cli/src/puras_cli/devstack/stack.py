@@ -49,7 +49,7 @@ __all__ = [
 SERVICES: tuple[str, ...] = ("gateway", "scheduler", "runner", "billing", "drive")
 """The services, each run from the ``puras-<service>`` console script of the venv."""
 
-HEALTH_SERVED_BY: frozenset[str] = frozenset({"scheduler", "billing", "drive"})
+HEALTH_SERVED_BY: frozenset[str] = frozenset({"scheduler", "runner", "billing", "drive"})
 """Services (besides the gateway, whose API port has them) that serve ``/healthz`` and
 ``/readyz`` on ``PURAS_<SERVICE>_HEALTH_PORT`` when it is set. The stack gives each a free
 port and waits for it to be ready. Every service's settings have the field, but only these

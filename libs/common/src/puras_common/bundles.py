@@ -11,9 +11,9 @@ import hashlib
 from typing import Protocol
 
 from nats.js import JetStreamContext
-from nats.js.object_store import ObjectStore
 from nats.js.api import ObjectStoreConfig, StorageType
 from nats.js.errors import BucketNotFoundError, NotFoundError, ObjectNotFoundError
+from nats.js.object_store import ObjectStore
 
 __all__ = [
     "BUNDLE_BUCKET",

@@ -70,6 +70,9 @@ class ServiceSettings(BaseSettings):
     stream_replicas: int = 1
     """Replicas of the JetStream streams: 1 on one machine, 3 in a cluster. Every service
     checks the streams against this, so all of them must agree (set PURAS_STREAM_REPLICAS)."""
+    connect_timeout_s: float = 15.0
+    """How long start-up waits for NATS before the process exits non-zero (and is restarted
+    by its supervisor) instead of hanging."""
     health_host: str = "0.0.0.0"  # noqa: S104 - probes come from the orchestrator, not loopback
     health_port: int = 0
     """Port of /healthz and /readyz for services without an HTTP API (0: none)."""
@@ -97,6 +100,13 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> ServiceSettings:
+        for name in self.secret_fields:
+            secret = getattr(self, name)
+            if isinstance(secret, SecretStr) and secret.get_secret_value() != (
+                stripped := secret.get_secret_value().strip()
+            ):
+                # `echo token > file` leaves a newline that would silently fail every check.
+                object.__setattr__(self, name, SecretStr(stripped))
         if self.env == "dev":
             return self
         for name in self.secret_fields:

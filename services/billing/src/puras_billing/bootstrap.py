@@ -10,17 +10,19 @@ from puras_billing.settings import BillingSettings
 from puras_common.bus import connect, ensure_streams
 from puras_common.health import HealthServer
 from puras_common.logging import get_logger
-from puras_common.projection import ProjectorRunner
+from puras_common.projection import Projection, ProjectorRunner
 
 __all__ = ["BILLING_PROJECTIONS", "run"]
 
 log = get_logger(__name__)
 
-BILLING_PROJECTIONS = [LedgerProjection]
+BILLING_PROJECTIONS: list[type[Projection]] = [LedgerProjection]
 
 
 async def run(settings: BillingSettings, stop: asyncio.Event) -> None:
-    bus = await connect(settings.nats_url, name="puras-billing")
+    bus = await connect(
+        settings.nats_url, name="puras-billing", initial_timeout=settings.connect_timeout_s
+    )
     health: HealthServer | None = None
     try:
         await ensure_streams(bus.js, replicas=settings.stream_replicas)

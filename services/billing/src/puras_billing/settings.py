@@ -11,4 +11,3 @@ __all__ = ["BillingSettings"]
 
 class BillingSettings(ServiceSettings):
     service: ClassVar[str] = "billing"
-

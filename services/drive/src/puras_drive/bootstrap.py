@@ -25,7 +25,9 @@ log = get_logger(__name__)
 
 
 async def run(settings: DriveSettings, stop: asyncio.Event) -> None:
-    bus = await connect(settings.nats_url, name="puras-drive")
+    bus = await connect(
+        settings.nats_url, name="puras-drive", initial_timeout=settings.connect_timeout_s
+    )
     drive = LocalDrive(settings.root)
     ready = asyncio.Event()
     health: HealthServer | None = None

@@ -19,8 +19,10 @@ class GatewaySettings(ServiceSettings):
     port: int = 8080
     admin_token: SecretStr = SecretStr("")
     """Operator token for ``/v1/admin/*`` (T3); required outside ``env=dev``."""
-    max_body_bytes: int = 8 * 1024 * 1024
-    """Largest JSON body accepted (job inputs ride in events; keep base64 small)."""
+    max_body_bytes: int = 4 * 1024 * 1024
+    """Largest JSON body accepted. Inputs ride in the command, events and the work item,
+    and a terminal event carries them with the result: with NATS' 8 MiB max_payload this
+    leaves room for a 1 MiB result and the envelope. Large files go through the drive."""
     max_bundle_bytes: int = 50 * 1024 * 1024
     """Largest deployment zip accepted (413 beyond)."""
     default_wait_s: float = 30.0

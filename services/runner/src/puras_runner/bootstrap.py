@@ -13,10 +13,19 @@ from pathlib import Path
 import uv
 
 from puras_common.bundles import BundleStore, NatsBundleStore
-from puras_common.bus import Bus, PullConsumer, connect, ensure_durable, ensure_streams
+from puras_common.bus import (
+    Bus,
+    NatsUnreachable,
+    PullConsumer,
+    connect,
+    ensure_durable,
+    ensure_streams,
+)
 from puras_common.clock import Clock, SystemClock
 from puras_common.events.subjects import WORK_STREAM, work_subject
+from puras_common.health import HealthServer
 from puras_common.logging import get_logger
+from puras_common.service import StartupError as CommonStartupError
 from puras_runner.adapters.bundle_cache import BundleCache
 from puras_runner.adapters.engine import DeterministicEngine
 from puras_runner.adapters.event_log import NatsJobEvents
@@ -38,7 +47,7 @@ SPARES_PER_TEMPLATE = 2
 """Children each template keeps forked ahead (at most one per slot)."""
 
 
-class StartupError(RuntimeError):
+class StartupError(CommonStartupError):
     """The runner cannot start (no NATS, a stream or consumer mismatch, no SDK...)."""
 
 
@@ -86,10 +95,20 @@ class Runner:
     _closed: bool = field(default=False, init=False)
 
     async def run(self, stop: asyncio.Event) -> None:
+        health = None
+        if self.settings.health_port:
+            # Ready while connected and pulling; liveness is the event loop answering.
+            health = HealthServer(self.settings.health_host, self.settings.health_port, self._ready)
+            await health.start()
         try:
             await self.service.run(stop)
         finally:
+            if health is not None:
+                await health.stop()
             await self.close()
+
+    def _ready(self) -> bool:
+        return not self._closed and self.bus.nc.is_connected
 
     async def close(self) -> None:
         if self._closed:
@@ -113,14 +132,13 @@ async def start_runner(
     """Connect, declare what the runner needs, and start pulling work."""
     runner_id = settings.instance_id or f"{socket.gethostname()}-{os.getpid()}"
     try:
-        bus = await asyncio.wait_for(
-            connect(settings.nats_url, name=f"puras-runner-{runner_id}"), settings.connect_timeout_s
+        bus = await connect(
+            settings.nats_url,
+            name=f"puras-runner-{runner_id}",
+            initial_timeout=settings.connect_timeout_s,
         )
-    except (TimeoutError, OSError) as exc:
-        raise StartupError(
-            f"cannot connect to NATS at {settings.nats_url} within "
-            f"{settings.connect_timeout_s:g}s: {exc or type(exc).__name__}"
-        ) from exc
+    except NatsUnreachable as exc:
+        raise StartupError(str(exc)) from exc
     try:
         await ensure_streams(bus.js, replicas=settings.stream_replicas)
         await ensure_durable(

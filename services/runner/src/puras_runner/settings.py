@@ -48,14 +48,10 @@ class RunnerSettings(ServiceSettings):
     """A template process with no job for this long is stopped."""
     python: str = Field(default_factory=lambda: sys.executable)
     """Interpreter the deployment virtualenvs are built from."""
-    connect_timeout_s: float = Field(default=15.0, gt=0)
-    """How long start-up waits for NATS before the process exits non-zero."""
     shutdown_grace_s: float = Field(default=20.0, ge=0)
     """On SIGTERM, how long running jobs may finish before they are killed and given back."""
     log_flush_s: float = Field(default=0.1, gt=0)
     """Log lines are published at most this often per job (and once at the end)."""
-    stream_replicas: int = 1
-    """Replicas of the JetStream streams when this runner creates them (3 in a cluster)."""
 
     @field_validator("pool")
     @classmethod

@@ -24,7 +24,9 @@ CMD_CONSUMER = "scheduler"
 
 
 async def run(settings: SchedulerSettings, stop: asyncio.Event) -> None:
-    bus: Bus = await connect(settings.nats_url, name="puras-scheduler")
+    bus: Bus = await connect(
+        settings.nats_url, name="puras-scheduler", initial_timeout=settings.connect_timeout_s
+    )
     health: HealthServer | None = None
     state: SchedulerState | None = None
     consumer: PullConsumer | None = None

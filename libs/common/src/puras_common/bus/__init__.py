@@ -1,6 +1,6 @@
 """The NATS/JetStream side of Puras: connection, streams, publishing, consuming."""
 
-from puras_common.bus.client import Bus, ConcurrencyConflict, Published, connect
+from puras_common.bus.client import Bus, ConcurrencyConflict, NatsUnreachable, Published, connect
 from puras_common.bus.follow import EventFollower, RawEvent
 from puras_common.bus.pull import PullConsumer, ensure_durable
 from puras_common.bus.streams import StreamConfigMismatch, declared_streams, ensure_streams
@@ -9,6 +9,7 @@ __all__ = [
     "Bus",
     "ConcurrencyConflict",
     "EventFollower",
+    "NatsUnreachable",
     "Published",
     "PullConsumer",
     "RawEvent",

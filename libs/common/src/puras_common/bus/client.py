@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import nats
+import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, KeyWrongLastSequenceError
@@ -23,7 +24,7 @@ from puras_common.events.subjects import EVENTS_STREAM, event_subject
 from puras_common.logging import get_logger
 from puras_common.telemetry import inject_headers
 
-__all__ = ["Bus", "ConcurrencyConflict", "Published", "connect"]
+__all__ = ["Bus", "ConcurrencyConflict", "NatsUnreachable", "Published", "connect"]
 
 log = get_logger(__name__)
 
@@ -42,13 +43,20 @@ class Published:
     subject: str
 
 
+class NatsUnreachable(ConnectionError):
+    """NATS did not answer within the start-up timeout."""
+
+
 async def connect(
     url: str,
     *,
     name: str,
     on_disconnect: Callable[[], Awaitable[None]] | None = None,
+    initial_timeout: float = 15.0,
 ) -> Bus:
-    """Connect with unbounded reconnects: a restarted nats-server is waited for, not fatal."""
+    """Connect; once connected, reconnects are unbounded (a restarted nats-server is waited
+    for, not fatal). The first connection is bounded by ``initial_timeout`` so a process
+    started without NATS exits with a clear error instead of hanging."""
 
     async def _err(e: Exception) -> None:
         log.warning("nats error", error=str(e))
@@ -61,18 +69,34 @@ async def connect(
     async def _rec() -> None:
         log.info("nats reconnected")
 
-    nc = await nats.connect(
+    try:
+        nc = await asyncio.wait_for(_connect(url, name, _err, _disc, _rec), initial_timeout)
+    except (TimeoutError, OSError, nats.errors.NoServersError) as exc:
+        raise NatsUnreachable(
+            f"cannot connect to NATS at {url} within {initial_timeout:g}s: "
+            f"{exc or type(exc).__name__}"
+        ) from exc
+    return Bus(nc)
+
+
+async def _connect(
+    url: str,
+    name: str,
+    err: Callable[[Exception], Awaitable[None]],
+    disc: Callable[[], Awaitable[None]],
+    rec: Callable[[], Awaitable[None]],
+) -> NatsClient:
+    return await nats.connect(
         servers=[u.strip() for u in url.split(",")],
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.25,
         connect_timeout=5,
-        error_cb=_err,
-        disconnected_cb=_disc,
-        reconnected_cb=_rec,
+        error_cb=err,
+        disconnected_cb=disc,
+        reconnected_cb=rec,
         pending_size=64 * 1024 * 1024,
     )
-    return Bus(nc)
 
 
 class Bus:

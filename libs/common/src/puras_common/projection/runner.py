@@ -116,6 +116,8 @@ class ProjectorRunner:
         self._on_commit = on_commit
         self.last_seq = 0
         self.caught_up = asyncio.Event()
+        self.standby = False
+        """True while another replica holds the projection and this one waits to take over."""
         self._advanced = asyncio.Condition()
         self._conn: asyncpg.Connection | None = None
         self._follower: EventFollower | None = None
@@ -128,7 +130,9 @@ class ProjectorRunner:
             await init_connection(conn)
             key = _lock_key(self.schema, self.projection.name)
             # Blocks while another replica is the active projector.
+            self.standby = True
             await conn.execute("SELECT pg_advisory_lock($1)", key)
+            self.standby = False
             self.last_seq = await ensure_projection_schema(conn, self.projection, self.schema)
             await self._follow(conn, stop, until_seq)
         finally:

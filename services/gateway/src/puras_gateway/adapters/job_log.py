@@ -33,6 +33,8 @@ class JobEvent:
     idx: int
     envelope: Envelope
     event: Event | None
+    seq: int = 0
+    """Stream sequence (0 for an event seen live, which carries none)."""
 
     @property
     def type(self) -> str:
@@ -109,11 +111,14 @@ class JobLog:
         )
         return JobTail(sub, queue)
 
-    async def replay(self, project_id: str, job_id: str) -> list[JobEvent]:
-        """Every event of the job so far, in order (empty if the log has none)."""
+    async def replay(
+        self, project_id: str, job_id: str, *, after_seq: int = 0, first_idx: int = 1
+    ) -> list[JobEvent]:
+        """The job's events in order: all of them, or those after stream seq ``after_seq``
+        (numbered from ``first_idx``). Empty if the log has none."""
         subject = event_subject(project_id, AGG_JOB, job_id)
         out: list[JobEvent] = []
-        seq = 1
+        seq = after_seq + 1
         jsm = self._bus.js
         while True:
             try:
@@ -123,5 +128,22 @@ class JobLog:
             except NotFoundError:
                 return out
             env = decode_envelope(msg.data or b"")
-            out.append(JobEvent(idx=len(out) + 1, envelope=env, event=decode_event(env)))
+            out.append(
+                JobEvent(
+                    idx=first_idx + len(out),
+                    envelope=env,
+                    event=decode_event(env),
+                    seq=int(msg.seq or 0),
+                )
+            )
             seq = int(msg.seq or 0) + 1
+
+    async def last(self, project_id: str, job_id: str) -> JobEvent | None:
+        """The job's newest event (its position unknown: ``idx`` 0), or ``None``."""
+        subject = event_subject(project_id, AGG_JOB, job_id)
+        try:
+            msg = await self._bus.js.get_last_msg(EVENTS_STREAM, subject, direct=True)
+        except NotFoundError:
+            return None
+        env = decode_envelope(msg.data or b"")
+        return JobEvent(idx=0, envelope=env, event=decode_event(env), seq=int(msg.seq or 0))

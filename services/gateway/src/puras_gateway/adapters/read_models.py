@@ -28,12 +28,22 @@ class ReadModels:
         self._pool = pool
 
     async def get_job(self, project_id: str, job_id: str) -> JobRecord | None:
+        found = await self.get_job_at(project_id, job_id)
+        return found[0] if found else None
+
+    async def get_job_at(self, project_id: str, job_id: str) -> tuple[JobRecord, int, int] | None:
+        """The job row with the stream sequence and event count it reflects."""
         row = await self._pool.fetchrow(
-            f"SELECT {_JOB_COLS} FROM jobs WHERE id = $1 AND project_id = $2",  # noqa: S608
+            f"SELECT {_JOB_COLS}, last_seq, event_count FROM jobs "  # noqa: S608
+            "WHERE id = $1 AND project_id = $2",
             job_id,
             project_id,
         )
-        return _job(row) if row else None
+        if row is None:
+            return None
+        d = dict(row)
+        last_seq, count = int(d.pop("last_seq")), int(d.pop("event_count"))
+        return msgspec.convert(d, JobRecord), last_seq, count
 
     async def list_jobs(
         self, project_id: str, params: ListParams

@@ -18,13 +18,13 @@ from puras_common.events.subjects import CMD_SCHEDULER_SUBMIT, CMDS_STREAM
 from puras_common.events.types import JobCancelled, JobFailed, JobRecord, JobSucceeded
 from puras_common.ids import new_id
 from puras_common.schemas import validate_instance
-from puras_common.views.jobs import job_out
+from puras_common.views.jobs import apply_job_event, job_out
 from puras_gateway.adapters.job_log import JobEvent, JobLog, JobTail, fold
 from puras_gateway.adapters.live_views import LiveViews
 from puras_gateway.adapters.read_models import ReadModels
 from puras_gateway.app.auth import Principal
 from puras_gateway.domain.errors import ApiError
-from puras_gateway.domain.requests import ListParams, SubmitBody, SubmitMode
+from puras_gateway.domain.requests import ListParams, SubmitBody, SubmitMode, is_terminal
 
 __all__ = ["JobsService"]
 
@@ -185,20 +185,42 @@ class JobsService:
         return job_out(await self._find(p, job_id))
 
     async def _find(self, p: Principal, job_id: str) -> JobRecord:
-        job = await self._reads.get_job(p.project_id, job_id)
-        if job is not None:
-            return job
-        # Not projected yet: the log is the truth, then what this process just accepted.
-        if _plausible_id(job_id):
-            job = fold(await self._log.replay(p.project_id, job_id))
-            if job is not None:
-                return job
-            job = self._recent.get(p.project_id, job_id)
-            if job is not None:
-                return job
-        raise ApiError.not_found(f"job {job_id!r} not found in this project", code="job_not_found")
+        """The job as the log has it now, read through the projection where it is current.
 
-    async def list(self, p: Principal, params: ListParams) -> dict[str, Any]:
+        A terminal row is final. Otherwise the log may be ahead of the projection by a
+        moment; one look at the subject's last event settles it, so a client that has
+        just seen a job end (on a stream or a wait) never reads it back as queued.
+        """
+        if not _plausible_id(job_id):
+            raise ApiError.not_found(
+                f"job {job_id!r} not found in this project", code="job_not_found"
+            )
+        found = await self._reads.get_job_at(p.project_id, job_id)
+        if found is not None and is_terminal(found[0].status):
+            return found[0]
+        last = await self._log.last(p.project_id, job_id)
+        if last is None:
+            job = found[0] if found else self._recent.get(p.project_id, job_id)
+            if job is None:
+                raise ApiError.not_found(
+                    f"job {job_id!r} not found in this project", code="job_not_found"
+                )
+            return job
+        if found is not None and last.seq == found[1]:
+            return found[0]
+        if isinstance(last.event, TERMINAL_TYPES):
+            return last.event.job
+        row, after = (found[0], found[1]) if found else (None, 0)
+        job = row
+        for e in await self._log.replay(p.project_id, job_id, after_seq=after):
+            job = apply_job_event(job, e.envelope, e.event)
+        if job is None:
+            raise ApiError.not_found(
+                f"job {job_id!r} not found in this project", code="job_not_found"
+            )
+        return job
+
+    async def list_jobs(self, p: Principal, params: ListParams) -> dict[str, Any]:
         jobs, nxt = await self._reads.list_jobs(p.project_id, params)
         return {"jobs": [job_out(j) for j in jobs], "next_cursor": nxt.encode() if nxt else None}
 
@@ -219,7 +241,9 @@ class JobsService:
     async def attach(self, p: Principal, job_id: str, after: int) -> AsyncIterator[bytes]:
         """SSE attach or re-attach (J5); ``after`` is the Last-Event-ID (0: from the start)."""
         if not _plausible_id(job_id):
-            raise ApiError.not_found(f"job {job_id!r} not found in this project", code="job_not_found")
+            raise ApiError.not_found(
+                f"job {job_id!r} not found in this project", code="job_not_found"
+            )
         tail = await self._log.tail(p.project_id, job_id)
         try:
             past = await self._log.replay(p.project_id, job_id)

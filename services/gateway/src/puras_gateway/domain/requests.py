@@ -19,6 +19,7 @@ __all__ = [
     "ListParams",
     "SubmitBody",
     "SubmitMode",
+    "is_terminal",
     "parse_bool",
     "parse_list_params",
     "parse_submit_body",

@@ -111,7 +111,6 @@ def create_app(gw: Gateway) -> FastAPI:
             status_code=500,
         )
 
-
     # -- health --------------------------------------------------------------------------
 
     @app.get("/healthz", include_in_schema=False)
@@ -143,7 +142,7 @@ def create_app(gw: Gateway) -> FastAPI:
         p = gw.auth.key(request.headers.get("authorization"))
         q = request.query_params
         params = parse_list_params(q.get("status"), q.get("limit"), q.get("cursor"))
-        return JSON(await gw.jobs.list(p, params))
+        return JSON(await gw.jobs.list_jobs(p, params))
 
     @app.get("/v1/jobs/{job_id}")
     async def get_job(job_id: str, request: Request) -> Response:

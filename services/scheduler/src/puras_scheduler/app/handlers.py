@@ -54,7 +54,7 @@ class Scheduler:
         self._work_subject = work_subject(pool)
         self._view_wait = view_wait_s
         self._release_locks: dict[str, asyncio.Lock] = {}
-        self._bg: set[asyncio.Task[None]] = set()
+        self._bg: set[asyncio.Task[int]] = set()
         self._tracer = tracer("puras.scheduler")
 
     async def handle(self, msg: Msg) -> None:
@@ -156,6 +156,7 @@ class Scheduler:
                 await self.release(pid)
 
     async def drain(self) -> None:
+        """Wait for background releases started by credit arriving."""
         for t in list(self._bg):
             with contextlib.suppress(Exception):
                 await t
