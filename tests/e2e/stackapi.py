@@ -26,8 +26,9 @@ E2E_ENV = {
 class Api:
     """An HTTP client of the gateway holding one project's key."""
 
-    def __init__(self, base: str, key: str, project_id: str) -> None:
+    def __init__(self, base: str, key: str, project_id: str, nats_url: str = "") -> None:
         self.base = base
+        self.nats_url = nats_url
         self.key = key
         self.project_id = project_id
         self.http = httpx.Client(
@@ -103,4 +104,4 @@ def stop_stack(stack: Stack, work: Path) -> None:
 
 def new_api(stack: Stack, name: str, usd: float = 10) -> Api:
     project = stack.bootstrap_project(name=name[:100], usd=usd)
-    return Api(stack.api_base, project.api_key, project.project_id)
+    return Api(stack.api_base, project.api_key, project.project_id, stack.nats_url)

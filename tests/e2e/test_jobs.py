@@ -159,3 +159,39 @@ def test_list_is_newest_first_filters_by_status_and_pages(api: Api) -> None:
     page2 = api.http.get("/v1/jobs", params={"limit": 2, "cursor": page1["next_cursor"]}).json()
     assert [j["id"] for j in page1["jobs"] + page2["jobs"]] == order[:4]
     assert page2["next_cursor"] is None
+
+
+def test_a_callers_trace_context_rides_along_to_every_event(api: Api) -> None:
+    import asyncio
+
+    from puras_common.bus import connect
+    from puras_common.events.subjects import EVENTS_STREAM
+
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    r = api.http.post(
+        "/v1/jobs?wait=true",
+        json={"skill": "echo", "inputs": {"text": "traced"}},
+        headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+    )
+    job = r.json()
+    assert job["status"] == "succeeded"
+
+    async def headers_of_job_events() -> list[dict[str, str]]:
+        bus = await connect(api.nats_url, name="trace-check")
+        try:
+            subject = f"ev.{api.project_id}.job.{job['id']}"
+            out, seq = [], 1
+            while True:
+                try:
+                    msg = await bus.js.get_msg(EVENTS_STREAM, seq=seq, subject=subject, next=True)
+                except Exception:
+                    return out
+                out.append(dict(msg.headers or {}))
+                seq = int(msg.seq or 0) + 1
+        finally:
+            await bus.close()
+
+    headers = asyncio.run(headers_of_job_events())
+    assert len(headers) >= 3  # queued (scheduler), started and succeeded (runner)
+    for h in headers:
+        assert trace_id in h.get("traceparent", ""), h

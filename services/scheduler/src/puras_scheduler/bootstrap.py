@@ -11,6 +11,7 @@ from puras_common.events.subjects import CMDS_STREAM
 from puras_common.health import HealthServer
 from puras_common.logging import get_logger
 from puras_scheduler.adapters.held import HeldJobs
+from puras_scheduler.adapters.lost_work import LostWorkWatcher
 from puras_scheduler.adapters.state import SchedulerState
 from puras_scheduler.app.handlers import Scheduler
 from puras_scheduler.entrypoints.consumer import run_commands
@@ -30,6 +31,7 @@ async def run(settings: SchedulerSettings, stop: asyncio.Event) -> None:
     health: HealthServer | None = None
     state: SchedulerState | None = None
     consumer: PullConsumer | None = None
+    lost: LostWorkWatcher | None = None
     try:
         await ensure_streams(bus.js, replicas=settings.stream_replicas)
         await ensure_durable(
@@ -63,12 +65,16 @@ async def run(settings: SchedulerSettings, stop: asyncio.Event) -> None:
         # Decide nothing before the views hold what the log held at start.
         await state.ready.wait()
         await scheduler.release_all_funded()
+        lost = LostWorkWatcher(bus, SystemClock(), f"runners-{settings.pool}")
+        await lost.start()
         consumer = PullConsumer(bus.nc, CMDS_STREAM, CMD_CONSUMER, max_inflight=settings.batch)
         await consumer.start()
         log.info("scheduler ready", pool=settings.pool)
         await run_commands(consumer, scheduler, stop)
         await scheduler.drain()
     finally:
+        if lost is not None:
+            await lost.stop()
         if consumer is not None:
             await consumer.stop()
         if state is not None:

@@ -25,6 +25,7 @@ from puras_gateway.domain.requests import (
     parse_submit_body,
     parse_submit_mode,
 )
+from puras_gateway.entrypoints.tracing import TraceContextMiddleware
 
 __all__ = ["create_app"]
 
@@ -82,6 +83,8 @@ def create_app(gw: Gateway) -> FastAPI:
         description="Skills as jobs: deployments, jobs, keys and credit (SPEC §13).",
         lifespan=gw.lifespan,
     )
+
+    app.add_middleware(TraceContextMiddleware)
 
     @app.exception_handler(ApiError)
     async def _api_error(_req: Request, exc: ApiError) -> Response:
