@@ -29,6 +29,8 @@ class GatewaySettings(ServiceSettings):
     read_your_writes_s: float = 5.0
     """How long a read waits for the projection to show what this API just accepted."""
     sse_ping_s: float = 15.0
+    cancel_wait_s: float = 10.0
+    """How long ``POST /v1/jobs/{id}/cancel`` waits to answer with the cancelled job."""
     db_pool_size: int = 10
     run_projectors: bool = True
     """Run the gateway's projectors in this process (one replica is active at a time)."""

@@ -65,3 +65,7 @@ class RunJob(msgspec.Struct, frozen=True, kw_only=True):
     bundle_sha256: str
     requirements_sha256: str | None = None
     timeout_seconds: int | None = None
+    queued_seq: int = 0
+    """Sequence of the job's last event when it was dispatched (job.queued or
+    job.released). The first attempt records its start only if nothing came after it,
+    so a job cancelled while queued never runs (0: unguarded)."""

@@ -13,8 +13,8 @@ import msgspec
 
 from puras_common.bus import Bus
 from puras_common.clock import utcnow
-from puras_common.events.commands import SubmitJob, encode_command
-from puras_common.events.subjects import CMD_SCHEDULER_SUBMIT, CMDS_STREAM
+from puras_common.events.commands import CancelJob, SubmitJob, encode_command
+from puras_common.events.subjects import CMD_SCHEDULER_CANCEL, CMD_SCHEDULER_SUBMIT, CMDS_STREAM
 from puras_common.events.types import JobCancelled, JobFailed, JobRecord, JobSucceeded
 from puras_common.ids import new_id
 from puras_common.schemas import validate_instance
@@ -219,6 +219,39 @@ class JobsService:
                 f"job {job_id!r} not found in this project", code="job_not_found"
             )
         return job
+
+    async def cancel(self, p: Principal, job_id: str, wait_s: float) -> dict[str, Any]:
+        """J6: cancel a queued or running job; a cancelled one is a no-op, an ended one 409."""
+        job = await self._find(p, job_id)
+        if job.status == "cancelled":
+            return job_out(job)
+        if job.status in ("succeeded", "failed"):
+            raise ApiError.conflict(
+                f"job {job_id} already {job.status}; only queued or running jobs can be cancelled",
+                code="job_finished",
+                job_status=job.status,
+            )
+        tail = await self._log.tail(p.project_id, job_id)
+        try:
+            cmd = CancelJob(job_id=job_id, project_id=p.project_id, requested_at=utcnow())
+            await self._bus.publish_raw(
+                CMD_SCHEDULER_CANCEL,
+                encode_command(cmd),
+                msg_id=f"{job_id}:cancel",
+                stream=CMDS_STREAM,
+            )
+            # Answer with the outcome when it comes soon (it normally does in ms); a job
+            # whose runner is slow to stop is answered as it stands.
+            deadline = asyncio.get_running_loop().time() + wait_s
+            while (left := deadline - asyncio.get_running_loop().time()) > 0:
+                ev = await tail.next(left)
+                if ev is None:
+                    break
+                if isinstance(ev.event, TERMINAL_TYPES):
+                    return job_out(ev.event.job)
+        finally:
+            await tail.close()
+        return job_out(await self._find(p, job_id))
 
     async def list_jobs(self, p: Principal, params: ListParams) -> dict[str, Any]:
         jobs, nxt = await self._reads.list_jobs(p.project_id, params)

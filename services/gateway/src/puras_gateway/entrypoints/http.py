@@ -157,6 +157,11 @@ def create_app(gw: Gateway) -> FastAPI:
         p = gw.auth.key(request.headers.get("authorization"))
         return JSON(await gw.jobs.events(p, job_id))
 
+    @app.post("/v1/jobs/{job_id}/cancel")
+    async def cancel_job(job_id: str, request: Request) -> Response:
+        p = gw.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.jobs.cancel(p, job_id, s.cancel_wait_s))
+
     @app.get("/v1/jobs/{job_id}/stream")
     async def job_stream(job_id: str, request: Request) -> Response:
         p = gw.auth.key(request.headers.get("authorization"))

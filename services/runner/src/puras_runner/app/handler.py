@@ -323,7 +323,9 @@ class _Attempt:
                 started_event(job, self.attempt, h.config.runner_id, self._started_at),
                 job=job,
                 event_id=started_event_id(job.job_id, self.attempt),
-                expected_seq=None,
+                # The first attempt starts only on the job as the scheduler left it: a
+                # cancel appended meanwhile makes this fail, and the attempt stops.
+                expected_seq=job.queued_seq if self.attempt == 1 and job.queued_seq else None,
             )
         )
         self._started.add_done_callback(self._on_started)

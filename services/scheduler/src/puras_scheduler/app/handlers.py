@@ -12,7 +12,7 @@ import contextlib
 import msgspec
 from nats.aio.msg import Msg
 
-from puras_common.bus import Bus
+from puras_common.bus import Bus, ConcurrencyConflict
 from puras_common.clock import Clock
 from puras_common.events.commands import (
     CancelJob,
@@ -21,13 +21,15 @@ from puras_common.events.commands import (
     SubmitJob,
     decode_command,
 )
-from puras_common.events.subjects import AGG_JOB, WORK_STREAM, work_subject
+from puras_common.events.subjects import AGG_JOB, WORK_STREAM, event_subject, work_subject
 from puras_common.events.types import JobReleased
 from puras_common.logging import get_logger
 from puras_common.telemetry import extract_context, tracer
 from puras_scheduler.adapters.held import HeldJobs
+from puras_scheduler.adapters.job_state import read_job
 from puras_scheduler.adapters.state import SchedulerState
-from puras_scheduler.domain.admission import admit, work_msg_id
+from puras_scheduler.domain.admission import admit, terminal_event_id, work_msg_id
+from puras_scheduler.domain.cancel import cancelled_event
 
 __all__ = ["Scheduler"]
 
@@ -73,7 +75,7 @@ class Scheduler:
             if isinstance(cmd, SubmitJob):
                 await self.submit(cmd)
             elif isinstance(cmd, CancelJob):
-                log.warning("cancel is not handled by this scheduler build", job_id=cmd.job_id)
+                await self.cancel(cmd)
         await msg.ack()
 
     async def submit(self, cmd: SubmitJob) -> None:
@@ -93,8 +95,9 @@ class Scheduler:
         )
         # Events of one job are appended in order: job.queued must be stored before the
         # runner can see the work item, or a fast runner's job.started could precede it.
+        last_seq = 0
         for event, event_id in decision.events:
-            await self._bus.append(
+            pub = await self._bus.append(
                 event,
                 project_id=cmd.project_id,
                 aggregate=AGG_JOB,
@@ -102,18 +105,47 @@ class Scheduler:
                 event_id=event_id,
                 correlation_id=cmd.job_id,
             )
+            last_seq = pub.seq
         if decision.work is None:
             log.info("job failed admission", job_id=cmd.job_id, project_id=cmd.project_id)
             return
-        payload = _enc.encode(decision.work)
+        work = msgspec.structs.replace(decision.work, queued_seq=last_seq)
+        payload = _enc.encode(work)
         if decision.outcome == "dispatch":
-            await self._dispatch(decision.work.job_id, payload)
+            await self._dispatch(work.job_id, payload)
         else:
-            await self._held.hold(decision.work, payload)
+            await self._held.hold(work, payload)
             log.info("job held: no credit", job_id=cmd.job_id, project_id=cmd.project_id)
             # Credit may have arrived between the balance read and the hold.
             if self._state.balances.balance(cmd.project_id) > 0:
                 self.release_soon(cmd.project_id)
+
+    async def cancel(self, cmd: CancelJob) -> None:
+        """Append ``job.cancelled`` unless the job already ended (J6).
+
+        Guarded by the job's last sequence: if a runner appended meanwhile (its start, a
+        log line), read again and decide again.
+        """
+        for _ in range(20):
+            job, last_seq = await read_job(self._bus, cmd.project_id, cmd.job_id)
+            event = cancelled_event(job, self._clock.now())
+            if event is None:
+                return
+            try:
+                await self._bus.append(
+                    event,
+                    project_id=cmd.project_id,
+                    aggregate=AGG_JOB,
+                    aggregate_id=cmd.job_id,
+                    event_id=terminal_event_id(cmd.job_id),
+                    correlation_id=cmd.job_id,
+                    expected_last_subject_seq=last_seq,
+                )
+            except ConcurrencyConflict:
+                continue
+            log.info("job cancelled", job_id=cmd.job_id, was=job.status if job else None)
+            return
+        raise RuntimeError(f"job {cmd.job_id} kept changing; cancel will be redelivered")
 
     async def _dispatch(self, job_id: str, payload: bytes) -> None:
         await self._bus.publish_raw(
@@ -134,15 +166,30 @@ class Scheduler:
 
             async def move(payload: bytes) -> None:
                 work = _run_decoder.decode(payload)
-                await self._bus.append(
-                    JobReleased(),
-                    project_id=work.project_id,
-                    aggregate=AGG_JOB,
-                    aggregate_id=work.job_id,
-                    event_id=f"{work.job_id}:released",
-                    correlation_id=work.job_id,
-                )
-                await self._dispatch(work.job_id, payload)
+                try:
+                    pub = await self._bus.append(
+                        JobReleased(),
+                        project_id=work.project_id,
+                        aggregate=AGG_JOB,
+                        aggregate_id=work.job_id,
+                        event_id=f"{work.job_id}:released",
+                        correlation_id=work.job_id,
+                        expected_last_subject_seq=work.queued_seq or None,
+                    )
+                except ConcurrencyConflict:
+                    # Something happened to the job while it waited: it was cancelled.
+                    log.info("held job no longer waiting; not dispatched", job_id=work.job_id)
+                    return
+                if pub.duplicate:
+                    # Released before by a scheduler that died before acking the held
+                    # item: dispatch again (deduplicated) with the original sequence.
+                    seq = await self._bus.last_subject_seq(
+                        event_subject(work.project_id, AGG_JOB, work.job_id)
+                    )
+                    if seq != pub.seq:
+                        return
+                released = msgspec.structs.replace(work, queued_seq=pub.seq)
+                await self._dispatch(work.job_id, _enc.encode(released))
 
             n = await self._held.release_all(project_id, move)
             if n:
