@@ -63,10 +63,15 @@ class ServiceSettings(BaseSettings):
     env: Env = "prod"
     """``dev`` allows generated/placeholder secrets; anything else refuses them."""
     nats_url: str = "nats://127.0.0.1:4222"
+    """NATS server(s), comma-separated for a cluster."""
     database_url: str = "postgresql://postgres@127.0.0.1:5432/puras"
+    """Postgres of the projections (gateway, billing; the CLI's ``admin rebuild``)."""
     log_level: str = "info"
+    """debug, info, warning or error."""
     log_format: Literal["json", "console"] = "json"
+    """JSON lines for machines, console for a terminal."""
     instance_id: str = Field(default="", description="Overrides the generated replica id")
+    """Name of this replica in logs and NATS connection names (default: host and pid)."""
     stream_replicas: int = 1
     """Replicas of the JetStream streams: 1 on one machine, 3 in a cluster. Every service
     checks the streams against this, so all of them must agree (set PURAS_STREAM_REPLICAS)."""
@@ -74,6 +79,7 @@ class ServiceSettings(BaseSettings):
     """How long start-up waits for NATS before the process exits non-zero (and is restarted
     by its supervisor) instead of hanging."""
     health_host: str = "0.0.0.0"  # noqa: S104 - probes come from the orchestrator, not loopback
+    """Address of the health server."""
     health_port: int = 0
     """Port of /healthz and /readyz for services without an HTTP API (0: none)."""
 

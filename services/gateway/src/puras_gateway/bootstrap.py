@@ -16,6 +16,7 @@ from puras_common.db import create_pool
 from puras_common.logging import get_logger
 from puras_common.projection import ProjectorRunner
 from puras_common.projection.watch import CheckpointWatcher
+from puras_gateway.adapters.idempotency import IdempotencyKeys
 from puras_gateway.adapters.job_log import JobLog
 from puras_gateway.adapters.live_views import LiveViews
 from puras_gateway.adapters.projections import GATEWAY_PROJECTIONS
@@ -76,8 +77,16 @@ class Gateway:
         self.reads = ReadModels(self.pool)
         self.auth = Authenticator(self.views.keys, s.admin_token.get_secret_value(), usage)
         job_log = JobLog(self.bus)
+        idempotency = IdempotencyKeys(self.bus, replicas=s.stream_replicas)
+        await idempotency.start()
         self.jobs = JobsService(
-            bus=self.bus, views=self.views, reads=self.reads, job_log=job_log, ping_s=s.sse_ping_s
+            bus=self.bus,
+            views=self.views,
+            reads=self.reads,
+            job_log=job_log,
+            idempotency=idempotency,
+            ping_s=s.sse_ping_s,
+            read_wait_s=s.read_your_writes_s,
         )
         store = NatsBundleStore(self.bus.js, replicas=s.stream_replicas)
         self.deployments = DeploymentsService(

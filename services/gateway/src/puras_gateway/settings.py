@@ -16,7 +16,9 @@ class GatewaySettings(ServiceSettings):
     secret_fields: ClassVar[tuple[str, ...]] = ("admin_token",)
 
     host: str = "127.0.0.1"
+    """Address the API listens on (0.0.0.0 in a container)."""
     port: int = 8080
+    """Port of the API (and of its /healthz, /readyz)."""
     admin_token: SecretStr = SecretStr("")
     """Operator token for ``/v1/admin/*`` (T3); required outside ``env=dev``."""
     max_body_bytes: int = 4 * 1024 * 1024
@@ -26,11 +28,14 @@ class GatewaySettings(ServiceSettings):
     max_bundle_bytes: int = 50 * 1024 * 1024
     """Largest deployment zip accepted (413 beyond)."""
     default_wait_s: float = 30.0
+    """``wait=true`` without ``timeout`` waits this long (J4)."""
     read_your_writes_s: float = 5.0
     """How long a read waits for the projection to show what this API just accepted."""
     sse_ping_s: float = 15.0
+    """Interval of ``: ping`` comments on an idle SSE stream."""
     cancel_wait_s: float = 10.0
     """How long ``POST /v1/jobs/{id}/cancel`` waits to answer with the cancelled job."""
     db_pool_size: int = 10
+    """Postgres connections of the read views."""
     run_projectors: bool = True
     """Run the gateway's projectors in this process (one replica is active at a time)."""

@@ -19,6 +19,7 @@ from puras_common.events.types import JobCancelled, JobFailed, JobRecord, JobSuc
 from puras_common.ids import new_id
 from puras_common.schemas import validate_instance
 from puras_common.views.jobs import apply_job_event, job_out
+from puras_gateway.adapters.idempotency import IdempotencyKeys, body_hash
 from puras_gateway.adapters.job_log import JobEvent, JobLog, JobTail, fold
 from puras_gateway.adapters.live_views import LiveViews
 from puras_gateway.adapters.read_models import ReadModels
@@ -81,13 +82,17 @@ class JobsService:
         views: LiveViews,
         reads: ReadModels,
         job_log: JobLog,
+        idempotency: IdempotencyKeys | None = None,
         ping_s: float = 15.0,
+        read_wait_s: float = 5.0,
     ) -> None:
         self._bus = bus
         self._views = views
         self._reads = reads
         self._log = job_log
         self._ping = ping_s
+        self._idem = idempotency
+        self._read_wait = read_wait_s
         self._recent = _Recent()
 
     # -- submit ------------------------------------------------------------------------
@@ -118,10 +123,41 @@ class JobsService:
         return dep.id, pd.subject_seq
 
     async def submit(
-        self, p: Principal, body: SubmitBody, mode: SubmitMode
+        self,
+        p: Principal,
+        body: SubmitBody,
+        mode: SubmitMode,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any] | AsyncIterator[bytes]:
-        deployment_id, after_seq = self._admit(p, body)
         job_id = new_id()
+        if idempotency_key is not None:
+            if self._idem is None:
+                raise ApiError.unavailable("idempotency keys are not available on this gateway")
+            claim = await self._idem.claim(
+                p.project_id, idempotency_key, job_id, body_hash(body.skill, body.inputs)
+            )
+            if not claim.same_body:
+                raise ApiError.conflict(
+                    "this Idempotency-Key was already used with a different request body; "
+                    "use a new key for a different request",
+                    code="idempotency_key_reused",
+                    job_id=claim.job_id,
+                )
+            if not claim.first:
+                return await self._repeat(p, body, mode, claim.job_id, idempotency_key)
+        deployment_id, after_seq = self._admit(p, body)
+        return await self._submit(p, body, mode, job_id, deployment_id, after_seq, idempotency_key)
+
+    async def _submit(
+        self,
+        p: Principal,
+        body: SubmitBody,
+        mode: SubmitMode,
+        job_id: str,
+        deployment_id: str,
+        after_seq: int,
+        idempotency_key: str | None,
+    ) -> dict[str, Any] | AsyncIterator[bytes]:
         now = utcnow()
         cmd = SubmitJob(
             job_id=job_id,
@@ -130,6 +166,7 @@ class JobsService:
             inputs=body.inputs,
             submitted_at=now,
             after_seq=after_seq,
+            idempotency_key=idempotency_key,
         )
         # For wait and stream, listen before publishing: no event can slip past us.
         tail = await self._log.tail(p.project_id, job_id) if mode.kind != "async" else None
@@ -159,6 +196,43 @@ class JobsService:
             finally:
                 await tail.close()
         return self._stream(p.project_id, job_id, tail, past=[], after=0)
+
+    async def _repeat(
+        self, p: Principal, body: SubmitBody, mode: SubmitMode, job_id: str, key: str
+    ) -> dict[str, Any] | AsyncIterator[bytes]:
+        """A repeat of an idempotent submit: answer with the original job, in the mode asked.
+
+        The first request may still be between claiming the key and publishing (or may
+        have died there): wait a moment for the job to show, then submit it ourselves
+        under the same job id (the scheduler admits a job id once).
+        """
+        tail = await self._log.tail(p.project_id, job_id)
+        try:
+            past = await self._log.replay(p.project_id, job_id)
+            if not past and self._recent.get(p.project_id, job_id) is None:
+                first = await tail.next(self._read_wait)
+                if first is None:
+                    await tail.close()
+                    deployment_id, after_seq = self._admit(p, body)
+                    return await self._submit(p, body, mode, job_id, deployment_id, after_seq, key)
+                past = await self._log.replay(p.project_id, job_id)
+            tail.mark_seen(past)
+        except BaseException:
+            await tail.close()
+            raise
+        if mode.kind == "stream":
+            return self._stream(p.project_id, job_id, tail, past=past, after=0)
+        try:
+            current = fold(past) or self._recent.get(p.project_id, job_id)
+            if current is None:
+                raise ApiError.unavailable(
+                    "the original job of this Idempotency-Key is not visible yet; retry"
+                )
+            if mode.kind == "async" or is_terminal(current.status):
+                return job_out(current)
+            return job_out(await self._wait(p, current, tail, mode.timeout_s))
+        finally:
+            await tail.close()
 
     async def _wait(
         self, p: Principal, queued: JobRecord, tail: JobTail, timeout: float

@@ -21,6 +21,7 @@ __all__ = [
     "SubmitMode",
     "is_terminal",
     "parse_bool",
+    "parse_idempotency_key",
     "parse_list_params",
     "parse_submit_body",
     "parse_submit_mode",
@@ -162,6 +163,24 @@ def parse_list_params(status: str | None, limit: str | None, cursor: str | None)
                 f"`limit` must be between 1 and {MAX_LIST_LIMIT}, got {n}", code="invalid_query"
             )
     return ListParams(status=st, limit=n, cursor=Cursor.decode(cursor) if cursor else None)
+
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def parse_idempotency_key(value: str | None) -> str | None:
+    """J10: an ``Idempotency-Key`` header of 1-255 printable characters, or none."""
+    if value is None:
+        return None
+    if not value or len(value) > MAX_IDEMPOTENCY_KEY:
+        raise ApiError.bad_request(
+            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} characters", code="invalid_request"
+        )
+    if not value.isprintable():
+        raise ApiError.bad_request(
+            "Idempotency-Key must be printable characters", code="invalid_request"
+        )
+    return value
 
 
 def is_terminal(status: str) -> bool:

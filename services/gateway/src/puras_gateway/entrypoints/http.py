@@ -21,6 +21,7 @@ from puras_gateway.bootstrap import Gateway
 from puras_gateway.domain.errors import ApiError
 from puras_gateway.domain.requests import (
     parse_bool,
+    parse_idempotency_key,
     parse_list_params,
     parse_submit_body,
     parse_submit_mode,
@@ -135,7 +136,8 @@ def create_app(gw: Gateway) -> FastAPI:
         q = request.query_params
         mode = parse_submit_mode(q.get("wait"), q.get("stream"), q.get("timeout"), s.default_wait_s)
         body = parse_submit_body(await _body(request, s.max_body_bytes))
-        out = await gw.jobs.submit(p, body, mode)
+        key = parse_idempotency_key(request.headers.get("idempotency-key"))
+        out = await gw.jobs.submit(p, body, mode, key)
         if isinstance(out, dict):
             return JSON(out)
         return _sse(out)

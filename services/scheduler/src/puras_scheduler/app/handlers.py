@@ -79,6 +79,13 @@ class Scheduler:
         await msg.ack()
 
     async def submit(self, cmd: SubmitJob) -> None:
+        if cmd.idempotency_key is not None and await self._bus.last_subject_seq(
+            event_subject(cmd.project_id, AGG_JOB, cmd.job_id)
+        ):
+            # A repeat of an idempotent submit whose first command was admitted already
+            # (a gateway re-submitted after waiting): one job per key, whatever the timing.
+            log.info("idempotent submit already admitted", job_id=cmd.job_id)
+            return
         # Read-your-writes: the gateway validated against a view at least this recent.
         if cmd.after_seq and not await self._state.wait_for(cmd.after_seq, self._view_wait):
             log.warning(
