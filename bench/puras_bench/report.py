@@ -1,0 +1,236 @@
+"""The results table (Markdown, so it can be pasted into docs/benchmarks.md as printed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["LATENCY_TARGET", "THROUGHPUT_TARGET", "Row", "detail_tables", "rows", "table"]
+
+LATENCY_TARGET = 0.7
+"""Our sync no-op p50 at most this times Celery-behind-FastAPI's."""
+TIMES = "\u00d7"
+"""The multiplication sign of the ratios."""
+THROUGHPUT_TARGET = 1.5
+"""Our sync jobs/s with 16 clients at least this times Celery-behind-FastAPI's."""
+
+
+@dataclass(frozen=True)
+class Row:
+    measure: str
+    ours: float | None
+    peer: float | None
+    unit: str
+    target: str = ""
+    """``"<=0.7"`` / ``">=1.5"`` (ratio ours/peer), or empty for a row without a target."""
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.ours is None or self.peer is None or self.peer == 0:
+            return None
+        return self.ours / self.peer
+
+    @property
+    def met(self) -> str:
+        if not self.target:
+            return ""
+        r = self.ratio
+        if r is None:
+            return "n/a"
+        limit = float(self.target[2:])
+        ok = r <= limit if self.target.startswith("<=") else r >= limit
+        return "yes" if ok else "NO"
+
+
+def _get(d: dict[str, Any] | None, *path: str) -> float | None:
+    cur: Any = d
+    for p in path:
+        if not isinstance(cur, dict) or p not in cur:
+            return None
+        cur = cur[p]
+    return float(cur) if isinstance(cur, int | float) else None
+
+
+def rows(res: dict[str, Any]) -> list[Row]:
+    o = res.get("ours", {})
+    p = res.get("peer", {}) if res.get("peer", {}).get("ok") else {}
+    clients = res["config"]["clients"]
+    out = [
+        Row(
+            "sync no-op job, 1 client: p50",
+            _get(o, "sync_seq", "p50_ms"),
+            _get(p, "run_seq", "p50_ms"),
+            "ms",
+            f"<={LATENCY_TARGET}",
+        ),
+        Row(
+            "sync no-op job, 1 client: p90",
+            _get(o, "sync_seq", "p90_ms"),
+            _get(p, "run_seq", "p90_ms"),
+            "ms",
+        ),
+        Row(
+            "sync no-op job, 1 client: p99",
+            _get(o, "sync_seq", "p99_ms"),
+            _get(p, "run_seq", "p99_ms"),
+            "ms",
+        ),
+        Row(
+            "sync no-op job, 1 client: mean",
+            _get(o, "sync_seq", "mean_ms"),
+            _get(p, "run_seq", "mean_ms"),
+            "ms",
+        ),
+        Row(
+            "HTTP floor, 1 client: p50",
+            _get(o, "http_floor_seq", "p50_ms"),
+            _get(p, "echo_seq", "p50_ms"),
+            "ms",
+            note="ours: GET /healthz; Celery's: POST /echo (FastAPI, no task)",
+        ),
+        Row(
+            f"sync jobs/s, {clients} clients",
+            _get(o, "sync_throughput", "jobs_per_s"),
+            _get(p, "run_throughput", "jobs_per_s"),
+            "jobs/s",
+            f">={THROUGHPUT_TARGET}",
+        ),
+        Row(
+            f"sync job p50 under load, {clients} clients",
+            _get(o, "sync_throughput", "latency_under_load", "p50_ms"),
+            _get(p, "run_throughput", "latency_under_load", "p50_ms"),
+            "ms",
+        ),
+        Row(
+            f"async submit jobs/s, {clients} clients (until all ended)",
+            _get(o, "async_throughput", "jobs_per_s"),
+            None,
+            "jobs/s",
+            note="ours only: POST without wait, completion from the event log",
+        ),
+        Row(
+            "Celery without HTTP, 1 client: p50",
+            None,
+            _get(p, "celery_direct", "seq", "p50_ms"),
+            "ms",
+            note="context",
+        ),
+        Row(
+            f"Celery without HTTP, {clients} threads: jobs/s",
+            None,
+            _get(p, "celery_direct", "throughput", "jobs_per_s"),
+            "jobs/s",
+            note="context",
+        ),
+    ]
+    iso = res.get("isolation") or {}
+    if "isolated_job_us" in iso:
+        out.append(
+            Row(
+                "runner: isolated job (fork-per-job), p50",
+                iso["isolated_job_us"]["p50"] / 1000,
+                None,
+                "ms",
+                note=f"in-process call p50 {iso['in_process_call_us']['p50']} us; "
+                f"overhead p50 {iso['overhead_us_p50']} us",
+            )
+        )
+    return out
+
+
+def _fmt(v: float | None, unit: str) -> str:
+    if v is None:
+        return "—"
+    if unit == "jobs/s":
+        return f"{v:.0f}"
+    return f"{v:.2f}" if v < 100 else f"{v:.0f}"
+
+
+def table(res: dict[str, Any]) -> str:
+    lines = [
+        "| measure | Puras | Celery+Redis | Puras/Celery | target | met |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for r in rows(res):
+        ratio = "—" if r.ratio is None else f"{r.ratio:.2f}{TIMES}"
+        target = {"": "", "<=": "≤ ", ">=": "≥ "}[r.target[:2]] + (
+            r.target[2:] + TIMES if r.target else ""
+        )
+        measure = f"{r.measure} ({r.unit})" + (f" — {r.note}" if r.note else "")
+        lines.append(
+            f"| {measure} | {_fmt(r.ours, r.unit)} | {_fmt(r.peer, r.unit)} | {ratio} | "
+            f"{target} | {r.met} |"
+        )
+    return "\n".join(lines)
+
+
+def detail_tables(res: dict[str, Any]) -> str:
+    """Where one sync job's time goes (event timestamps) and CPU per job per process."""
+    out: list[str] = []
+    hops = res.get("ours", {}).get("hops")
+    if hops and hops.get("hops"):
+        out += [
+            "",
+            f"Where one sync job's time goes (p50 over {hops['n']} sequential jobs):",
+            "",
+            "| hop | p50 ms | mean ms | p90 ms | what |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for name, h in hops["hops"].items():
+            nums = f"{h['p50_ms']:.3f} | {h['mean_ms']:.3f} | {h['p90_ms']:.3f}"
+            out.append(f"| {name} | {nums} | {h['what']} |")
+        out.append(
+            f"| sum of p50s | {hops['sum_of_p50_ms']:.3f} | | | end-to-end p50 "
+            f"{hops['end_to_end']['p50_ms']:.3f} ms |"
+        )
+    cpu_blocks = [
+        ("Puras, sequential", res.get("ours", {}).get("cpu_sync_seq")),
+        ("Puras, sync 16 clients", res.get("ours", {}).get("cpu_sync_throughput")),
+        ("Puras, async 16 clients", res.get("ours", {}).get("cpu_async_throughput")),
+        ("Celery, sequential /run", (res.get("peer") or {}).get("cpu_run_seq")),
+        ("Celery, /run 16 clients", (res.get("peer") or {}).get("cpu_run_throughput")),
+    ]
+    cpu_blocks = [(k, v) for k, v in cpu_blocks if v]
+    if cpu_blocks:
+        out += ["", "CPU ms per job, by process (from /proc, process and its children):", ""]
+        for label, cpu in cpu_blocks:
+            kids = cpu.get("children_per_job_ms", {})
+
+            def one(k: str, v: float, kids: dict[str, float] = kids) -> str:
+                c = kids.get(k, 0.0)
+                return f"{k} {v:.2f}" + (f" [children {c:.2f}]" if c >= 0.005 else "")
+
+            parts = ", ".join(
+                one(k, v)
+                for k, v in sorted(cpu["per_job_ms"].items(), key=lambda kv: -kv[1])
+                if v >= 0.005
+            )
+            busy = cpu.get("machine_busy_per_job_ms")
+            util = cpu.get("machine_utilization")
+            other = cpu.get("other_load")
+            extra = (
+                f"; whole machine busy {busy:.2f} ms/job, {util:.0%} utilized"
+                + (f", other load {other:.0%}" if other is not None else "")
+                if busy is not None and util is not None
+                else ""
+            )
+            out.append(f"- {label}: total {cpu['total_per_job_ms']:.2f} ({parts}){extra}")
+    prof = res.get("ours", {}).get("profile")
+    if prof and "error" not in prof:
+        out += [
+            "",
+            f"py-spy, {prof['seconds']}s under {prof.get('load', 'sync load')} "
+            f"({prof['jobs']} jobs): Python-level share, inclusive (waits dropped):",
+            "",
+        ]
+        for name in ("gateway", "scheduler", "runner"):
+            p = prof.get(name) or {}
+            if "top_inclusive" not in p:
+                out.append(f"- {name}: {p.get('error', 'no profile')}")
+                continue
+            # The frames every sample shares (main, the loop) say nothing: skip them.
+            rows = [r for r in p["top_inclusive"] if r["pct"] < 95][:10]
+            parts = "; ".join(f"{r['fn']} {r['pct']:.0f}%" for r in rows)
+            out.append(f"- {name} ({p['python_ms_per_job']:.2f} ms/job sampled): {parts}")
+    return "\n".join(out)

@@ -1,0 +1,468 @@
+"""Puras benchmarks, with the Celery + Redis peer in the same run (``./dev bench``).
+
+In one run, on this machine:
+
+a. a sync no-op job over HTTP, one client, warm runner: ``POST /v1/jobs?wait=true``
+   (N sequential requests on one keep-alive httpx.Client after a warm-up), and the same
+   for Celery behind a FastAPI sync endpoint (``POST /run``) and its HTTP floor (``/echo``);
+b. throughput: ``--clients`` threads (16) each submitting sync jobs, ``--total`` in all,
+   for both systems with the same client code; plus ours with async submits (no wait),
+   completion taken from the event log;
+c. the runner's isolation overhead per job (fork-per-job vs an in-process call).
+
+Our stack runs first (a dev stack in a temp dir, Postgres fsync on), then is stopped; the
+peer runs after it, never at the same time. Prints one Markdown table (stdout), progress
+on stderr, and writes everything to ``bench/results/<UTC timestamp>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from puras_bench import report
+from puras_bench.load import Call, run_concurrent, run_sequential
+from puras_bench.machine import machine_facts
+from puras_bench.procstat import CpuMeter
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true", help="small N everywhere (a smoke run)")
+    ap.add_argument("--no-peer", action="store_true", help="skip the Celery + Redis peer")
+    ap.add_argument("--n", type=int, help="sequential requests per latency measure (500; quick 30)")
+    ap.add_argument("--warmup", type=int, help="untimed requests before them (50; quick 5)")
+    ap.add_argument("--total", type=int, help="jobs per throughput measure (3000; quick 160)")
+    ap.add_argument("--clients", type=int, default=16, help="concurrent clients (16)")
+    ap.add_argument("--runner-slots", type=int, help="PURAS_RUNNER_SLOTS for our runner")
+    ap.add_argument(
+        "--stack-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for our services, for experiments "
+        "(e.g. PURAS_GATEWAY_RUN_PROJECTORS=false); repeatable",
+    )
+    ap.add_argument(
+        "--isolation-n", type=int, help="jobs for the isolation overhead (500; quick 50)"
+    )
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="after the measures, py-spy profiles of gateway, scheduler and runner "
+        "under the sync 16-client load (py-spy is installed into a scratch venv)",
+    )
+    ap.add_argument("--profile-seconds", type=int, default=10)
+    ap.add_argument(
+        "--profile-load",
+        choices=("sync", "seq"),
+        default="sync",
+        help="load while profiling: sync jobs from --clients clients (default) or one client",
+    )
+    ap.add_argument("--no-isolation", action="store_true", help="skip (c), the runner's own bench")
+    ap.add_argument(
+        "--no-celery-direct",
+        action="store_true",
+        help="skip the context rows of Celery without HTTP",
+    )
+    ap.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes (bench/results)")
+    a = ap.parse_args(argv)
+    q = a.quick
+    a.n = a.n or (30 if q else 500)
+    a.warmup = a.warmup if a.warmup is not None else (5 if q else 50)
+    a.total = a.total or (160 if q else 3000)
+    a.isolation_n = a.isolation_n or (50 if q else 500)
+    return a
+
+
+def cpu_per_job(meter: CpuMeter, client_s: float, jobs: int) -> dict[str, Any]:
+    per = {k: round(v * 1000 / jobs, 3) for k, v in meter.used.items()}
+    per["bench client"] = round(client_s * 1000 / jobs, 3)
+    # What a service's child processes used (the runner's templates and forked jobs,
+    # Postgres backends, Celery's prefork children), shown apart from the process itself.
+    kids = {
+        k: round((meter.used[k] - meter.used_self[k]) * 1000 / jobs, 3)
+        for k in meter.used
+        if meter.used[k] - meter.used_self[k] > 0
+    }
+    return {
+        "jobs": jobs,
+        "per_job_ms": per,
+        "children_per_job_ms": kids,
+        "total_per_job_ms": round(sum(per.values()), 3),
+        # Every process on the machine (ours, the other tenants', the kernel's): a check on
+        # the per-process sum and a sign of other load during the phase.
+        "machine_busy_per_job_ms": round(meter.machine_busy_s * 1000 / jobs, 3),
+        "machine_utilization": round(meter.machine_busy_s / meter.machine_total_s, 3)
+        if meter.machine_total_s
+        else None,
+        # CPU the machine spent on anything but the measured processes and this client:
+        # other tenants of a shared machine. Near 0 on a quiet one.
+        "other_load": round(
+            max(0.0, meter.machine_busy_s - sum(meter.used.values()) - client_s)
+            / meter.machine_total_s,
+            3,
+        )
+        if meter.machine_total_s
+        else None,
+    }
+
+
+@contextlib.contextmanager
+def measured(roots: dict[str, int], jobs: int, into: dict[str, Any], key: str):  # type: ignore[no-untyped-def]
+    """CPU of every root's process tree and of this process over the block, per job."""
+    t_self = os.times()
+    with CpuMeter(roots) as m:
+        yield
+    t_after = os.times()
+    client_s = (t_after.user - t_self.user) + (t_after.system - t_self.system)
+    into[key] = cpu_per_job(m, client_s, jobs)
+
+
+# -- ours --------------------------------------------------------------------------------
+
+
+def bench_ours(args: argparse.Namespace, res: dict[str, Any]) -> None:
+    from puras_bench.ours import (
+        TerminalWatcher,
+        WireObserver,
+        healthz_call,
+        hop_breakdown,
+        noop_call,
+        started_stack,
+    )
+
+    env: dict[str, str] = {}
+    if args.runner_slots:
+        env["PURAS_RUNNER_SLOTS"] = str(args.runner_slots)
+    for kv in args.stack_env:
+        key, sep, value = kv.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--stack-env wants KEY=VALUE, not {kv!r}")
+        env[key] = value
+    o: dict[str, Any] = res["ours"]
+    o["config"] = {
+        "stack": "puras dev stack: nats-server (JetStream file store, default sync), embedded "
+        "Postgres (fsync on), gateway/scheduler/runner/billing/drive, 1 runner",
+        "env": env,
+        "skill": "bench/project/skills/noop (deterministic, returns its inputs; "
+        "input_schema x: integer)",
+        "gateway_http": "uvicorn 1 process, uvloop + httptools",
+    }
+    with started_stack(env, log) as ours:
+        pids = ours.pids()
+        o["pids"] = pids
+        sync = noop_call(ours, wait=True)
+
+        log(f"(a) warm-up: {args.warmup} sync jobs")
+        run_sequential(sync, max(args.warmup, 1), 0)
+        log(f"(a) sync no-op job, 1 client, {args.n} sequential requests")
+        with measured(pids, args.n, o, "cpu_sync_seq"):
+            o["sync_seq"], _ = run_sequential(sync, args.n, 0)
+        log(f"    {o['sync_seq']}")
+        o["http_floor_seq"], _ = run_sequential(healthz_call(ours), args.n, args.warmup)
+        log(f"    HTTP floor (GET /healthz): {o['http_floor_seq']}")
+
+        # The timeline: a separate run of sequential jobs with a NATS observer on (it adds
+        # a subscriber to every message of the job, so it stays out of the timed run).
+        n_tl = min(args.n, 300)
+        log(f"    timeline: {n_tl} more sequential jobs with a wire observer, then their events")
+        wire = WireObserver(ours.stack.nats_url, ours.project_id).start()
+        try:
+            _, tl_samples = run_sequential(sync, n_tl, 0)
+        finally:
+            wire.stop()
+        with httpx.Client(base_url=ours.stack.api_base, headers=ours.auth, timeout=30) as http:
+            try:
+                o["hops"] = hop_breakdown(http, tl_samples, wire.seen)
+            except (httpx.HTTPError, KeyError, ValueError) as exc:
+                # e.g. a --stack-env experiment without the jobs projection: no timeline.
+                o["hops"] = {"n": 0, "hops": {}, "error": repr(exc)}
+                log(f"    no timeline: {exc!r}")
+        for name, h in o["hops"]["hops"].items():
+            log(f"    {name:24s} p50 {h['p50_ms']:7.3f} ms  mean {h['mean_ms']:7.3f} ms")
+
+        log(f"(b) sync throughput: {args.total} jobs from {args.clients} clients")
+        with measured(pids, args.total, o, "cpu_sync_throughput"):
+            tp = run_concurrent(sync, args.total, args.clients)
+        tp.pop("t0_perf")
+        o["sync_throughput"] = tp
+        log(f"    {tp['jobs_per_s']} jobs/s in {tp['elapsed_s']}s")
+
+        log(
+            f"(b) async submits: {args.total} jobs from {args.clients} clients, "
+            "completion from the event log"
+        )
+        watcher = TerminalWatcher(ours.stack.nats_url, ours.project_id).start()
+        try:
+            ids: list[str] = []
+            submit = noop_call(ours, wait=False)
+            with measured(pids, args.total, o, "cpu_async_throughput"):
+                at = run_concurrent(
+                    submit, args.total, args.clients, on_answer=lambda a: ids.append(a["id"])
+                )
+                t_last = watcher.wait_for(ids, timeout=600)
+            t0 = at.pop("t0_perf")
+            failed = [i for i in ids if watcher.done[i][1] != "job.succeeded"]
+            elapsed = t_last - t0
+            o["async_throughput"] = {
+                "jobs": args.total,
+                "clients": args.clients,
+                "submit_phase_s": at["elapsed_s"],
+                "submit_per_s": at["jobs_per_s"],
+                "submit_latency": at["latency_under_load"],
+                "elapsed_s": round(elapsed, 3),
+                "jobs_per_s": round(args.total / elapsed, 1),
+                "not_succeeded": len(failed),
+            }
+            if failed:
+                raise RuntimeError(f"{len(failed)} async jobs did not succeed, e.g. {failed[:3]}")
+        finally:
+            watcher.stop()
+        log(
+            f"    {o['async_throughput']['jobs_per_s']} jobs/s (submits alone {at['jobs_per_s']}/s)"
+        )
+
+        if args.profile:
+            profile_ours(args, sync, pids, o)
+
+
+def profile_ours(
+    args: argparse.Namespace, sync: Call, pids: dict[str, int], o: dict[str, Any]
+) -> None:
+    from puras_bench.profiling import PySpy, ensure_py_spy, summarize
+
+    exe = ensure_py_spy(log)
+    if exe is None:
+        o["profile"] = {"error": "py-spy not available"}
+        return
+    rate = 250
+    out_dir = Path(os.environ.get("PURAS_BENCH_PROFILE_DIR", "/tmp")) / (
+        "puras-bench-profile-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    )
+    spy = PySpy(exe, out_dir, rate=rate)
+    targets = {k: v for k, v in pids.items() if k in ("gateway", "scheduler", "runner")}
+    clients = args.clients if args.profile_load == "sync" else 1
+    log(
+        f"profiling {', '.join(targets)} for {args.profile_seconds}s under sync load "
+        f"({clients} client(s)); raw profiles in {out_dir}"
+    )
+    done: list[int] = []
+    spy.start(targets, args.profile_seconds, subprocesses=frozenset({"runner"}))
+    t0 = time.monotonic()
+    # Load until the profilers are done: chunks of sync jobs from the same clients.
+    while time.monotonic() - t0 < args.profile_seconds + 0.5:
+        r = run_concurrent(sync, clients * 20, clients)
+        done.append(r["jobs"])
+    files = spy.wait()
+    # Jobs run while the profilers were sampling (the last chunk may overrun a little).
+    jobs = int(sum(done) * min(1.0, args.profile_seconds / (time.monotonic() - t0)))
+    prof: dict[str, Any] = {
+        "load": f"sync jobs, {clients} client(s)",
+        "rate_hz": rate,
+        "seconds": args.profile_seconds,
+        "jobs": jobs,
+        "dir": str(out_dir),
+    }
+    for name, f in files.items():
+        prof[name] = summarize(f, rate, jobs) if isinstance(f, Path) else {"error": f}
+    o["profile"] = prof
+
+
+# -- the peer ----------------------------------------------------------------------------
+
+
+def bench_peer(args: argparse.Namespace, res: dict[str, Any]) -> None:
+    from puras_bench.peer import PeerUnavailable, celery_direct, peer_calls, started_peer
+
+    p: dict[str, Any] = res["peer"]
+    p["config"] = {
+        "broker_and_results": "redis-server (own, loopback, --save '' --appendonly no)",
+        "worker": "celery --pool=prefork --concurrency=2 --without-gossip --without-mingle "
+        "--without-heartbeat; JSON serializers; defaults otherwise",
+        "http": "FastAPI sync endpoint /run -> noop.apply_async((x,)).get(timeout=10); "
+        "uvicorn 1 process; /echo = the same app without Celery",
+    }
+    try:
+        with started_peer(log) as peer:
+            p["versions"] = peer.versions()
+            pids = peer.pids()
+            run, echo = peer_calls(peer)
+            log(f"(a) Celery: warm-up {args.warmup}, then /echo and /run, {args.n} sequential")
+            p["echo_seq"], _ = run_sequential(echo, args.n, args.warmup)
+            run_sequential(run, max(args.warmup, 1), 0)
+            with measured(pids, args.n, p, "cpu_run_seq"):
+                p["run_seq"], _ = run_sequential(run, args.n, 0)
+            log(f"    /echo {p['echo_seq']}")
+            log(f"    /run  {p['run_seq']}")
+            log(f"(b) Celery: /run throughput, {args.total} jobs from {args.clients} clients")
+            with measured(pids, args.total, p, "cpu_run_throughput"):
+                tp = run_concurrent(run, args.total, args.clients)
+            tp.pop("t0_perf")
+            p["run_throughput"] = tp
+            log(f"    {tp['jobs_per_s']} jobs/s in {tp['elapsed_s']}s")
+            if not args.no_celery_direct:
+                log("    context: Celery without HTTP (apply_async().get() from the peer venv)")
+                p["celery_direct"] = celery_direct(
+                    peer, args.n, args.warmup, args.total, args.clients
+                )
+        p["ok"] = True
+    except PeerUnavailable as exc:
+        p["ok"] = False
+        p["error"] = str(exc)
+        log(f"the Celery peer could not run: {exc}")
+
+
+# -- main --------------------------------------------------------------------------------
+
+
+def leftovers() -> list[str]:
+    """Processes descended from this one that are still alive (should be none)."""
+    mine = os.getpid()
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == mine:
+            continue
+        with contextlib.suppress(OSError):
+            data = Path(f"/proc/{name}/stat").read_bytes()
+            rest = data[data.rindex(b")") + 2 :].split()
+            ppid, state = int(rest[1]), rest[0]
+            if state == b"Z":
+                continue
+            # Walk up to see whether we are an ancestor.
+            pid = ppid
+            for _ in range(64):
+                if pid == mine:
+                    comm = data[data.index(b"(") + 1 : data.rindex(b")")].decode(errors="replace")
+                    found.append(f"{name} ({comm})")
+                    break
+                if pid <= 1:
+                    break
+                d2 = Path(f"/proc/{pid}/stat").read_bytes()
+                pid = int(d2[d2.rindex(b")") + 2 :].split()[1])
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    res: dict[str, Any] = {
+        "machine": machine_facts(),
+        "config": {
+            "quick": args.quick,
+            "n": args.n,
+            "warmup": args.warmup,
+            "total": args.total,
+            "clients": args.clients,
+            "runner_slots": args.runner_slots,
+            "isolation_n": args.isolation_n,
+            "stack_env": args.stack_env,
+            "client": "httpx.Client keep-alive, one per thread",
+        },
+        "ours": {},
+        "peer": {"ok": False, "skipped": args.no_peer},
+        "isolation": None,
+        "errors": [],
+    }
+    m = res["machine"]
+    log(
+        f"machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['mem_total_mb']} MB, kernel "
+        f"{m['kernel']}, Python {m['python']}, load average {m['loadavg_before']}, "
+        f"CPU busy before the run {m['busy_before']:.0%}"
+    )
+    if m["busy_before"] > 0.15:
+        log(
+            "WARNING: the machine is busy with other work; figures will be lower than on a "
+            "quiet machine (both systems are measured under it, one after the other)"
+        )
+    t_start = time.monotonic()
+    status = 0
+    try:
+        try:
+            bench_ours(args, res)
+        except Exception as exc:
+            res["errors"].append(f"ours: {exc!r}")
+            log(f"our measures failed: {exc!r}\n{traceback.format_exc()}")
+            status = 1
+
+        if not args.no_isolation:
+            log(
+                f"(c) runner isolation overhead: {args.isolation_n} no-op jobs, "
+                "fork-per-job vs in-process"
+            )
+            try:
+                from puras_runner.bench import measure_isolation_overhead
+
+                # Its progress lines are the runner's log lines: keep them off our stdout.
+                with contextlib.redirect_stdout(sys.stderr):
+                    res["isolation"] = measure_isolation_overhead(args.isolation_n)
+                iso = res["isolation"]
+                log(
+                    f"    isolated job p50 {iso['isolated_job_us']['p50']} us, in-process call p50 "
+                    f"{iso['in_process_call_us']['p50']} us"
+                )
+            except Exception as exc:
+                res["errors"].append(f"isolation: {exc!r}")
+                log(f"isolation overhead not measured: {exc!r}")
+
+        if not args.no_peer:
+            try:
+                bench_peer(args, res)
+            except Exception as exc:
+                res["peer"]["ok"] = False
+                res["peer"]["error"] = repr(exc)
+                res["errors"].append(f"peer: {exc!r}")
+                log(f"the Celery peer failed: {exc!r}\n{traceback.format_exc()}")
+    finally:
+        left = leftovers()
+        res["leftover_processes"] = left
+        if left:
+            log(f"WARNING: processes left running: {', '.join(left)}")
+            status = 1
+        else:
+            log("nothing left running")
+        res["wall_s"] = round(time.monotonic() - t_start, 1)
+        res["machine"]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{stamp}.json"
+    path.write_text(json.dumps(res, indent=2, default=str))
+
+    print()
+    print(
+        f"Puras vs Celery+Redis — {m['date_utc']}, {m['nproc']} CPUs ({m['cpu_model']}), "
+        f"load before {m['loadavg_before']}, CPU busy before {m['busy_before']:.0%}"
+    )
+    if args.no_peer:
+        print("(peer skipped: --no-peer)")
+    elif not res["peer"].get("ok"):
+        print(f"(the Celery peer could not run: {res['peer'].get('error')})")
+    print()
+    print(report.table(res))
+    print(report.detail_tables(res))
+    print()
+    print(f"raw results: {path}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

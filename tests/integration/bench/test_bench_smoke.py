@@ -1,0 +1,75 @@
+"""``bench/run.py --quick --no-peer`` against a real stack: it runs, prints our rows with
+numbers, writes its JSON, and leaves nothing running."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+REPO = Path(__file__).resolve().parents[3]
+NUMBER = re.compile(r"^\d+(\.\d+)?$")
+
+
+def _row(table: list[str], measure: str) -> list[str]:
+    for line in table:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0].startswith(measure):
+            return cells
+    raise AssertionError(f"no row {measure!r} in:\n" + "\n".join(table))
+
+
+def test_quick_bench_prints_our_rows(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "run.py"),
+            "--quick",
+            "--no-peer",
+            "--n",
+            "15",
+            "--warmup",
+            "3",
+            "--total",
+            "64",
+            "--isolation-n",
+            "20",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = [ln for ln in proc.stdout.splitlines() if ln.startswith("| ")]
+    for measure in (
+        "sync no-op job, 1 client: p50",
+        "sync no-op job, 1 client: p99",
+        "sync jobs/s, 16 clients",
+        "async submit jobs/s",
+        "runner: isolated job",
+    ):
+        puras = _row(table, measure)[1]
+        assert NUMBER.match(puras), f"{measure}: Puras column is {puras!r}"
+        assert float(puras) > 0
+    # No peer: its column is empty and no target is judged.
+    assert _row(table, "sync jobs/s, 16 clients")[2] == "—"
+
+    (out,) = tmp_path.glob("*.json")
+    res = json.loads(out.read_text())
+    assert res["errors"] == []
+    assert res["leftover_processes"] == []
+    assert res["ours"]["sync_seq"]["n"] == 15
+    assert res["ours"]["async_throughput"]["not_succeeded"] == 0
+    assert {"sent>accepted", "started>finished", "terminal_wire>answered"} <= set(
+        res["ours"]["hops"]["hops"]
+    )
