@@ -83,6 +83,10 @@ def create_app(gw: Gateway) -> FastAPI:
         version="0.1.0",
         description="Skills as jobs: deployments, jobs, keys and credit (SPEC §13).",
         lifespan=gw.lifespan,
+        # Our own middleware continues the caller's trace (TraceContextMiddleware, also
+        # when nothing is exported); FastAPI's native telemetry would add per-request
+        # spans, metrics and log records on the hot path on top of it.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
 
     app.add_middleware(TraceContextMiddleware)
