@@ -8,7 +8,7 @@ headers (message id, expected subject sequence, trace context).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,6 +182,24 @@ class Bus:
         except nats.js.errors.NotFoundError:
             return 0
         return int(msg.seq or 0)
+
+    async def subject_messages(
+        self, subject: str, *, after_seq: int = 0
+    ) -> AsyncIterator[tuple[int, bytes]]:
+        """``(seq, data)`` of every message on one event subject after ``after_seq``, in
+        order, by direct gets (JetStream keeps a per-subject index: a job's few events
+        cost a few requests, not a consumer)."""
+        seq = after_seq + 1
+        while True:
+            try:
+                msg = await self.js.get_msg(
+                    EVENTS_STREAM, seq=seq, subject=subject, next=True, direct=True
+                )
+            except nats.js.errors.NotFoundError:
+                return
+            found = int(msg.seq or 0)
+            yield found, msg.data or b""
+            seq = found + 1
 
     async def stream_last_seq(self, stream: str = EVENTS_STREAM) -> int:
         info = await self.js.stream_info(stream)

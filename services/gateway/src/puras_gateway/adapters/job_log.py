@@ -116,27 +116,14 @@ class JobLog:
     ) -> list[JobEvent]:
         """The job's events in order: all of them, or those after stream seq ``after_seq``
         (numbered from ``first_idx``). Empty if the log has none."""
-        subject = event_subject(project_id, AGG_JOB, job_id)
         out: list[JobEvent] = []
-        seq = after_seq + 1
-        jsm = self._bus.js
-        while True:
-            try:
-                msg = await jsm.get_msg(
-                    EVENTS_STREAM, seq=seq, subject=subject, next=True, direct=True
-                )
-            except NotFoundError:
-                return out
-            env = decode_envelope(msg.data or b"")
+        subject = event_subject(project_id, AGG_JOB, job_id)
+        async for seq, data in self._bus.subject_messages(subject, after_seq=after_seq):
+            env = decode_envelope(data)
             out.append(
-                JobEvent(
-                    idx=first_idx + len(out),
-                    envelope=env,
-                    event=decode_event(env),
-                    seq=int(msg.seq or 0),
-                )
+                JobEvent(idx=first_idx + len(out), envelope=env, event=decode_event(env), seq=seq)
             )
-            seq = int(msg.seq or 0) + 1
+        return out
 
     async def last(self, project_id: str, job_id: str) -> JobEvent | None:
         """The job's newest event (its position unknown: ``idx`` 0), or ``None``."""
