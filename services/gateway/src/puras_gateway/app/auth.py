@@ -6,6 +6,8 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+import structlog
+
 from puras_common.auth import parse_key, tokens_equal, verify_secret
 from puras_common.clock import utcnow
 from puras_common.logging import get_logger
@@ -59,6 +61,8 @@ class Authenticator:
         if info.revoked:
             raise ApiError.unauthorized("this API key was revoked; create a new one")
         self._touch(parsed.prefix)
+        # Each request runs in its own task: whatever it logs carries its project.
+        structlog.contextvars.bind_contextvars(project_id=info.project_id)
         return Principal(project_id=info.project_id, key_prefix=parsed.prefix)
 
     def admin(self, authorization: str | None) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 
 import msgspec
+import structlog
 from nats.aio.msg import Msg
 
 from puras_common.bus import Bus, ConcurrencyConflict
@@ -69,8 +70,11 @@ class Scheduler:
             log.error("undecodable command dropped", error=str(exc), subject=msg.subject)
             await msg.term()
             return
-        with self._tracer.start_as_current_span(
-            "scheduler.command", context=extract_context(msg.headers)
+        with (
+            structlog.contextvars.bound_contextvars(project_id=cmd.project_id, job_id=cmd.job_id),
+            self._tracer.start_as_current_span(
+                "scheduler.command", context=extract_context(msg.headers)
+            ),
         ):
             if isinstance(cmd, SubmitJob):
                 await self.submit(cmd)
