@@ -61,7 +61,11 @@ async def connect(
     async def _err(e: Exception) -> None:
         log.warning("nats error", error=str(e))
 
+    closing: list[Bus] = []
+
     async def _disc() -> None:
+        if closing and closing[0].closing:
+            return  # our own close, not an outage
         log.warning("nats disconnected")
         if on_disconnect is not None:
             await on_disconnect()
@@ -76,7 +80,9 @@ async def connect(
             f"cannot connect to NATS at {url} within {initial_timeout:g}s: "
             f"{exc or type(exc).__name__}"
         ) from exc
-    return Bus(nc)
+    bus = Bus(nc)
+    closing.append(bus)
+    return bus
 
 
 async def _connect(
@@ -106,8 +112,10 @@ class Bus:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream(timeout=timeout)
         self._timeout = timeout
+        self.closing = False
 
     async def close(self) -> None:
+        self.closing = True
         if not self.nc.is_closed:
             try:
                 await self.nc.drain()
