@@ -29,7 +29,7 @@ bench *args:
 lint:
     ruff format --check .
     ruff check .
-    mypy libs/common/src services/*/src cli/src sdk/src
+    mypy libs/common/src services/*/src cli/src sdk/src mcp/src
 
 # Format the code
 fmt:

@@ -1,0 +1,478 @@
+"""The ``purasbackend-mcp`` stdio server: the Puras HTTP API as MCP tools.
+
+Every tool reads the config file again (``configure`` elsewhere takes effect at once),
+opens one HTTP client for the call, and turns every failure into a tool error whose
+message says what to fix. Tools for capabilities the gateway does not serve yet
+(feedback, secrets, drive) are not registered at all: see the package README.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import aclosing, contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+import anyio
+import httpx
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from purasbackend_mcp import __version__
+from purasbackend_mcp.api import Api, ApiFailure, seg
+from purasbackend_mcp.config import (
+    Config,
+    ConfigError,
+    config_path,
+    key_prefix,
+    load_config,
+    normalise_api_base,
+    save_config,
+    validate_api_key,
+)
+from purasbackend_mcp.docs import UnknownDoc, find_page, index, pages, tokenize
+from purasbackend_mcp.packer import PackedBundle, PackError, pack_project
+
+__all__ = ["JOB_STATUSES", "TAIL_MAX_S", "WAIT_MAX_S", "create_server", "main"]
+
+WAIT_MAX_S: Final = 60
+"""The gateway's ceiling for ``POST /v1/jobs?wait=true&timeout=N`` (J1)."""
+TAIL_MAX_S: Final = 600
+"""The longest ``tail_job`` follows one job in one call."""
+LIST_MAX: Final = 200
+JOB_STATUSES: Final = ("queued", "running", "succeeded", "failed", "cancelled")
+TERMINAL: Final = frozenset({"succeeded", "failed", "cancelled"})
+_HTTP_SLACK_S: Final = 15.0
+"""How much longer than the server-side wait an HTTP call may take."""
+
+INSTRUCTIONS: Final = """\
+Puras is a self-hostable agentic Backend-as-a-Service: a project is a folder with
+skills/<name>/skill.yaml; push it as a deployment, then run skills as jobs.
+Start with configure(api_base, api_key) once (the key is puras_live_<prefix>.<secret>,
+dot included), then push(project_dir), submit_job(skill, inputs), tail_job(job_id).
+The docs ship with this server: list_docs(), search_docs(query), read_doc(slug).
+"""
+
+
+@contextmanager
+def _tool_errors() -> Iterator[None]:
+    """Anticipated failures become tool errors carrying their message."""
+    try:
+        yield
+    except (ApiFailure, ConfigError, PackError, UnknownDoc) as exc:
+        raise ToolError(str(exc)) from exc
+
+
+def _require_config() -> Config:
+    cfg = load_config()
+    if cfg is None:
+        raise ConfigError(
+            f"not configured: no {config_path()}; call configure(api_base, api_key) first "
+            "(api_base is the gateway, e.g. http://127.0.0.1:8080; the key is "
+            "puras_live_<prefix>.<secret>)"
+        )
+    return cfg
+
+
+def _pack(project_dir: str) -> tuple[Path, PackedBundle]:
+    """The folder (relative to the server's working directory) and its bundle."""
+    root = Path(project_dir).expanduser()
+    if not root.is_absolute():
+        root = Path.cwd() / root
+    return root, pack_project(root)
+
+
+def _decode(data: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data
+
+
+class PurasTools:
+    """The tools, as methods; ``transport`` replaces the network in tests."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._transport = transport
+
+    def _api(self, cfg: Config) -> Api:
+        return Api(cfg.api_base, cfg.api_key, transport=self._transport)
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        cfg = _require_config()
+        async with self._api(cfg) as api:
+            return await api.request(method, path, **kwargs)
+
+    # -- config ---------------------------------------------------------------------
+
+    async def configure(
+        self,
+        api_base: Annotated[
+            str, Field(description="The gateway's base URL, e.g. http://127.0.0.1:8080")
+        ],
+        api_key: Annotated[
+            str, Field(description="The project key, puras_live_<prefix>.<secret> (dot kept)")
+        ],
+        project_id: Annotated[str, Field(description="Optional, for your reference")] = "",
+    ) -> str:
+        """Save the API base and project key to ~/.purasbackend/config.json (mode 600).
+
+        Call once per machine; every other tool reads the file on each call. The saved
+        key is then checked against the API, and the answer says whether it works.
+        """
+        with _tool_errors():
+            cfg = Config(
+                api_base=normalise_api_base(api_base),
+                api_key=validate_api_key(api_key),
+                project_id=project_id.strip(),
+            )
+            path = save_config(cfg)
+        saved = (
+            f"Saved to {path} (mode 600): api_base={cfg.api_base}, "
+            f"key {cfg.key_prefix}.… (the secret is never shown)"
+        )
+        try:
+            async with self._api(cfg) as api:
+                out = await api.request("GET", "/v1/deployments", timeout=10.0)
+        except ApiFailure as exc:
+            return f"{saved}. Checking it failed: {exc}"
+        deployments = out.get("deployments", []) if isinstance(out, dict) else []
+        active = next((d.get("id") for d in deployments if d.get("active")), None)
+        state = f"active deployment {active}" if active else "no active deployment yet"
+        return f"{saved}. The API accepted the key: {len(deployments)} deployment(s), {state}."
+
+    def show_config(self) -> dict[str, Any]:
+        """The saved config: API base, project id and the key's prefix (never the secret)."""
+        path = config_path()
+        try:
+            cfg = load_config(path)
+        except ConfigError as exc:
+            return {"configured": False, "config_path": str(path), "problem": str(exc)}
+        if cfg is None:
+            return {
+                "configured": False,
+                "config_path": str(path),
+                "problem": "no config file yet: call configure(api_base, api_key)",
+            }
+        prefix = key_prefix(cfg.api_key)
+        out: dict[str, Any] = {
+            "configured": True,
+            "config_path": str(path),
+            "api_base": cfg.api_base,
+            "api_key_prefix": prefix,
+            "project_id": cfg.project_id,
+        }
+        if prefix is None:
+            out["problem"] = (
+                "the saved key is not shaped like puras_live_<prefix>.<secret>: "
+                "call configure(api_base, api_key) again"
+            )
+        return out
+
+    # -- deployments ----------------------------------------------------------------
+
+    async def push(
+        self,
+        project_dir: Annotated[
+            str, Field(description="The project folder (holding skills/<name>/skill.yaml)")
+        ],
+        notes: Annotated[str, Field(description="Free text kept with the deployment")] = "",
+        activate: Annotated[bool, Field(description="Make it the active deployment")] = True,
+    ) -> dict[str, Any]:
+        """Zip a project folder and upload it as a new deployment (activated by default).
+
+        Leaves out .git, .venv, venv, node_modules, __pycache__, caches, .puras, .env and
+        *.pyc. Refuses a folder without skills/<name>/skill.yaml. Jobs already submitted
+        keep the deployment they were pinned to. The server validates every skill.yaml
+        and answers with the deployment and its skills, or lists every problem by file
+        and field.
+        """
+        with _tool_errors():
+            cfg = _require_config()
+            root, bundle = await anyio.to_thread.run_sync(_pack, project_dir)
+            async with self._api(cfg) as api:
+                out = await api.request(
+                    "POST",
+                    "/v1/deployments",
+                    files={"bundle": ("bundle.zip", bundle.data, "application/zip")},
+                    data={"notes": notes, "activate": "true" if activate else "false"},
+                    timeout=120.0,
+                )
+        result = dict(out) if isinstance(out, dict) else {"deployment": out}
+        result["bundle"] = {
+            "path": str(root),
+            "files": len(bundle.files),
+            "bytes": len(bundle.data),
+        }
+        return result
+
+    async def list_deployments(self) -> list[dict[str, Any]]:
+        """This project's deployments, newest first, each with `active` and its skills."""
+        with _tool_errors():
+            out = await self._call("GET", "/v1/deployments")
+        return list(out.get("deployments", [])) if isinstance(out, dict) else []
+
+    async def activate_deployment(
+        self, deployment_id: Annotated[str, Field(description="A deployment id")]
+    ) -> dict[str, Any]:
+        """Make a deployment the active one (a rollback is activating an older one).
+
+        New jobs use it; jobs already submitted keep their deployment.
+        """
+        with _tool_errors():
+            out = await self._call("POST", f"/v1/deployments/{seg(deployment_id)}/activate")
+        return dict(out) if isinstance(out, dict) else {"result": out}
+
+    async def delete_deployment(
+        self, deployment_id: Annotated[str, Field(description="A deployment id")]
+    ) -> str:
+        """Delete a deployment; the active one is refused (activate another first)."""
+        with _tool_errors():
+            await self._call("DELETE", f"/v1/deployments/{seg(deployment_id)}")
+        return f"deleted deployment {deployment_id}"
+
+    # -- jobs -----------------------------------------------------------------------
+
+    async def submit_job(
+        self,
+        skill: Annotated[str, Field(description="A skill of the active deployment")],
+        inputs: Annotated[
+            dict[str, Any], Field(description="The skill's inputs, per its input_schema")
+        ] = {},  # noqa: B006 - shown as the schema's default; never mutated
+        wait: Annotated[
+            bool, Field(description="Block until the job ends (or `timeout` passes)")
+        ] = False,
+        timeout: Annotated[
+            int, Field(description=f"Seconds to wait with wait=true, 1-{WAIT_MAX_S}")
+        ] = 30,
+    ) -> dict[str, Any]:
+        """Submit a job to a skill of the active deployment; returns the job.
+
+        The same call for agentic (.md entrypoint) and deterministic (.py:func) skills.
+        Without `wait` the job comes back queued at once. With `wait=true` it comes back
+        when it ends or after `timeout` seconds (ceiling 60; a larger value is clamped
+        and the answer's `note` says so); it may still be queued or running then:
+        follow it with tail_job.
+        """
+        notes: list[str] = []
+        params: dict[str, str] = {}
+        http_timeout: float | None = None
+        if not skill.strip():
+            raise ToolError("skill is empty: name a skill of the active deployment")
+        if wait:
+            waited = min(max(timeout, 1), WAIT_MAX_S)
+            if waited != timeout:
+                notes.append(
+                    f"timeout={timeout} is outside 1-{WAIT_MAX_S} s; waited at most {waited} s"
+                )
+            params = {"wait": "true", "timeout": str(waited)}
+            http_timeout = waited + _HTTP_SLACK_S
+        with _tool_errors():
+            job = await self._call(
+                "POST",
+                "/v1/jobs",
+                json_body={"skill": skill.strip(), "inputs": inputs},
+                params=params,
+                timeout=http_timeout,
+            )
+        out = dict(job) if isinstance(job, dict) else {"job": job}
+        status = out.get("status")
+        if wait and status not in TERMINAL:
+            notes.append(
+                f"the job is still {status} after the wait; follow it with "
+                f"tail_job(job_id={out.get('id')!r}) or get_job"
+            )
+        if notes:
+            out["note"] = "; ".join(notes)
+        return out
+
+    async def get_job(
+        self, job_id: Annotated[str, Field(description="A job id")]
+    ) -> dict[str, Any]:
+        """One job: status, inputs, result or error, cost, timestamps."""
+        with _tool_errors():
+            out = await self._call("GET", f"/v1/jobs/{seg(job_id)}")
+        return dict(out) if isinstance(out, dict) else {"job": out}
+
+    async def list_jobs(
+        self,
+        status: Annotated[
+            str,
+            Field(description="queued, running, succeeded, failed, cancelled, or empty for all"),
+        ] = "",
+        limit: Annotated[int, Field(description=f"How many, 1-{LIST_MAX}")] = 25,
+    ) -> list[dict[str, Any]]:
+        """This project's jobs, newest first."""
+        st = status.strip().lower()
+        if st and st not in JOB_STATUSES:
+            raise ToolError(
+                f"status must be one of {', '.join(JOB_STATUSES)} or empty for all; got {status!r}"
+            )
+        if not 1 <= limit <= LIST_MAX:
+            raise ToolError(f"limit must be between 1 and {LIST_MAX}; got {limit}")
+        with _tool_errors():
+            out = await self._call("GET", "/v1/jobs", params={"status": st or None, "limit": limit})
+        return list(out.get("jobs", [])) if isinstance(out, dict) else []
+
+    async def tail_job(
+        self,
+        job_id: Annotated[str, Field(description="A job id")],
+        max_seconds: Annotated[
+            float, Field(description=f"How long to follow the job, at most {TAIL_MAX_S} s")
+        ] = 60,
+    ) -> dict[str, Any]:
+        """Follow a job's events until it ends or `max_seconds` pass.
+
+        Returns {job, events} with the job as it ended; at the deadline {job, events,
+        timed_out: true} with the job as it stands (call tail_job again to go on).
+        Events are {id, type, payload, at}: queued, started, log, ..., and the terminal
+        succeeded | failed | cancelled.
+        """
+        if max_seconds <= 0:
+            raise ToolError(f"max_seconds must be positive; got {max_seconds}")
+        note = None
+        limit = min(float(max_seconds), float(TAIL_MAX_S))
+        if limit < max_seconds:
+            note = (
+                f"max_seconds={max_seconds:g} is above the {TAIL_MAX_S} s ceiling; "
+                f"followed {TAIL_MAX_S} s"
+            )
+        events: list[Any] = []
+        final: Any = None
+        path = f"/v1/jobs/{seg(job_id)}"
+        with _tool_errors():
+            cfg = _require_config()
+            async with self._api(cfg) as api:
+                with anyio.move_on_after(limit) as scope:
+                    async with aclosing(api.stream(f"{path}/stream")) as frames:
+                        async for frame in frames:
+                            if frame.event == "end":
+                                final = _decode(frame.data)
+                                break
+                            events.append(_decode(frame.data))
+                if final is None:
+                    final = await api.request("GET", path)
+        out: dict[str, Any] = {"job": final, "events": events}
+        if scope.cancelled_caught:
+            out["timed_out"] = True
+            status = final.get("status") if isinstance(final, dict) else None
+            note = (note + "; " if note else "") + (
+                f"still {status} after {limit:g} s: call tail_job again to keep following"
+            )
+        elif not (isinstance(final, dict) and final.get("status") in TERMINAL):
+            note = (note + "; " if note else "") + (
+                "the event stream closed before the job ended; call tail_job again"
+            )
+        if note:
+            out["note"] = note
+        return out
+
+    async def cancel_job(
+        self, job_id: Annotated[str, Field(description="A job id")]
+    ) -> dict[str, Any]:
+        """Cancel a queued or running job; returns the job.
+
+        A queued job never runs; a running deterministic job's process is stopped.
+        Cancelling a cancelled job is a no-op; a succeeded or failed one is an error
+        naming its status.
+        """
+        with _tool_errors():
+            out = await self._call("POST", f"/v1/jobs/{seg(job_id)}/cancel")
+        return dict(out) if isinstance(out, dict) else {"job": out}
+
+    # -- docs -----------------------------------------------------------------------
+
+    def list_docs(self) -> list[dict[str, str]]:
+        """Every documentation page shipped with this server: slug, title, summary."""
+        return [{"slug": p.slug, "title": p.title, "summary": p.summary} for p in pages()]
+
+    def read_doc(
+        self, slug: Annotated[str, Field(description="A page slug from list_docs()")]
+    ) -> str:
+        """The full markdown of one documentation page."""
+        with _tool_errors():
+            return find_page(slug).body
+
+    def search_docs(
+        self,
+        query: Annotated[str, Field(description="Words to look for")],
+        limit: Annotated[int, Field(description="Most hits to return, 1-20")] = 5,
+    ) -> list[dict[str, Any]]:
+        """Search the documentation pages (BM25); best first, with a snippet each."""
+        if not 1 <= limit <= 20:
+            raise ToolError(f"limit must be between 1 and 20; got {limit}")
+        idx = index()
+        if not tokenize(query):
+            raise ToolError(f"the query {query!r} has no searchable words; try e.g. 'cancel a job'")
+        return [
+            {
+                "slug": h.slug,
+                "title": h.title,
+                "score": h.score,
+                "section": h.section,
+                "snippet": h.snippet,
+            }
+            for h in idx.search(query, limit)
+        ]
+
+
+_READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+_READ_API = ToolAnnotations(read_only_hint=True)
+_DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True)
+_ALIAS_NOTE = (
+    "Alias of submit_job, kept for older agents: the skill's entrypoint decides how it "
+    "runs, so there is no type to pass. Prefer submit_job.\n\n"
+)
+
+
+def create_server(*, transport: httpx.AsyncBaseTransport | None = None) -> MCPServer:
+    """The MCP server with every tool registered; ``transport`` stands in for the network."""
+    server: MCPServer = MCPServer(
+        name="purasbackend", version=__version__, instructions=INSTRUCTIONS
+    )
+    t = PurasTools(transport)
+
+    def add(fn: Any, name: str, annotations: ToolAnnotations | None = None, doc: str = "") -> None:
+        description = doc + inspect.cleandoc(fn.__doc__ or "")
+        server.add_tool(fn, name=name, description=description, annotations=annotations)
+
+    add(t.configure, "configure")
+    add(t.show_config, "show_config", _READ_ONLY)
+    add(t.push, "push")
+    add(t.list_deployments, "list_deployments", _READ_API)
+    add(t.activate_deployment, "activate_deployment")
+    add(t.delete_deployment, "delete_deployment", _DESTRUCTIVE)
+    add(t.submit_job, "submit_job")
+    add(t.submit_job, "submit_agentic_job", doc=_ALIAS_NOTE)
+    add(t.submit_job, "submit_function_job", doc=_ALIAS_NOTE)
+    add(t.get_job, "get_job", _READ_API)
+    add(t.list_jobs, "list_jobs", _READ_API)
+    add(t.tail_job, "tail_job", _READ_API)
+    add(t.cancel_job, "cancel_job", _DESTRUCTIVE)
+    add(t.list_docs, "list_docs", _READ_ONLY)
+    add(t.read_doc, "read_doc", _READ_ONLY)
+    add(t.search_docs, "search_docs", _READ_ONLY)
+    return server
+
+
+def main() -> None:
+    """The ``purasbackend-mcp`` console script: serve MCP over stdio."""
+    if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help"):
+        print(
+            "purasbackend-mcp: the Puras MCP server (stdio). Register it with\n"
+            "  claude mcp add purasbackend purasbackend-mcp\n"
+            f"Credentials: {config_path()} (set PURASBACKEND_CONFIG to use another file)."
+        )
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--version":
+        print(f"purasbackend-mcp {__version__}")
+        return
+    # httpx logs every request at INFO; the server's stderr is for what goes wrong.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    create_server().run("stdio")

@@ -1,0 +1,214 @@
+"""The docs shipped with the MCP server, and the BM25 search over them."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+import pytest
+
+from purasbackend_mcp.docs import (
+    PAGE_ORDER,
+    DocPage,
+    Index,
+    UnknownDoc,
+    find_page,
+    index,
+    pages,
+    tokenize,
+)
+
+NOT_BUILT = "not available in this version"
+
+
+def page(slug: str, title: str, body: str) -> DocPage:
+    return DocPage(slug=slug, title=title, summary="", body=f"# {title}\n\n{body}")
+
+
+# -- the shipped pages ---------------------------------------------------------------
+
+
+def test_every_shipped_page_is_listed_in_order() -> None:
+    folder = resources.files("purasbackend_mcp").joinpath("docs")
+    shipped = {p.name.removesuffix(".md") for p in folder.iterdir() if p.name.endswith(".md")}
+    assert shipped == set(PAGE_ORDER)
+    assert [p.slug for p in pages()] == list(PAGE_ORDER)
+    # SPEC §10's list of pages.
+    assert len(PAGE_ORDER) == 13
+
+
+def test_every_page_has_a_title_and_a_summary() -> None:
+    for p in pages():
+        assert p.title, p.slug
+        assert len(p.summary) > 20, p.slug
+        assert p.body.startswith(f"# {p.title}\n")
+
+
+def test_cross_references_name_existing_pages() -> None:
+    for p in pages():
+        for ref in re.findall(r"\[\[([^\]]+)\]\]", p.body):
+            assert ref in PAGE_ORDER, f"{p.slug} links [[{ref}]]"
+
+
+@pytest.mark.parametrize(
+    "slug",
+    [
+        "agent-tools",
+        "agent-attachments",
+        "sdk-media",
+        "models-and-pricing",
+        "playground",
+        "inputs-and-drive",
+    ],
+)
+def test_pages_about_unbuilt_capabilities_say_so_up_front(slug: str) -> None:
+    p = find_page(slug)
+    assert NOT_BUILT in (p.summary + p.body[:900]).lower(), slug
+
+
+def test_secrets_and_feedback_are_said_to_be_missing() -> None:
+    concepts = find_page("concepts").body.lower()
+    assert "secrets" in concepts
+    assert NOT_BUILT in concepts
+    tools = find_page("mcp-tools").body
+    section = tools[tools.index("## Not available in this version") :]
+    for name in (
+        "submit_job_feedback",
+        "list_job_feedback",
+        "job_feedback_stats",
+        "list_secrets",
+        "set_secret",
+        "delete_secret",
+        "drive_sign",
+    ):
+        assert f"`{name}`" in section
+
+
+def test_the_mcp_page_documents_every_registered_tool() -> None:
+    body = find_page("mcp-tools").body
+    for name in (
+        "configure",
+        "show_config",
+        "push",
+        "list_deployments",
+        "activate_deployment",
+        "delete_deployment",
+        "submit_job",
+        "get_job",
+        "list_jobs",
+        "tail_job",
+        "cancel_job",
+        "submit_agentic_job",
+        "submit_function_job",
+        "list_docs",
+        "read_doc",
+        "search_docs",
+    ):
+        assert f"`{name}" in body, name
+
+
+@pytest.mark.parametrize(
+    "given", ["mcp-tools", "MCP-Tools", "mcp_tools", "mcp-tools.md", "[[mcp-tools]]"]
+)
+def test_find_page_forgives_spelling(given: str) -> None:
+    assert find_page(given).slug == "mcp-tools"
+
+
+def test_an_unknown_slug_lists_the_pages() -> None:
+    with pytest.raises(UnknownDoc, match="overview, quickstart"):
+        find_page("nope")
+
+
+# -- tokenizing ----------------------------------------------------------------------
+
+
+def test_tokenize_drops_stop_words_and_folds_plurals() -> None:
+    assert tokenize("How do I cancel the jobs?") == ["cancel", "job"]
+    assert tokenize("Deployments, keys and policies") == ["deployment", "key", "policy"]
+    assert tokenize("class status process") == ["class", "status", "process"]
+
+
+def test_tokenize_keeps_compounds_and_their_parts() -> None:
+    assert tokenize("set_output") == ["set_output", "set", "output"]
+    assert tokenize("image-info skill.yaml") == ["image-info", "image", "info", "skill", "yaml"]
+
+
+# -- ranking -------------------------------------------------------------------------
+
+
+def test_bm25_prefers_more_occurrences_rarer_terms_and_shorter_pages() -> None:
+    filler = "lorem ipsum dolor sit amet " * 20
+    docs = [
+        page("once", "One", "runner " + filler),
+        page("thrice", "Three", "runner runner runner " + filler),
+        page("short", "Short", "runner"),
+        page("other", "Other", "scheduler " + filler),
+    ]
+    idx = Index(docs)
+    assert [h.slug for h in idx.search("runner")] == ["short", "thrice", "once"]
+    # The rarer of two terms weighs more.
+    docs2 = [
+        page("common", "A", "job job"),
+        page("rare", "B", "idempotency"),
+        page("c", "C", "job"),
+        page("d", "D", "job"),
+    ]
+    assert idx.idf("runner") > 0
+    assert Index(docs2).search("job idempotency")[0].slug == "rare"
+
+
+def test_the_title_counts_more_than_the_body() -> None:
+    docs = [
+        page("body", "Other", "kubernetes cluster notes here"),
+        page("title", "Kubernetes", "notes here too"),
+    ]
+    assert Index(docs).search("kubernetes")[0].slug == "title"
+
+
+def test_no_match_is_no_hit_and_limit_is_applied() -> None:
+    docs = [page(f"p{i}", f"P{i}", "shared word") for i in range(5)]
+    idx = Index(docs)
+    assert idx.search("absent") == []
+    hits = idx.search("shared", limit=3)
+    assert [h.slug for h in hits] == ["p0", "p1", "p2"]  # equal scores keep page order
+
+
+def test_the_snippet_is_the_best_paragraph_under_its_heading() -> None:
+    body = (
+        "Intro words.\n\n## Cancelling\n\nPOST /v1/jobs/{id}/cancel stops a queued job.\n\n"
+        "## Other\n\nNothing to see.\n"
+    )
+    [hit] = Index([page("c", "Concepts", body)]).search("cancel queued job")
+    assert hit.section == "Cancelling"
+    assert "cancel stops a queued job" in hit.snippet
+
+
+def test_a_long_snippet_is_cut_around_the_match() -> None:
+    words = " ".join(f"w{i}" for i in range(200))
+    [hit] = Index([page("x", "X", f"{words} needle {words}")]).search("needle")
+    assert "needle" in hit.snippet
+    assert len(hit.snippet) <= 250
+    assert hit.snippet.startswith("…")
+    assert hit.snippet.endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("set_output", "agent-tools"),
+        ("kubernetes cluster", "self-hosting"),
+        ("attach a pdf to an agent", "agent-attachments"),
+        ("playground widget", "playground"),
+        ("media.run image generation", "sdk-media"),
+        ("model slug claude gpt gemini", "models-and-pricing"),
+        ("load_path drive_path url base64", "inputs-and-drive"),
+        ("skill.yaml fields entrypoint timeout_seconds", "skills"),
+        ("tail_job max_seconds", "mcp-tools"),
+    ],
+)
+def test_search_over_the_shipped_pages_finds_the_right_page_first(
+    query: str, expected: str
+) -> None:
+    hits = index().search(query, 3)
+    assert hits[0].slug == expected, [(h.slug, h.score) for h in hits]
+    assert hits[0].score > 0
