@@ -195,3 +195,21 @@ def test_a_callers_trace_context_rides_along_to_every_event(api: Api) -> None:
     assert len(headers) >= 3  # queued (scheduler), started and succeeded (runner)
     for h in headers:
         assert trace_id in h.get("traceparent", ""), h
+
+
+def test_an_agentic_skill_job_fails_with_a_clear_reason(api: Api, tmp_path: object) -> None:
+    from pathlib import Path
+
+    from stackapi import PROJECT_DIR
+
+    project = Path(str(tmp_path)) / "p"
+    import shutil
+
+    shutil.copytree(PROJECT_DIR, project)
+    (project / "skills/hello").mkdir()
+    (project / "skills/hello/skill.yaml").write_text("description: hi\nentrypoint: SKILL.md\n")
+    (project / "skills/hello/SKILL.md").write_text("You are helpful.\n")
+    assert api.push(project).status_code == 200
+    job = api.run("hello", {"prompt": "hi"})
+    assert job["status"] == "failed"
+    assert "agent runtime" in job["error"]

@@ -361,8 +361,9 @@ class DeterministicEngine:
             )
         if spec.kind != "deterministic":
             raise PreparationFailed(
-                f"skill {job.skill!r} is {spec.kind}; this runner runs deterministic skills "
-                "(entrypoint file.py:function) only"
+                f"skill {job.skill!r} is {spec.kind} (entrypoint {spec.entrypoint}): the agent "
+                "runtime is not part of this Puras build yet; this runner runs deterministic "
+                "skills (entrypoint file.py:function) only"
             )
         try:
             venv = await self.venvs.ensure(deployment.root, deployment.id)
