@@ -87,6 +87,7 @@ class Gateway:
             idempotency=idempotency,
             ping_s=s.sse_ping_s,
             read_wait_s=s.read_your_writes_s,
+            sync_view=self._sync_jobs_view,
         )
         store = NatsBundleStore(self.bus.js, replicas=s.stream_replicas)
         self.deployments = DeploymentsService(
@@ -143,6 +144,12 @@ class Gateway:
 
             os.kill(os.getpid(), signal.SIGTERM)
             raise
+
+    async def _sync_jobs_view(self) -> bool:
+        for runner in self._projectors:
+            if runner.projection.name == "jobs":
+                return await runner.sync(self.settings.read_your_writes_s)
+        return False
 
     def readiness_problems(self) -> list[str]:
         out = []

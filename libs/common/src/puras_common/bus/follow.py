@@ -12,7 +12,6 @@ import contextlib
 from dataclasses import dataclass
 
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
@@ -48,7 +47,7 @@ class EventFollower:
         self._start = max(1, start_seq)
         self._stream = stream
         self._queue: asyncio.Queue[RawEvent] = asyncio.Queue()
-        self._sub: Subscription | None = None
+        self._sub: JetStreamContext.PushSubscription | None = None
         self.initial_pending = 0
         self.last_seq = self._start - 1
 
@@ -72,6 +71,14 @@ class EventFollower:
         )
         info = await self._sub.consumer_info()
         self.initial_pending = int(info.num_pending or 0)
+
+    async def position(self) -> tuple[int, int]:
+        """``(last delivered stream seq, matching messages not yet delivered)`` now."""
+        if self._sub is None:
+            raise RuntimeError("follower not started")
+        info = await self._sub.consumer_info()
+        delivered = int(info.delivered.stream_seq or 0) if info.delivered else 0
+        return delivered, int(info.num_pending or 0)
 
     async def stop(self) -> None:
         if self._sub is not None:

@@ -203,6 +203,27 @@ class ProjectorRunner:
         async with self._advanced:
             self._advanced.notify_all()
 
+    async def sync(self, timeout: float) -> bool:
+        """Wait (bounded) until every event of our subjects stored before this call is
+        applied and committed: what a client has seen (a job that ended), a list shows.
+
+        ``False`` when this runner is not the active projector (another replica is) or
+        the bound passes first.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (follower := self._follower) is not None:
+            try:
+                delivered, pending = await follower.position()
+            except Exception:
+                return False
+            left = deadline - loop.time()
+            if left <= 0 or not await self.wait_for(delivered, left):
+                return False
+            if pending == 0:
+                return True
+        return False
+
     async def wait_for(self, seq: int, timeout: float) -> bool:
         """Wait (bounded) until this runner has applied everything up to ``seq``."""
         if self.last_seq >= seq:

@@ -6,7 +6,7 @@ import asyncio
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -85,6 +85,7 @@ class JobsService:
         idempotency: IdempotencyKeys | None = None,
         ping_s: float = 15.0,
         read_wait_s: float = 5.0,
+        sync_view: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self._bus = bus
         self._views = views
@@ -93,6 +94,7 @@ class JobsService:
         self._ping = ping_s
         self._idem = idempotency
         self._read_wait = read_wait_s
+        self._sync_view = sync_view
         self._recent = _Recent()
 
     # -- submit ------------------------------------------------------------------------
@@ -328,6 +330,9 @@ class JobsService:
         return job_out(await self._find(p, job_id))
 
     async def list_jobs(self, p: Principal, params: ListParams) -> dict[str, Any]:
+        if self._sync_view is not None:
+            # A list must show what the client already saw (a job that just ended).
+            await self._sync_view()
         jobs, nxt = await self._reads.list_jobs(p.project_id, params)
         return {"jobs": [job_out(j) for j in jobs], "next_cursor": nxt.encode() if nxt else None}
 
