@@ -7,11 +7,10 @@ sortable by creation time, which keeps "newest first" lists cheap to index.
 from __future__ import annotations
 
 import os
-import secrets
 import time
 import uuid
 
-__all__ = ["new_id", "random_token"]
+__all__ = ["new_id"]
 
 
 def new_id() -> str:
@@ -24,8 +23,3 @@ def new_id() -> str:
     value |= 0b10 << 62  # RFC 4122 variant
     value |= rand & 0x3FFF_FFFF_FFFF_FFFF  # rand_b, 62 bits
     return str(uuid.UUID(int=value))
-
-
-def random_token(nbytes: int = 32) -> str:
-    """A URL-safe random token (for admin tokens and signing keys in dev)."""
-    return secrets.token_urlsafe(nbytes)

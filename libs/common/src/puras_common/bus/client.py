@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import nats
 import nats.errors
@@ -212,10 +211,3 @@ class Bus:
     async def stream_last_seq(self, stream: str = EVENTS_STREAM) -> int:
         info = await self.js.stream_info(stream)
         return int(info.state.last_seq)
-
-    async def gather_publishes(self, coros: list[Awaitable[Published]]) -> list[Published]:
-        """Await several independent publishes concurrently (order between them is free)."""
-        return list(await asyncio.gather(*coros))
-
-    def stats(self) -> dict[str, Any]:
-        return {"connected": self.nc.is_connected, "server": str(self.nc.connected_url or "")}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import asyncpg
 import msgspec
@@ -43,6 +43,3 @@ class Projection(ABC):
 
     @abstractmethod
     async def apply(self, conn: asyncpg.Connection, events: list[RecordedEvent]) -> None: ...
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "subjects": self.filter_subjects}

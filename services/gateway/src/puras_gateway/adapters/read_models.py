@@ -79,12 +79,6 @@ class ReadModels:
         )
         return [dict(r) for r in rows]
 
-    async def job_event_count(self, project_id: str, job_id: str) -> int:
-        n = await self._pool.fetchval(
-            "SELECT event_count FROM jobs WHERE id = $1 AND project_id = $2", job_id, project_id
-        )
-        return int(n or 0)
-
     async def list_deployments(self, project_id: str) -> list[dict[str, Any]]:
         rows = await self._pool.fetch(
             "SELECT id, notes, created_at, active, activated_at, bundle_size, "
