@@ -188,8 +188,9 @@ class PostgresServer:
                 )
             time.sleep(0.02)  # paces the probes; the probe's answer is what we wait on
 
-    def create_database(self, name: str) -> str:
-        subprocess.run(
+    def _psql(self, *args: str, stdin: bytes | None = None) -> bytes:
+        """Run psql as ``postgres`` against this server, stopping at the first error."""
+        done = subprocess.run(
             [
                 str(postgres_bin_dir() / "psql"),
                 "-h",
@@ -200,38 +201,29 @@ class PostgresServer:
                 "postgres",
                 "-v",
                 "ON_ERROR_STOP=1",
-                "-qc",
-                f'CREATE DATABASE "{name}"',
+                *args,
             ],
+            input=stdin,
             check=True,
             capture_output=True,
         )
+        return done.stdout
+
+    def create_database(self, name: str) -> str:
+        self._psql("-qc", f'CREATE DATABASE "{name}"')
         return self.dsn(name)
 
     def ensure_database(self, name: str) -> str:
         """Create database ``name`` unless it exists (a data dir kept between runs)."""
-        found = subprocess.run(
-            [
-                str(postgres_bin_dir() / "psql"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-U",
-                "postgres",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-v",
-                f"dbname={name}",
-                "-qtA",
-            ],
+        found = self._psql(
+            "-v",
+            f"dbname={name}",
+            "-qtA",
             # :'dbname' is psql's quoted-literal interpolation, which only works in input
             # read from a script, not in -c: the name is never spliced into SQL by hand.
-            input=b"SELECT 1 FROM pg_database WHERE datname = :'dbname'\n",
-            check=True,
-            capture_output=True,
+            stdin=b"SELECT 1 FROM pg_database WHERE datname = :'dbname'\n",
         )
-        if found.stdout.strip() == b"1":
+        if found.strip() == b"1":
             return self.dsn(name)
         return self.create_database(name)
 
