@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from referencing._core import Resolver
 
 __all__ = [
+    "MAX_SCHEMA_DEPTH",
     "InvalidSchema",
     "SchemaIssue",
     "check_schema",
@@ -43,6 +44,12 @@ __all__ = [
 
 VALIDATOR_CACHE_SIZE: Final = 1024
 """How many compiled validators are kept (least recently used are dropped)."""
+
+MAX_SCHEMA_DEPTH: Final = 64
+"""Deepest nesting of objects and arrays in a schema. The validators recurse several
+frames per level (checking a schema against the meta-schema fails past ~150 levels),
+so a schema is refused here, at deploy time, long before that: 64 levels hold 30 levels
+of nested ``properties``, and recursive structures take a ``$ref`` at any depth."""
 
 MAX_MESSAGE_CHARS: Final = 500
 """Longest validation message returned: the offending value is quoted in it, and a
@@ -123,7 +130,17 @@ def find_schema_issue(schema: object) -> SchemaIssue | None:
     to other documents are never fetched, so one that does not resolve locally would
     fail every validation later.
     """
-    error = best_match(_META_VALIDATOR.iter_errors(schema))
+    deep = _too_deep(schema, MAX_SCHEMA_DEPTH)
+    if deep is not None:
+        return SchemaIssue(
+            format_path("", deep),
+            f"the schema is nested deeper than {MAX_SCHEMA_DEPTH} levels of objects and "
+            "arrays; flatten it, or describe a recursive structure with $defs and $ref",
+        )
+    try:
+        error = best_match(_META_VALIDATOR.iter_errors(schema))
+    except RecursionError:  # out of reach within MAX_SCHEMA_DEPTH; never a crash
+        return SchemaIssue("", "the schema is nested too deeply to be checked; flatten it")
     if error is not None:
         message = error.message
         if error.path and error.path[-1] == "type" and error.validator in ("anyOf", "enum"):
@@ -161,7 +178,12 @@ def validate_instance(
     keeps such schemas out of deployments).
     """
     validator = _validator_for(_canonical(schema))
-    error: ValidationError | None = best_match(validator.iter_errors(instance))
+    try:
+        error: ValidationError | None = best_match(validator.iter_errors(instance))
+    except RecursionError:
+        # A recursive schema ($ref) over a very deep instance: the API bounds inputs'
+        # depth well below this, so only a value from elsewhere can get here.
+        return f"{root}: is nested too deeply to be validated; flatten it"
     if error is None:
         return None
     return f"{format_path(root, error.path)}: {_truncate(error.message)}"
@@ -186,6 +208,26 @@ def _truncate(message: str) -> str:
     if len(message) <= MAX_MESSAGE_CHARS:
         return message
     return message[: MAX_MESSAGE_CHARS - 1] + "…"
+
+
+def _too_deep(value: object, max_depth: int) -> list[str | int] | None:
+    """The path of the first container nested deeper than ``max_depth``, or ``None``.
+
+    Iterative, so it is safe on any input (the validators that come after it are not).
+    """
+    stack: list[tuple[object, list[str | int]]] = [(value, [])]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, Mapping):
+            children: Iterable[tuple[str | int, object]] = node.items()
+        elif isinstance(node, list | tuple):
+            children = enumerate(node)
+        else:
+            continue
+        if len(path) >= max_depth:
+            return path
+        stack.extend((sub, [*path, key]) for key, sub in children)
+    return None
 
 
 def _subschemas(node: Mapping[str, Any]) -> Iterator[tuple[list[str | int], Any]]:

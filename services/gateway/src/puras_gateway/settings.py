@@ -6,12 +6,13 @@ from typing import ClassVar
 
 from pydantic import SecretStr
 
-from puras_common.settings import ServiceSettings
+from puras_common.manifest.requirements import RequirementsPolicy
+from puras_common.settings import DatabaseSettings
 
 __all__ = ["GatewaySettings"]
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(DatabaseSettings):
     service: ClassVar[str] = "gateway"
     secret_fields: ClassVar[tuple[str, ...]] = ("admin_token",)
 
@@ -39,3 +40,16 @@ class GatewaySettings(ServiceSettings):
     """Postgres connections of the read views."""
     run_projectors: bool = True
     """Run the gateway's projectors in this process (one replica is active at a time)."""
+    allowed_index_urls: str = ""
+    """Package indexes a bundle's requirements.txt may name with ``--index-url`` or
+    ``--extra-index-url``, comma-separated, exactly as written there (none: only the
+    runners' default index)."""
+    allowed_requirement_urls: str = ""
+    """URL prefixes a ``name @ <url>`` requirement may start with, comma-separated (none:
+    direct URLs are refused; ``file:`` URLs always are)."""
+
+    def requirements_policy(self) -> RequirementsPolicy:
+        """What a deployment's requirements.txt may use beyond plain index requirements."""
+        return RequirementsPolicy.of(
+            self.allowed_index_urls.split(","), self.allowed_requirement_urls.split(",")
+        )

@@ -15,6 +15,7 @@ from puras_common.manifest.archive import (
     pack_project,
 )
 from puras_common.manifest.bundle import ValidatedBundle, validate_bundle
+from puras_common.manifest.requirements import RequirementsPolicy, check_requirements
 from puras_common.manifest.skill_yaml import BUILTIN_TOOL_NAMES
 from puras_common.manifest.spec import SkillKind, SkillSpec, ToolSpec
 
@@ -25,10 +26,12 @@ __all__ = [
     "BundleInvalid",
     "BundleLimits",
     "Problem",
+    "RequirementsPolicy",
     "SkillKind",
     "SkillSpec",
     "ToolSpec",
     "ValidatedBundle",
+    "check_requirements",
     "extract_bundle",
     "pack_project",
     "validate_bundle",

@@ -27,6 +27,11 @@ from puras_common.manifest.archive import (
     pack_project,
     unreadable,
 )
+from puras_common.manifest.requirements import (
+    REQUIREMENTS_FILE,
+    RequirementsPolicy,
+    check_requirements,
+)
 from puras_common.manifest.skill_yaml import validate_skill
 from puras_common.manifest.spec import SkillSpec
 
@@ -34,6 +39,7 @@ __all__ = [
     "BundleInvalid",
     "BundleLimits",
     "Problem",
+    "RequirementsPolicy",
     "ValidatedBundle",
     "extract_bundle",
     "pack_project",
@@ -41,7 +47,7 @@ __all__ = [
 ]
 
 _SKILL_FILE: Final = re.compile(r"^skills/(?P<name>[^/]+)/skill\.(?P<ext>yaml|yml)$")
-_REQUIREMENTS: Final = "requirements.txt"
+_REQUIREMENTS: Final = REQUIREMENTS_FILE
 
 
 class ValidatedBundle(msgspec.Struct, frozen=True, kw_only=True):
@@ -60,15 +66,19 @@ class ValidatedBundle(msgspec.Struct, frozen=True, kw_only=True):
 def validate_bundle(
     data: bytes,
     limits: BundleLimits = BundleLimits(),  # noqa: B008 - frozen
+    *,
+    requirements: RequirementsPolicy = RequirementsPolicy(),  # noqa: B008 - frozen
 ) -> ValidatedBundle:
     """Validates a deployment zip; :class:`BundleInvalid` lists every problem found.
 
     Never imports or runs anything from the bundle: Python entrypoints are parsed only.
     Every member is read once to its end, so a bundle that validates also extracts.
+    ``requirements`` is what a root ``requirements.txt`` may use beyond plain index
+    requirements (see :mod:`puras_common.manifest.requirements`).
     """
     archive = open_bundle(data, limits)
     try:
-        return _validate(archive)
+        return _validate(archive, requirements)
     finally:
         archive.close()
 
@@ -92,7 +102,7 @@ class _Files:
         return self._contents[path]
 
 
-def _validate(archive: BundleArchive) -> ValidatedBundle:
+def _validate(archive: BundleArchive, policy: RequirementsPolicy) -> ValidatedBundle:
     problems: list[Problem] = []
     contents: dict[str, bytes] = {}
     yaml_skills: list[str] = []
@@ -127,6 +137,8 @@ def _validate(archive: BundleArchive) -> ValidatedBundle:
         problems.append(
             Problem(BUNDLE_FILE, None, "bundle has no skills: expected skills/<name>/skill.yaml")
         )
+    if _REQUIREMENTS in contents:
+        problems.extend(check_requirements(contents[_REQUIREMENTS], policy))
     files = _Files(archive, contents)
     skills: list[SkillSpec] = []
     for name in sorted(yaml_skills):

@@ -14,18 +14,20 @@ from collections.abc import Mapping
 from typing import Any, Final, Protocol
 
 import yaml
-from yaml.nodes import MappingNode, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode
 
 from puras_common.manifest.archive import Problem
 from puras_common.manifest.spec import SkillKind, SkillSpec, ToolSpec
 from puras_common.models import is_known_model, unknown_model_message
 from puras_common.schemas import find_schema_issue, format_path
+from puras_common.textsafety import unsafe_char
 
 __all__ = [
     "ALLOWED_FIELDS",
     "ALLOWED_TOOL_FIELDS",
     "BUILTIN_TOOL_NAMES",
     "MAX_TIMEOUT_SECONDS",
+    "MAX_YAML_DEPTH",
     "SKILL_NAME",
     "TOOL_NAME",
     "BundleFiles",
@@ -71,6 +73,11 @@ _ENTRYPOINT_FORMS: Final = (
 # billions of nodes once it is serialised as JSON (into events, into validators).
 _MAX_YAML_NODES: Final = 100_000
 
+MAX_YAML_DEPTH: Final = 100
+"""Deepest nesting of mappings and lists in a skill.yaml, aliases expanded. Room for a
+schema as deep as :data:`~puras_common.schemas.MAX_SCHEMA_DEPTH` under ``tools[i]``;
+composing YAML recurses once per level, so a 50,000-deep file must stop here, early."""
+
 
 class BundleFiles(Protocol):
     """Read access to the files of a bundle by ``/``-separated path from its root."""
@@ -97,11 +104,33 @@ def validate_skill(name: str, files: BundleFiles) -> tuple[SkillSpec | None, lis
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """``yaml.safe_load`` that also refuses a key written twice in one mapping.
+    """``yaml.safe_load`` that also refuses a key written twice in one mapping, and
+    nesting deeper than :data:`MAX_YAML_DEPTH`.
 
     Plain YAML keeps the last of two equal keys silently, which hides exactly the kind
     of slip (two ``entrypoint:`` lines) deploy-time validation is there to catch.
+
+    The pure-Python loader on purpose: PyYAML's scanner and parser keep their own
+    stacks, and composing is the one step that recurses, once per level, so counting
+    levels there bounds it; libyaml's CSafeLoader composes in C with no bound at all
+    (a deep enough file crashes the process).
     """
+
+    _depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"mappings and lists are nested deeper than {MAX_YAML_DEPTH} levels",
+                    self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[tuple[str, str]] = set()
@@ -157,6 +186,9 @@ class _SkillCheck:
             doc = yaml.load(raw, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
         except yaml.YAMLError as exc:
             self.problem(None, _yaml_error(exc))
+            return None
+        except RecursionError:  # the depth bound keeps this out of reach; never a 500
+            self.problem(None, f"is nested too deeply; keep it under {MAX_YAML_DEPTH} levels")
             return None
         if doc is None:
             self.problem(None, "is empty: it needs at least an entrypoint (e.g. main.py:run)")
@@ -495,7 +527,14 @@ def _non_json(
             f"skill.yaml expands to more than {_MAX_YAML_NODES} values (through YAML "
             "aliases?); write the schemas out plainly"
         )
-    if value is None or isinstance(value, bool | int | str):
+    if isinstance(value, str):
+        unsafe = unsafe_char(value)
+        if unsafe is None:
+            return None
+        return format_path("", path), (
+            f"the text contains {unsafe}, which deployments cannot store; remove it"
+        )
+    if value is None or isinstance(value, bool | int):
         return None
     if isinstance(value, float):
         if math.isfinite(value):
@@ -506,6 +545,12 @@ def _non_json(
     if isinstance(value, dict | list):
         if id(value) in stack:
             return format_path("", path), "a YAML alias refers to itself; JSON cannot hold a cycle"
+        # Aliases can nest a tree inside itself far beyond what the file shows.
+        if len(stack) >= MAX_YAML_DEPTH:
+            return format_path("", path), (
+                f"is nested deeper than {MAX_YAML_DEPTH} levels (through YAML aliases?); "
+                "write the schemas out plainly"
+            )
         stack.add(id(value))
         try:
             items: list[tuple[str | int, Any]] = (
@@ -516,6 +561,10 @@ def _non_json(
                     return format_path("", [*path, str(key)]), (
                         f"the key {key!r} is a {_yaml_type(key)}; JSON keys are strings, "
                         "so quote it"
+                    )
+                if isinstance(key, str) and (bad := unsafe_char(key)) is not None:
+                    return format_path("", [*path, key]), (
+                        f"the key contains {bad}, which deployments cannot store; remove it"
                     )
                 found = _non_json(sub, [*path, key], budget, stack)
                 if found is not None:

@@ -17,7 +17,7 @@ from puras_common.events.types import (
     DeploymentDeleted,
 )
 from puras_common.ids import new_id
-from puras_common.manifest import BundleInvalid, validate_bundle
+from puras_common.manifest import BundleInvalid, RequirementsPolicy, validate_bundle
 from puras_common.manifest.spec import SkillSpec
 from puras_common.projection.watch import CheckpointWatcher
 from puras_common.views.deployments import DeploymentInfo
@@ -60,8 +60,10 @@ class DeploymentsService:
         reads: ReadModels,
         watcher: CheckpointWatcher,
         wait_s: float,
+        requirements: RequirementsPolicy = RequirementsPolicy(),  # noqa: B008 - frozen
     ) -> None:
         self._bus = bus
+        self._requirements = requirements
         self._store = store
         self._views = views
         self._reads = reads
@@ -71,7 +73,9 @@ class DeploymentsService:
     async def create(self, p: Principal, data: bytes, notes: str, activate: bool) -> dict[str, Any]:
         try:
             # Zip inspection is CPU work on a possibly large upload: keep it off the loop.
-            validated = await asyncio.to_thread(validate_bundle, data)
+            validated = await asyncio.to_thread(
+                validate_bundle, data, requirements=self._requirements
+            )
         except BundleInvalid as exc:
             raise ApiError.bad_request(
                 f"bundle rejected: {exc}",

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
 from puras_common.events.types import TERMINAL_STATUSES
+from puras_common.textsafety import MAX_JSON_DEPTH, find_control, find_unsafe
 from puras_gateway.domain.errors import ApiError
 
 __all__ = [
@@ -19,13 +22,17 @@ __all__ = [
     "ListParams",
     "SubmitBody",
     "SubmitMode",
+    "check_text_field",
     "is_terminal",
     "parse_bool",
     "parse_idempotency_key",
+    "parse_json_body",
     "parse_list_params",
     "parse_submit_body",
     "parse_submit_mode",
 ]
+
+T = TypeVar("T")
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 MAX_LIST_LIMIT = 200
@@ -38,29 +45,98 @@ class SubmitBody(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _submit_decoder = msgspec.json.Decoder(SubmitBody)
+_SUBMIT_SHAPE = '; expected {"skill": "<name>", "inputs": {...}}'
 
 
 def parse_submit_body(raw: bytes) -> SubmitBody:
-    """``{"skill": str, "inputs": object}`` whatever the Content-Type (J1)."""
+    """``{"skill": str, "inputs": object}`` whatever the Content-Type (J1).
+
+    Besides the shape: the body is UTF-8, ``inputs`` is nested at most
+    :data:`~puras_common.textsafety.MAX_JSON_DEPTH` levels, and no string or key in it
+    holds NUL (or a lone surrogate), which the log and its projections cannot store (Z9).
+    """
     if not raw.strip():
         raise ApiError.bad_request(
             'request body is empty: send JSON {"skill": "<name>", "inputs": {...}}',
             code="invalid_body",
         )
-    try:
-        body = _submit_decoder.decode(raw)
-    except msgspec.ValidationError as exc:
-        raise ApiError.bad_request(
-            f'invalid job body: {_explain(exc)}; expected {{"skill": "<name>", "inputs": {{...}}}}',
-            code="invalid_body",
-        ) from exc
-    except msgspec.DecodeError as exc:
-        raise ApiError.bad_request(
-            f"request body is not valid JSON: {exc}", code="invalid_json"
-        ) from exc
+    body = _decode(raw, _submit_decoder.decode, "job body", _SUBMIT_SHAPE)
     if not body.skill.strip():
         raise ApiError.bad_request("`skill` must be a non-empty string", code="invalid_body")
+    # msgspec refuses lone surrogates itself, so NUL (only ever written as a \u escape:
+    # a raw NUL byte is not JSON) is the one unstorable character a decoded body can
+    # hold, and nesting needs at least as many brackets as levels. Bodies with neither
+    # (nearly all of them) skip the walk.
+    if b"\\u" in raw or raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH:
+        issue = find_unsafe(body.skill, root="skill", max_depth=None) or find_unsafe(
+            body.inputs, root="inputs"
+        )
+        if issue is not None:
+            raise ApiError.bad_request(str(issue), code="invalid_body")
     return body
+
+
+def parse_json_body(raw: bytes, typ: type[T], what: str = "body") -> T:
+    """A JSON body of type ``typ`` (a msgspec Struct), checked like a job body (Z9)."""
+    if not raw.strip():
+        raise ApiError.bad_request("request body is empty: send a JSON object", code="invalid_body")
+    value = _decode(raw, lambda b: msgspec.json.decode(b, type=typ), what, "")
+    issue = find_unsafe(msgspec.to_builtins(value))
+    if issue is not None:
+        raise ApiError.bad_request(str(issue), code="invalid_body")
+    return value
+
+
+def _decode(raw: bytes, decode: Callable[[bytes], T], what: str, shape: str) -> T:
+    try:
+        return decode(raw)
+    except msgspec.ValidationError as exc:
+        raise ApiError.bad_request(
+            f"invalid {what}: {_explain(exc)}{shape}", code="invalid_body"
+        ) from exc
+    except msgspec.DecodeError as exc:
+        raise ApiError.bad_request(_not_json(raw, exc), code="invalid_json") from None
+    except UnicodeDecodeError:
+        raise ApiError.bad_request(_not_utf8(raw), code="invalid_json") from None
+    except RecursionError:
+        raise ApiError.bad_request(
+            f"request body is nested far deeper than {MAX_JSON_DEPTH} levels of objects and "
+            "arrays (the limit for inputs); flatten it",
+            code="invalid_body",
+        ) from None
+
+
+def _not_json(raw: bytes, exc: msgspec.DecodeError) -> str:
+    # msgspec refuses a lone surrogate escape ("\ud800") with a message about the
+    # input being truncated; the standard library accepts it, which lets us say which
+    # field holds it. Only the error path pays for the second parse.
+    try:
+        loose = json.loads(raw)
+    except (ValueError, RecursionError):
+        loose = None
+    if loose is not None:
+        issue = find_unsafe(loose, max_depth=None)
+        if issue is not None:
+            return f"request body: {issue}"
+    return f"request body is not valid JSON: {exc}"
+
+
+def _not_utf8(raw: bytes) -> str:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return (
+            f"request body is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset "
+            f"{exc.start}): send JSON text encoded as UTF-8"
+        )
+    return "request body is not valid UTF-8: send JSON text encoded as UTF-8"
+
+
+def check_text_field(name: str, value: str) -> None:
+    """A text field (a multipart field, ``notes``) the log stores: no NUL, no surrogates."""
+    issue = find_unsafe(value, root=name, max_depth=None)
+    if issue is not None:
+        raise ApiError.bad_request(f"`{name}` {issue.message}", code="invalid_request")
 
 
 def _explain(exc: msgspec.ValidationError) -> str:
@@ -177,8 +253,10 @@ def parse_idempotency_key(value: str | None) -> str | None:
             f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} characters", code="invalid_request"
         )
     if not value.isprintable():
+        found = find_control(value) or "a character that is not printable"
         raise ApiError.bad_request(
-            "Idempotency-Key must be printable characters", code="invalid_request"
+            f"Idempotency-Key has {found}: use printable characters (e.g. a UUID)",
+            code="invalid_request",
         )
     return value
 

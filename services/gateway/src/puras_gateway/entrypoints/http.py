@@ -20,12 +20,15 @@ from puras_gateway.app.admin import CreateProjectBody, GrantBody
 from puras_gateway.bootstrap import Gateway
 from puras_gateway.domain.errors import ApiError
 from puras_gateway.domain.requests import (
+    check_text_field,
     parse_bool,
     parse_idempotency_key,
+    parse_json_body,
     parse_list_params,
     parse_submit_body,
     parse_submit_mode,
 )
+from puras_gateway.entrypoints.edge import EdgeGuardMiddleware
 from puras_gateway.entrypoints.tracing import TraceContextMiddleware
 
 __all__ = ["create_app"]
@@ -63,19 +66,6 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _decode(raw: bytes, typ: type[Any]) -> Any:
-    if not raw.strip():
-        raise ApiError.bad_request("request body is empty: send a JSON object", code="invalid_body")
-    try:
-        return msgspec.json.decode(raw, type=typ)
-    except msgspec.ValidationError as exc:
-        raise ApiError.bad_request(f"invalid body: {exc}", code="invalid_body") from exc
-    except msgspec.DecodeError as exc:
-        raise ApiError.bad_request(
-            f"request body is not valid JSON: {exc}", code="invalid_json"
-        ) from exc
-
-
 def create_app(gw: Gateway) -> FastAPI:
     s = gw.settings
     app = FastAPI(
@@ -90,6 +80,8 @@ def create_app(gw: Gateway) -> FastAPI:
     )
 
     app.add_middleware(TraceContextMiddleware)
+    # Added last, so it runs first: a request it refuses never reaches routing.
+    app.add_middleware(EdgeGuardMiddleware)
 
     @app.exception_handler(ApiError)
     async def _api_error(_req: Request, exc: ApiError) -> Response:
@@ -130,6 +122,10 @@ def create_app(gw: Gateway) -> FastAPI:
         problems = gw.readiness_problems()
         if problems:
             return JSON({"status": "starting", "waiting_for": problems}, status_code=503)
+        # Serving, but an operator is needed (quarantined events): 200, stay in rotation.
+        details = gw.degraded()
+        if details:
+            return JSON({"status": "degraded", **details})
         return JSON({"status": "ready"})
 
     # -- jobs ----------------------------------------------------------------------------
@@ -220,6 +216,7 @@ def create_app(gw: Gateway) -> FastAPI:
                 raise ApiError.bad_request(
                     "`notes` and `activate` are text fields", code="invalid_request"
                 )
+            check_text_field("notes", notes)
             act = True if activate is None or activate == "" else parse_bool("activate", activate)
         finally:
             await form.close()
@@ -272,7 +269,7 @@ def create_app(gw: Gateway) -> FastAPI:
     @app.post("/v1/admin/projects")
     async def admin_create_project(request: Request) -> Response:
         gw.auth.admin(request.headers.get("authorization"))
-        body = _decode(await _body(request, 64 * 1024), CreateProjectBody)
+        body = parse_json_body(await _body(request, 64 * 1024), CreateProjectBody)
         return JSON(await gw.admin.create_project(body))
 
     @app.post("/v1/admin/projects/{project_id}/keys")
@@ -283,7 +280,7 @@ def create_app(gw: Gateway) -> FastAPI:
     @app.post("/v1/admin/projects/{project_id}/credits")
     async def admin_grant(project_id: str, request: Request) -> Response:
         gw.auth.admin(request.headers.get("authorization"))
-        body = _decode(await _body(request, 64 * 1024), GrantBody)
+        body = parse_json_body(await _body(request, 64 * 1024), GrantBody)
         return JSON(await gw.admin.grant(project_id, body))
 
     return app

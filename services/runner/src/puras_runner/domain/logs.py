@@ -5,6 +5,9 @@ most every ~100 ms and once at the end, and publishes one ``JobLogged`` event pe
 lines from the same stream. At most ``max_bytes`` of output (both streams together) are
 kept; the rest is counted and dropped, and the last log event says ``truncated``.
 
+Lines are storable text (Z9): bytes that are not UTF-8 and NUL characters both become
+U+FFFD (see :data:`puras_common.textsafety.REPLACEMENT` for why that character).
+
 Pure: no clock, no I/O; the caller decides when to drain.
 """
 
@@ -13,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
+
+from puras_common.textsafety import escape_text
 
 __all__ = ["LogBatch", "LogCollector", "Stream"]
 
@@ -28,7 +33,8 @@ class LogBatch:
 
 
 def _decode(raw: bytes) -> str:
-    text = raw.decode("utf-8", errors="replace")
+    # errors="replace" never yields a surrogate; a NUL byte decodes as itself.
+    text = escape_text(raw.decode("utf-8", errors="replace"))
     return text[:-1] if text.endswith("\r") else text
 
 
