@@ -8,6 +8,12 @@ Everything lives in ``<repo>/.puras/``:
 * ``dev.env`` (mode 600): the live stack's address and credentials, written only once the
   gateway answers and removed when the stack stops, so that a ``puras`` command never
   reads the address of a stack that is not there.
+
+While it runs, :func:`supervise` restarts a service that exits (crash, OOM kill, a bug),
+after printing which one, how it ended and the tail of its log; the delay doubles from
+0.5 s to 30 s while it keeps failing and starts over once it stayed up a minute. Only
+nats-server or Postgres exiting stops the stack: they hold the data, and the services
+reconnect to them, not the other way round.
 """
 
 from __future__ import annotations
@@ -25,11 +31,76 @@ from puras_cli import api
 from puras_cli.client import ApiError
 from puras_cli.config import format_env_file, parse_env_file, write_private_file
 from puras_cli.devstack.signals import ignoring_interrupts, terminate_as_interrupt
-from puras_cli.devstack.stack import DevProject, Stack, claim_work_dir
+from puras_cli.devstack.stack import DevProject, Stack, StackError, claim_work_dir
 
-__all__ = ["DevPaths", "port_is_free", "run_up"]
+__all__ = ["INFRA", "DevPaths", "port_is_free", "run_up", "supervise"]
 
 Echo = Callable[..., None]
+
+INFRA: frozenset[str] = frozenset({"nats-server", "postgres"})
+"""Processes of the stack whose exit is fatal (not restarted)."""
+
+
+def supervise(
+    stack: Stack,
+    echo: Echo = click.echo,
+    *,
+    first_delay: float = 0.5,
+    max_delay: float = 30.0,
+    stable_s: float = 60.0,
+    should_stop: Callable[[], bool] | None = None,
+    check_every: float | None = None,
+) -> str | None:
+    """Keep the services of ``stack`` running until nats-server or Postgres exits.
+
+    A service that exits on its own is reported (exit code or signal, log tail) and
+    started again after a delay: ``first_delay``, doubling up to ``max_delay`` while it
+    keeps failing, back to ``first_delay`` once it ran ``stable_s``. Services the stack
+    stopped or killed on purpose (``kill_service``) are left alone. Returns the name of
+    the infrastructure process that exited; ``None`` once ``should_stop()`` (checked at
+    least every ``check_every`` seconds) is true or nothing is left to wait on. Ctrl-C
+    (KeyboardInterrupt) propagates.
+    """
+
+    def say(msg: str) -> None:
+        echo(f"[up] {msg}", err=True)
+
+    begun = time.monotonic()
+    last_start: dict[str, float] = {}
+    delays: dict[str, float] = {}
+    due: dict[str, float] = {}
+    while should_stop is None or not should_stop():
+        now = time.monotonic()
+        wait = max(0.0, min(due.values()) - now) if due else None
+        if check_every is not None:
+            wait = check_every if wait is None else min(wait, check_every)
+        died = stack.wait_for_exit(timeout=wait, ignore=set(due))
+        if died is not None:
+            if died in INFRA:
+                return died
+            now = time.monotonic()
+            ran = now - last_start.get(died, begun)
+            previous = delays.get(died)
+            delay = first_delay if previous is None or ran >= stable_s else previous * 2
+            delays[died] = delay = min(delay, max_delay)
+            due[died] = now + delay
+            say(f"{stack.describe_exit(died)}")
+            say(f"restarting {died} in {delay:g}s (it ran {ran:.1f}s)")
+            continue
+        if wait is None and not due and check_every is None:
+            return None  # nothing left that could exit
+        for name in sorted(n for n, t in due.items() if t <= time.monotonic()):
+            del due[name]
+            last_start[name] = time.monotonic()
+            try:
+                stack.start_service(name)
+            except StackError as exc:
+                # It exited again before it was ready, or another process did: the next
+                # wait reports whichever exited (with its log), with a longer delay.
+                say(f"{name} is not ready after a restart: {str(exc).splitlines()[0]}")
+                continue
+            say(f"{name} restarted and ready")
+    return None
 
 
 class DevPaths:
@@ -135,7 +206,8 @@ def _banner(paths: DevPaths, stack: Stack, project: DevProject, reused: bool, ec
 def run_up(
     root: Path, *, port: int | None = None, runners: int = 1, echo: Echo = click.echo
 ) -> int:
-    """Run the stack until Ctrl-C/SIGTERM (0) or until a process of it dies (1)."""
+    """Run the stack until Ctrl-C/SIGTERM (0) or until nats-server or Postgres dies (1);
+    a service that dies is restarted (:func:`supervise`)."""
     paths = DevPaths(root)
     paths.stack_dir.mkdir(parents=True, exist_ok=True)
 
@@ -171,7 +243,7 @@ def run_up(
             write_private_file(paths.dev_env, format_env_file(values))
             progress(f"up in {time.monotonic() - t0:.1f}s")
             _banner(paths, stack, project, reused, echo)
-            died = stack.wait_for_exit()
+            died = supervise(stack, echo)
             if died is None:
                 return 0
             echo(f"error: {stack.describe_exit(died)}", err=True)

@@ -2,22 +2,64 @@
 
 Liveness answers 200 while the event loop runs; readiness answers 200 once the service
 says so (e.g. its in-memory views caught up with the log) and 503 before.
+
+Readiness has a third state, **degraded**: the service serves, but something needs an
+operator, e.g. events quarantined by one of its projections (``puras admin quarantine
+list``). It answers **200** with ``{"status": "degraded", ...details}``: a service that
+keeps serving every other tenant stays in rotation (a 503 would take the whole API down
+for one bad event, which is what quarantine exists to prevent); monitoring alerts on the
+status field. :func:`degraded_details` builds the details both kinds of service share.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
 
-__all__ = ["HealthServer"]
+__all__ = ["HealthServer", "degraded_details"]
+
+
+def degraded_details(
+    quarantined: Mapping[str, int] | None = None,
+    *,
+    failing: Mapping[str, str] | None = None,
+    skipped: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """What makes a service degraded; empty when nothing does.
+
+    * ``quarantined``: unresolved quarantined events per projection (or view);
+    * ``failing``: projectors retrying after an error that is not an event's fault;
+    * ``skipped``: events an in-memory view skipped that are not yet on record.
+    """
+    out: dict[str, Any] = {}
+    q = {k: v for k, v in (quarantined or {}).items() if v > 0}
+    if q:
+        out["quarantined"] = dict(sorted(q.items()))
+        out["quarantined_total"] = sum(q.values())
+        out["hint"] = "puras admin quarantine list"
+    if failing:
+        out["projectors_failing"] = dict(sorted(failing.items()))
+    s = {k: v for k, v in (skipped or {}).items() if v > 0}
+    if s:
+        out["views_skipped"] = dict(sorted(s.items()))
+    return out
 
 
 class HealthServer:
-    def __init__(self, host: str, port: int, ready: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        ready: Callable[[], bool],
+        degraded: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> None:
         self._host = host
         self._port = port
         self._ready = ready
+        self._degraded = degraded
         self._server: asyncio.Server | None = None
 
     @property
@@ -46,6 +88,9 @@ class HealthServer:
                 ok = self._ready()
                 status = "200 OK" if ok else "503 Service Unavailable"
                 body = b'{"status":"ready"}' if ok else b'{"status":"starting"}'
+                details = self._degraded() if ok and self._degraded is not None else None
+                if details:
+                    body = json.dumps({"status": "degraded", **details}).encode()
             else:
                 status, body = (
                     "404 Not Found",

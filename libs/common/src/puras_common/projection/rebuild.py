@@ -5,6 +5,15 @@ compares every table row for row (``EXCEPT ALL`` both ways) inside one REPEATABL
 transaction that also reads the live checkpoint, so a live projector moving on while we
 compare cannot produce a false difference. This is also how an operator audits costs:
 the ledger rebuilt from the log must equal the ledger the service keeps.
+
+Quarantined events are part of the comparison: the replay quarantines, in the scratch
+schema, whatever the current code cannot apply, and the projection's entries of
+``projection_quarantine`` are compared on what derives from the log (sequence, subject,
+event type and id), not on what is operational (when first seen, the reason's wording,
+an operator's resolution). A resolved entry still counts: the event is still not in the
+tables. So an event quarantined by an older build that the current one applies shows
+as a difference (retry it), and so does one the live projector applied that the
+current code refuses.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from nats.js import JetStreamContext
 
 from puras_common.db import quote_ident
 from puras_common.projection.base import Projection
+from puras_common.projection.quarantine import QUARANTINE_TABLE, ensure_quarantine_table
 from puras_common.projection.runner import ProjectorRunner
 
 __all__ = ["RebuildReport", "TableDiff", "rebuild_and_compare"]
@@ -73,14 +83,35 @@ async def _live_seq(conn: asyncpg.Connection, schema: str, name: str) -> int:
     return int(v)
 
 
+_QUARANTINE_COLS = "projection, stream_seq, subject, event_type, event_id"
+
+
 async def _compare(
     conn: asyncpg.Connection, proj: Projection, live: str, scratch: str
 ) -> list[TableDiff]:
     out = []
-    for table in proj.tables:
-        a = f"{quote_ident(live)}.{quote_ident(table)}"
-        b = f"{quote_ident(scratch)}.{quote_ident(table)}"
-        order = proj.compare_order.get(table, "1")
+    name = proj.name.replace("'", "''")
+    sources = [
+        (
+            table,
+            f"{quote_ident(live)}.{quote_ident(table)}",
+            f"{quote_ident(scratch)}.{quote_ident(table)}",
+            proj.compare_order.get(table, "1"),
+        )
+        for table in proj.tables
+    ]
+    # Only this projection's entries, only their columns that derive from the log.
+    sources.append(
+        (
+            QUARANTINE_TABLE,
+            f"(SELECT {_QUARANTINE_COLS} FROM {quote_ident(live)}.{QUARANTINE_TABLE} "  # noqa: S608
+            f"WHERE projection = '{name}') lq",
+            f"(SELECT {_QUARANTINE_COLS} FROM {quote_ident(scratch)}.{QUARANTINE_TABLE} "  # noqa: S608
+            f"WHERE projection = '{name}') sq",
+            "stream_seq",
+        )
+    )
+    for table, a, b, order in sources:
         live_rows = await conn.fetchval(f"SELECT count(*) FROM {a}")  # noqa: S608
         rebuilt_rows = await conn.fetchval(f"SELECT count(*) FROM {b}")  # noqa: S608
         only_live = await conn.fetch(
@@ -120,6 +151,11 @@ async def rebuild_and_compare(
     scratch = scratch_schema or f"rebuild_{projection.name}"
     conn = await asyncpg.connect(dsn)
     try:
+        # A live schema written by an older build has no quarantine table yet: compare
+        # against an empty one.
+        await conn.execute(f"SET search_path TO {quote_ident(live_schema)}")
+        await ensure_quarantine_table(conn, live_schema)
+        await conn.execute("RESET search_path")
         await conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(scratch)} CASCADE")
         runner = ProjectorRunner(dsn, js, projection, schema=scratch)
         for _ in range(max_rounds):

@@ -7,7 +7,14 @@
   value, so a concurrent reset is noticed instead of overwritten).
 * Reading: an ordered consumer from ``last_seq + 1``; a batch is whatever is ready.
 * Version change: tables dropped and recreated, checkpoint 0, replay from the start.
-* Errors are loud: an event that cannot be decoded or applied stops the runner.
+* Poison events (quarantine.py): an event that cannot be decoded, or that Postgres
+  refuses because of what it carries, is recorded in ``projection_quarantine`` in the
+  transaction that moves the checkpoint past it and logged at error level; the other
+  events of its batch are applied (a batch that fails is applied again event by event,
+  one savepoint each, so a bad event never takes its neighbours with it).
+* Any other failure (Postgres unreachable, connection lost, checkpoint moved) is not the
+  event's fault: the batch is rolled back and ``run`` raises, so its caller retries and
+  the events are redelivered from the checkpoint.
 """
 
 from __future__ import annotations
@@ -16,17 +23,29 @@ import asyncio
 import contextlib
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from nats.js import JetStreamContext
 
 from puras_common.bus.follow import EventFollower, RawEvent
 from puras_common.db import init_connection, quote_ident
-from puras_common.events.base import decode_envelope, decode_event
+from puras_common.events.base import Envelope
+from puras_common.events.subjects import EVENTS_STREAM
 from puras_common.logging import get_logger
+from puras_common.projection import quarantine
 from puras_common.projection.base import Projection, RecordedEvent
+from puras_common.projection.quarantine import PoisonEvent, decode_recorded, poison_reason
 
-__all__ = ["CheckpointMoved", "ProjectorRunner", "decode_batch", "ensure_projection_schema"]
+__all__ = [
+    "CheckpointMoved",
+    "ProjectorRunner",
+    "RetryOutcome",
+    "decode_batch",
+    "ensure_projection_schema",
+    "retry_quarantined",
+]
 
 log = get_logger(__name__)
 
@@ -50,13 +69,26 @@ def _lock_key(schema: str, name: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def decode_batch(raw: list[RawEvent]) -> list[RecordedEvent]:
+OnPoison = Callable[[RawEvent, Envelope | None, str], None]
+
+
+def decode_batch(raw: list[RawEvent], on_poison: OnPoison | None = None) -> list[RecordedEvent]:
+    """The events of ``raw``, in order; a message that is not one is left out, logged
+    at error level and handed to ``on_poison(raw, envelope or None, reason)``."""
     out: list[RecordedEvent] = []
     for r in raw:
-        env = decode_envelope(r.data)
-        out.append(
-            RecordedEvent(seq=r.seq, subject=r.subject, envelope=env, event=decode_event(env))
-        )
+        try:
+            out.append(decode_recorded(r))
+        except PoisonEvent as exc:
+            log.error(
+                "undecodable event skipped",
+                seq=r.seq,
+                subject=r.subject,
+                event_type=exc.envelope.type if exc.envelope else None,
+                reason=exc.reason,
+            )
+            if on_poison is not None:
+                on_poison(r, exc.envelope, exc.reason)
     return out
 
 
@@ -68,7 +100,12 @@ async def ensure_projection_schema(conn: asyncpg.Connection, proj: Projection, s
     await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
     await conn.execute(f"SET search_path TO {quote_ident(schema)}")
     async with conn.transaction():
+        # The checkpoint and quarantine tables are shared by every projection of the
+        # schema: one set-up at a time (concurrent CREATE ... IF NOT EXISTS can collide,
+        # and CREATE INDEX's share lock deadlocks another set-up's DELETE).
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", quarantine.ddl_lock_key(schema))
         await conn.execute(CHECKPOINT_DDL)
+        await quarantine.ensure_quarantine_table(conn)
         row = await conn.fetchrow(
             "SELECT version, last_seq FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
             proj.name,
@@ -85,6 +122,12 @@ async def ensure_projection_schema(conn: asyncpg.Connection, proj: Projection, s
             )
         for table in reversed(proj.tables):
             await conn.execute(f"DROP TABLE IF EXISTS {quote_ident(table)} CASCADE")
+        # The replay quarantines again whatever still fails; what the new version applies
+        # must not stay listed. Operators' resolutions are kept.
+        await conn.execute(
+            "DELETE FROM projection_quarantine WHERE projection = $1 AND resolved_at IS NULL",
+            proj.name,
+        )
         await conn.execute(proj.ddl)
         await conn.execute(
             "INSERT INTO projection_checkpoints(name, version, last_seq) VALUES ($1, $2, 0) "
@@ -121,6 +164,11 @@ class ProjectorRunner:
         self._advanced = asyncio.Condition()
         self._conn: asyncpg.Connection | None = None
         self._follower: EventFollower | None = None
+        self.quarantined = 0
+        """Unresolved quarantined events of this projection (in this schema)."""
+        self.following = False
+        """True while this runner is the active projector, following the log."""
+        self._recount = False
 
     async def run(self, stop: asyncio.Event | None = None, *, until_seq: int | None = None) -> None:
         """Apply events until ``stop`` is set (or, with ``until_seq``, until that sequence)."""
@@ -137,6 +185,9 @@ class ProjectorRunner:
             await conn.execute("SELECT pg_advisory_lock($1)", key)
             self.standby = False
             self.last_seq = await ensure_projection_schema(conn, self.projection, self.schema)
+            # Operators resolve or retry entries from another process: count again then.
+            await conn.add_listener(quarantine.QUARANTINE_CHANNEL, self._on_quarantine_notify)
+            await self._count_quarantined(conn)
             await self._follow(conn, stop, until_seq)
         finally:
             if self._follower is not None:
@@ -159,8 +210,23 @@ class ProjectorRunner:
         await follower.start()
         if follower.initial_pending == 0:
             self.caught_up.set()
+        self.following = True
+        try:
+            await self._follow_loop(conn, follower, stop, until_seq)
+        finally:
+            self.following = False
+
+    async def _follow_loop(
+        self,
+        conn: asyncpg.Connection,
+        follower: EventFollower,
+        stop: asyncio.Event | None,
+        until_seq: int | None,
+    ) -> None:
         while stop is None or not stop.is_set():
             raw = await follower.next_batch(self._batch, timeout=0.5)
+            if self._recount:
+                await self._count_quarantined(conn)
             if until_seq is not None:
                 raw = [r for r in raw if r.seq <= until_seq]
             if raw:
@@ -170,12 +236,67 @@ class ProjectorRunner:
             if until_seq is not None and self.last_seq >= until_seq:
                 return
 
+    def _on_quarantine_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if payload == f"{self.schema}.{self.projection.name}":
+            self._recount = True
+
+    async def _count_quarantined(self, conn: asyncpg.Connection) -> None:
+        self._recount = False
+        n = await conn.fetchval(
+            "SELECT count(*) FROM projection_quarantine "
+            "WHERE projection = $1 AND resolved_at IS NULL",
+            self.projection.name,
+        )
+        self.quarantined = int(n or 0)
+
     async def _apply(self, conn: asyncpg.Connection, raw: list[RawEvent]) -> None:
-        events = decode_batch(raw)
+        events: list[RecordedEvent] = []
+        poisoned: list[tuple[RawEvent, Envelope | None, str]] = []
+        for r in raw:
+            try:
+                events.append(decode_recorded(r))
+            except PoisonEvent as exc:
+                poisoned.append((r, exc.envelope, exc.reason))
+        by_seq = {r.seq: r for r in raw}
         new_seq = raw[-1].seq
         async with conn.transaction():
-            await self.projection.apply(conn, events)
+            # The checkpoint first: its row lock serializes this batch with an operator's
+            # `puras admin quarantine retry`, which takes the same lock.
             await self._cas(conn, new_seq)
+            if events:
+                try:
+                    async with conn.transaction():  # a savepoint
+                        await self.projection.apply(conn, events)
+                except Exception as exc:
+                    if poison_reason(exc) is None:
+                        raise  # not the events' fault: roll back, retry, redeliver
+                    for rec in events:
+                        try:
+                            async with conn.transaction():
+                                await self.projection.apply(conn, [rec])
+                        except Exception as one:
+                            reason = poison_reason(one)
+                            if reason is None:
+                                raise
+                            poisoned.append((by_seq[rec.seq], rec.envelope, reason))
+            for r, env, reason in poisoned:
+                await quarantine.record(conn, self.projection.name, r, env, reason)
+            if poisoned:
+                await quarantine.notify(conn, self.schema, self.projection.name)
+        for r, env, reason in sorted(poisoned, key=lambda p: p[0].seq):
+            log.error(
+                "event quarantined",
+                projection=self.projection.name,
+                schema=self.schema,
+                seq=r.seq,
+                subject=r.subject,
+                event_type=env.type if env else None,
+                event_id=env.id if env else None,
+                reason=reason,
+            )
+        if poisoned:
+            self.quarantined += len(poisoned)
+            self._recount = True  # a replayed entry may have been there already
         await self._committed(new_seq)
 
     async def _cas(self, conn: asyncpg.Connection, seq: int) -> None:
@@ -234,3 +355,121 @@ class ProjectorRunner:
         except TimeoutError:
             return False
         return True
+
+
+@dataclass(frozen=True)
+class RetryOutcome:
+    applied: bool
+    """The event was applied through the current code and left the quarantine."""
+    reason: str | None = None
+    """Why it still fails (``applied`` false)."""
+    reapplied_after: int = 0
+    """Later events of the same subject applied again after it (idempotently)."""
+
+
+async def _later_on_subject(
+    js: JetStreamContext, subject: str, after: int, until: int
+) -> list[RawEvent]:
+    if until <= after:
+        return []
+    follower = EventFollower(js, [subject], start_seq=after + 1)
+    await follower.start()
+    try:
+        out: list[RawEvent] = []
+        left = follower.initial_pending
+        while left > 0:
+            batch = await follower.next_batch(1000, timeout=10)
+            if not batch:
+                raise TimeoutError(f"the log did not deliver the events of {subject}")
+            out += [r for r in batch if r.seq <= until]
+            left = batch[-1].pending
+            if batch[-1].seq >= until:
+                break
+        return out
+    finally:
+        await follower.stop()
+
+
+async def retry_quarantined(
+    dsn: str,
+    js: JetStreamContext,
+    projection: Projection,
+    seq: int,
+    *,
+    schema: str = "public",
+) -> RetryOutcome:
+    """Apply the quarantined event ``seq`` through the current code, in the live tables.
+
+    The events after it on the same subject (its aggregate) up to the checkpoint are
+    applied again after it: they were applied without it, and projections are
+    idempotent, so this only adds what they could not do then (e.g. a job's later events,
+    skipped while its first one was missing). Runs under the checkpoint's row lock, so
+    the live projector waits for it. On success the entry is deleted; when the event
+    still fails, its reason is updated and the entry stays.
+    """
+    conn = await asyncpg.connect(dsn)
+    try:
+        await init_connection(conn)
+        await conn.execute(f"SET search_path TO {quote_ident(schema)}")
+        async with conn.transaction():
+            checkpoint = await conn.fetchval(
+                "SELECT last_seq FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
+                projection.name,
+            )
+            entry = await conn.fetchrow(
+                "SELECT subject FROM projection_quarantine "
+                "WHERE projection = $1 AND stream_seq = $2 FOR UPDATE",
+                projection.name,
+                seq,
+            )
+            if entry is None or checkpoint is None:
+                raise LookupError(f"no quarantined event {seq} of projection {projection.name!r}")
+            msg = await js.get_msg(EVENTS_STREAM, seq)
+            raw = RawEvent(seq=seq, subject=msg.subject or "", data=msg.data or b"", pending=0)
+            # Later events quarantined themselves have their own entry (and retry).
+            others = {
+                int(r["stream_seq"])
+                for r in await conn.fetch(
+                    "SELECT stream_seq FROM projection_quarantine WHERE projection = $1",
+                    projection.name,
+                )
+            }
+            later = [
+                r
+                for r in await _later_on_subject(js, raw.subject, seq, int(checkpoint))
+                if r.seq not in others
+            ]
+            reason: str | None = None
+            try:
+                events = [decode_recorded(raw)]
+                for r in later:
+                    with contextlib.suppress(PoisonEvent):
+                        events.append(decode_recorded(r))
+                async with conn.transaction():
+                    await projection.apply(conn, events)
+            except PoisonEvent as exc:
+                reason = exc.reason
+            except Exception as exc:
+                reason = poison_reason(exc)
+                if reason is None:
+                    raise
+            if reason is not None:
+                await conn.execute(
+                    "UPDATE projection_quarantine SET reason = $3 "
+                    "WHERE projection = $1 AND stream_seq = $2",
+                    projection.name,
+                    seq,
+                    quarantine.sanitize(reason, quarantine.REASON_MAX),
+                )
+                return RetryOutcome(applied=False, reason=reason)
+            await conn.execute(
+                "DELETE FROM projection_quarantine WHERE projection = $1 AND stream_seq = $2",
+                projection.name,
+                seq,
+            )
+            await quarantine.notify(conn, schema, projection.name)
+        log.info("quarantined event applied on retry", projection=projection.name, seq=seq)
+        return RetryOutcome(applied=True, reapplied_after=len(later))
+    finally:
+        with contextlib.suppress(Exception):
+            await conn.close()

@@ -63,7 +63,10 @@ class LedgerProjection(Projection):
                 "INSERT INTO project_balances (project_id, credit_balance_micros, last_seq) "
                 "VALUES ($1, $2, $3) ON CONFLICT (project_id) DO UPDATE SET "
                 "credit_balance_micros = project_balances.credit_balance_micros "
-                "+ EXCLUDED.credit_balance_micros, last_seq = EXCLUDED.last_seq",
+                "+ EXCLUDED.credit_balance_micros, "
+                # GREATEST: an entry applied late (a quarantined event retried) must not
+                # move the balance's sequence back.
+                "last_seq = GREATEST(project_balances.last_seq, EXCLUDED.last_seq)",
                 entry.project_id,
                 entry.micros,
                 rec.seq,
