@@ -1,8 +1,13 @@
 """Shared fixtures: real servers on free loopback ports, started by the harness.
 
-* ``nats_server``: a fresh nats-server with JetStream and its own store dir per test.
+* ``nats_server``: a fresh nats-server with JetStream and its own store dir per test,
+  with the services' identities and permissions (``puras_common.bus.permissions``) and
+  fresh passwords: anonymous connections are refused. Its ``url`` carries the
+  privileged ``ops`` identity, which the harness (``bus``) and tests use to set up and
+  inspect; ``nats_server.credentials("runner")`` logs in as a service.
 * ``pg_server``: one Postgres per test session; ``database_url`` is a fresh database
-  per test (created, never cleaned by deleting rows).
+  per test (created, never cleaned by deleting rows), as the superuser (its password in
+  the URL; nothing logs in without one over TCP).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from puras_cli.infra.nats_server import NatsServer
+from puras_cli.infra.nats_server import NatsServer, generate_passwords
 from puras_cli.infra.postgres import PostgresServer
 
 _db_counter = itertools.count(1)
@@ -24,7 +29,11 @@ _db_counter = itertools.count(1)
 
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    srv = NatsServer(store_dir=tmp_path / "nats", log_file=tmp_path / "nats.log").start()
+    srv = NatsServer(
+        store_dir=tmp_path / "nats",
+        log_file=tmp_path / "nats.log",
+        passwords=generate_passwords(),
+    ).start()
     try:
         yield srv
     finally:

@@ -51,7 +51,7 @@ def test_stack_serves_bootstraps_supervises_and_stops_clean(work_dir: Path) -> N
         assert set(stack.service_pids()) == {"gateway", "scheduler", "runner", "billing", "drive"}
         for path in ("/healthz", "/readyz"):
             assert httpx.get(stack.api_base + path, timeout=5).status_code == 200
-        assert stack.nats_url.startswith("nats://127.0.0.1:")
+        assert stack.nats_address.startswith("nats://127.0.0.1:")
         assert stack.database_url.endswith("/puras")
         assert {p.name for p in stack.logs_dir.iterdir()} >= {
             "gateway.log",

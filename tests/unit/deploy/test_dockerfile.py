@@ -216,6 +216,8 @@ def test_the_build_context_leaves_out_secrets_and_local_state() -> None:
         ".puras/stack/nats/nats.conf",
         "deploy/k8s/secrets/admin_token",
         "deploy/k8s/secrets/database_url",
+        "deploy/k8s/secrets/runner_nats_password",
+        "deploy/k8s/secrets/gateway_database_password",
         "tests/conftest.py",
         "libs/common/src/puras_common/__pycache__/settings.cpython-311.pyc",
         "services/runner/.venv/bin/python",

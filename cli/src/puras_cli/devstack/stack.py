@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,9 +31,11 @@ import httpx
 from puras_cli import api
 from puras_cli.client import ApiTimeout, ApiUnreachable, PurasClient, PurasError
 from puras_cli.devstack.proctree import ProcRef, descendants, is_alive, proc_ref, signal_refs
-from puras_cli.infra.nats_server import NatsServer
+from puras_cli.infra.nats_server import NatsServer, generate_passwords
+from puras_cli.infra.pg_roles import provision_roles_sync, role_url
 from puras_cli.infra.ports import free_port
 from puras_cli.infra.postgres import PostgresServer
+from puras_common.db import DB_ROLES
 
 __all__ = [
     "HEALTH_SERVED_BY",
@@ -98,6 +100,24 @@ class _Service:
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+
+_CREDENTIAL_SUFFIXES = (
+    "NATS_USER",
+    "NATS_PASSWORD",
+    "NATS_URL",
+    "DATABASE_URL",
+    "DATABASE_PASSWORD",
+    "ADMIN_TOKEN",
+    "API_KEY",
+)
+
+
+def _is_credential_var(name: str) -> bool:
+    """Variables of the launching environment that could carry a credential."""
+    if name in ("DATABASE_URL", "PGPASSWORD", "PGPASSFILE", "PGUSER", "PGSERVICEFILE"):
+        return True
+    return name.startswith("PURAS_") and name.endswith(_CREDENTIAL_SUFFIXES)
 
 
 def log_tail(path: Path, lines: int = 40, max_line: int = 400) -> str:
@@ -202,7 +222,11 @@ class Stack:
     """Start with :meth:`start` (or ``with Stack(...) as stack``), stop with :meth:`stop`.
 
     ``database_url`` (else ``$DATABASE_URL``) uses an existing Postgres database instead of
-    starting one under ``work_dir``. ``env`` is applied last to every service's
+    starting one under ``work_dir``; its user must be able to create roles, since each
+    service with tables gets a role of its own (``puras_cli.infra.pg_roles``). Every
+    service gets only its own NATS identity and database role, with passwords new at
+    every start; ``nats_url`` and ``database_url`` are the privileged ones (``ops``, the
+    superuser) for operator tools and tests. ``env`` is applied last to every service's
     environment. ``admin_token`` and ``gateway_port`` are chosen at random unless given
     (``puras dev up`` gives both so that a restart keeps its address and token).
     ``fsync=False`` trades the embedded Postgres's crash safety for speed (throwaway data).
@@ -236,6 +260,11 @@ class Stack:
         self.nats: NatsServer | None = None
         self.postgres: PostgresServer | None = None
         self._database_url: str | None = None
+        # Credentials of this run (new at every start, never written but to the nats
+        # config and the services' environments): one NATS identity and, for services
+        # with tables, one Postgres role per service.
+        self._nats_passwords = generate_passwords()
+        self._db_passwords = {svc: secrets.token_urlsafe(24) for svc in DB_ROLES}
         self._services: dict[str, _Service] = {}
         self._orphans: list[ProcRef] = []
         self._started = False
@@ -253,9 +282,26 @@ class Stack:
 
     @property
     def nats_url(self) -> str:
+        """URL of the privileged ``ops`` identity (credentials in it): for operator tools
+        and tests, never given to a service."""
         if self.nats is None:
             raise StackError("the stack is not started")
         return self.nats.url
+
+    @property
+    def nats_address(self) -> str:
+        """The nats-server's URL without credentials."""
+        if self.nats is None:
+            raise StackError("the stack is not started")
+        return self.nats.address
+
+    def nats_password(self, identity: str) -> str:
+        """The password of a NATS identity of this run (a service name, or ``ops``)."""
+        return self._nats_passwords[identity]
+
+    def database_password(self, service: str) -> str:
+        """The password of a service's Postgres role in this run."""
+        return self._db_passwords[service]
 
     @property
     def database_url(self) -> str:
@@ -318,7 +364,9 @@ class Stack:
 
     def _start_infra(self, timeout: float) -> None:
         nats = NatsServer(
-            store_dir=self.work_dir / "nats", log_file=self.logs_dir / "nats-server.log"
+            store_dir=self.work_dir / "nats",
+            log_file=self.logs_dir / "nats-server.log",
+            passwords=self._nats_passwords,
         )
         self.nats = nats
         pg: PostgresServer | None = None
@@ -352,17 +400,19 @@ class Stack:
                 pg_started.result() if pg_started is not None else self._external_db
             )
         self._save_pids()
+        with _explained("the services' Postgres roles", self.logs_dir / "postgres.log"):
+            provision_roles_sync(self.database_url, self._db_passwords)
         where = "embedded Postgres" if pg is not None else "the given database"
-        self._progress(f"nats-server and {where} up ({time.monotonic() - t0:.1f}s): {nats.url}")
+        self._progress(f"nats-server and {where} up ({time.monotonic() - t0:.1f}s): {nats.address}")
 
     def _base_env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        # Credentials this process may hold (an exported dev.env, DATABASE_URL) are not
+        # handed down: each service gets its own below, and only its own.
+        env = {k: v for k, v in os.environ.items() if not _is_credential_var(k)}
         env.update(
             {
                 "PURAS_ENV": "dev",
-                "PURAS_NATS_URL": self.nats_url,
-                "PURAS_DATABASE_URL": self.database_url,
-                "PURAS_ADMIN_TOKEN": self._admin_token,
+                "PURAS_NATS_URL": self.nats_address,
                 "PURAS_GATEWAY_HOST": "127.0.0.1",
                 "PURAS_GATEWAY_PORT": str(self._require_port()),
                 "PURAS_DRIVE_ROOT": str(self.work_dir / "drive"),
@@ -383,6 +433,15 @@ class Stack:
                 "(run ./dev, which syncs it)"
             )
         env = self._base_env()
+        env[f"PURAS_{kind.upper()}_NATS_USER"] = kind
+        env[f"PURAS_{kind.upper()}_NATS_PASSWORD"] = self._nats_passwords[kind]
+        if kind in DB_ROLES:
+            env[f"PURAS_{kind.upper()}_DATABASE_URL"] = role_url(
+                self.database_url, DB_ROLES[kind].role
+            )
+            env[f"PURAS_{kind.upper()}_DATABASE_PASSWORD"] = self._db_passwords[kind]
+        if kind == "gateway":
+            env["PURAS_GATEWAY_ADMIN_TOKEN"] = self._admin_token
         if kind == "runner" and name != "runner":
             # Each extra runner gets its own data dir: nothing says two runners may build
             # the same deployment's venv in one directory at the same time.
@@ -596,15 +655,18 @@ class Stack:
         self._wait_ready([svc], time.monotonic() + 60.0, 60.0)
         return name
 
-    def wait_for_exit(self, timeout: float | None = None) -> str | None:
+    def wait_for_exit(
+        self, timeout: float | None = None, *, ignore: Collection[str] = ()
+    ) -> str | None:
         """Block until a process of the stack exits on its own; its name, or ``None``.
 
-        Services stopped or killed through this class are not reported. Waits on pidfds
-        (Linux), so nothing polls; elsewhere it checks twice a second.
+        Services stopped or killed through this class are not reported, nor those in
+        ``ignore`` (exits a supervisor already knows of). Waits on pidfds (Linux), so
+        nothing polls; elsewhere it checks twice a second.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            exited = self._unexpected_exits()
+            exited = [n for n in self._unexpected_exits() if n not in ignore]
             if exited:
                 return exited[0]
             remaining = None if deadline is None else deadline - time.monotonic()

@@ -4,12 +4,21 @@ We run ``initdb`` and ``postgres`` ourselves (not the wheel's helper, which keep
 alive across processes): the server is our child, on a free loopback port, and stops
 when we stop it. As root, Postgres refuses to run, so it runs as an unprivileged system
 user created on first use.
+
+Nothing logs in without a password over TCP: ``pg_hba.conf`` (rewritten at every start,
+also over a data dir kept from an earlier run) asks every TCP login for SCRAM-SHA-256,
+and only the superuser may log in without one, over the Unix socket in a private
+(mode 0700) directory: the launcher itself. The superuser gets a fresh random password
+per server object (:attr:`PostgresServer.superuser_password`, in :meth:`PostgresServer.dsn`)
+for the harness and operator tools; the services get roles of their own
+(:mod:`puras_cli.infra.pg_roles`).
 """
 
 from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import subprocess
@@ -25,6 +34,16 @@ from puras_cli.infra.ports import free_port, wait_for_port
 __all__ = ["PostgresServer", "postgres_bin_dir"]
 
 PG_SYSTEM_USER = "puras-pg"
+
+PG_HBA = """\
+# Written by puras_cli.infra.postgres at every start; edits are overwritten.
+# TYPE  DATABASE  USER      ADDRESS        METHOD
+local   all       postgres                 trust
+host    all       all       127.0.0.1/32   scram-sha-256
+host    all       all       ::1/128        scram-sha-256
+"""
+"""No trust over TCP; the socket (mode 0700) admits only the server's own OS user and
+root, as the superuser (the launcher provisioning roles and setting passwords)."""
 
 
 def postgres_bin_dir() -> Path:
@@ -74,10 +93,22 @@ class PostgresServer:
     fsync: bool = True
     log_file: Path | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    superuser_password: str = field(default="", init=False, repr=False)
+    """The superuser's password, random per server object (for the harness and operators)."""
     _own_dir: bool = field(default=False, init=False)
 
     def dsn(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        """The superuser's DSN (with its password): for the harness and operators only."""
+        return f"postgresql://postgres:{self.superuser_password}@127.0.0.1:{self.port}/{database}"
+
+    def role_dsn(self, role: str, database: str) -> str:
+        """A service role's DSN, without its password (the service has that separately)."""
+        return f"postgresql://{role}@127.0.0.1:{self.port}/{database}"
+
+    @property
+    def socket_dir(self) -> Path:
+        assert self.data_dir is not None
+        return self.data_dir / "sock"
 
     def _run_as(self) -> dict[str, Any]:
         if os.geteuid() != 0:
@@ -116,6 +147,7 @@ class PostgresServer:
                 capture_output=True,
                 **run_as,
             )
+        (pgdata / "pg_hba.conf").write_text(PG_HBA)
         if not self.port:
             self.port = free_port()
         args = [
@@ -128,6 +160,10 @@ class PostgresServer:
             str(sockdir),
             "-c",
             "listen_addresses=127.0.0.1",
+            "-c",
+            "unix_socket_permissions=0700",
+            "-c",
+            "password_encryption=scram-sha-256",
             "-c",
             "max_connections=200",
             "-c",
@@ -152,6 +188,13 @@ class PostgresServer:
         )
         wait_for_port(self.port, timeout=timeout, proc=self.proc, what="postgres")
         self._wait_accepting(timeout)
+        # One password per server object: a restart keeps the DSNs handed out valid.
+        password = self.superuser_password or secrets.token_urlsafe(24)
+        self._psql_stdin(
+            "ALTER ROLE postgres PASSWORD :'verifier'\n",
+            verifier=scram_verifier(password),
+        )
+        self.superuser_password = password
         return self
 
     def _wait_accepting(self, timeout: float) -> None:
@@ -164,8 +207,9 @@ class PostgresServer:
             probe = subprocess.run(
                 [
                     str(postgres_bin_dir() / "pg_isready"),
+                    # The socket: over TCP every login needs a password.
                     "-h",
-                    "127.0.0.1",
+                    str(self.socket_dir),
                     "-p",
                     str(self.port),
                     # Without it the probe logs in as the OS user, and the server logs
@@ -188,13 +232,20 @@ class PostgresServer:
                 )
             time.sleep(0.02)  # paces the probes; the probe's answer is what we wait on
 
+    def _psql_stdin(self, script: str, **variables: str) -> bytes:
+        """Run ``script`` with psql variables (``:'name'`` quotes them as literals)."""
+        args: list[str] = []
+        for name, value in variables.items():
+            args += ["-v", f"{name}={value}"]
+        return self._psql(*args, "-qtA", stdin=script.encode())
+
     def _psql(self, *args: str, stdin: bytes | None = None) -> bytes:
-        """Run psql as ``postgres`` against this server, stopping at the first error."""
+        """Run psql as ``postgres`` over the socket, stopping at the first error."""
         done = subprocess.run(
             [
                 str(postgres_bin_dir() / "psql"),
                 "-h",
-                "127.0.0.1",
+                str(self.socket_dir),
                 "-p",
                 str(self.port),
                 "-U",
@@ -250,3 +301,25 @@ class PostgresServer:
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
+
+
+def scram_verifier(password: str, *, iterations: int = 4096) -> str:
+    """The SCRAM-SHA-256 verifier Postgres stores for ``password`` (RFC 5802/7677).
+
+    Roles get their passwords as verifiers, as psql's ``\\password`` does: the password
+    itself never reaches the server, so a logged statement cannot reveal it.
+    """
+    import base64
+    import hashlib
+    import hmac
+
+    salt = secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+
+    def b64(b: bytes) -> str:
+        return base64.b64encode(b).decode()
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"

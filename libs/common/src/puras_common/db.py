@@ -1,13 +1,79 @@
-"""Postgres connections: asyncpg with JSON columns encoded by msgspec."""
+"""Postgres connections (asyncpg with JSON columns encoded by msgspec), and which role
+each service logs in as (:data:`DB_ROLES`).
+
+Each service with tables has a login role of its own; it owns its tables (its projections
+create them at start) and may not read or write another service's, except the reads
+listed in :attr:`DbRole.reads`. The projection library's bookkeeping tables
+(``projection_checkpoints``, ``projection_quarantine``) are shared: they belong to the
+group role :data:`PROJECTOR_GROUP` (the library's idempotent DDL needs an owner), and
+row-level security limits each role to the rows of its own projections. The scheduler,
+the runner and the drive have no role: they never reach Postgres. The roles are made by
+``puras_cli.infra.pg_roles`` (dev stack) and by the Kubernetes Postgres's init script.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import msgspec
 
-__all__ = ["connect", "create_pool", "init_connection", "quote_ident"]
+__all__ = [
+    "DB_ROLES",
+    "PROJECTOR_GROUP",
+    "SHARED_TABLES",
+    "DbRole",
+    "connect",
+    "create_pool",
+    "init_connection",
+    "quote_ident",
+]
+
+
+@dataclass(frozen=True)
+class DbRole:
+    """The Postgres role of one service and what it owns."""
+
+    service: str
+    role: str
+    projections: tuple[str, ...]
+    """Projections it runs: its rows of the shared bookkeeping tables."""
+    tables: tuple[str, ...]
+    """Tables it creates and owns (in schema ``public``)."""
+    reads: tuple[str, ...] = ()
+    """Services whose tables it may SELECT (never write)."""
+
+
+DB_ROLES: dict[str, DbRole] = {
+    r.service: r
+    for r in (
+        DbRole(
+            service="gateway",
+            role="puras_gateway",
+            projections=("jobs", "deployments", "keys"),
+            tables=("jobs", "job_events", "deployments", "projects", "api_keys", "api_key_usage"),
+            # The balance it shows after a grant and in the API is the ledger's.
+            reads=("billing",),
+        ),
+        DbRole(
+            service="billing",
+            role="puras_billing",
+            projections=("ledger",),
+            tables=("ledger_entries", "project_balances"),
+        ),
+    )
+}
+"""Services with Postgres tables, by service name."""
+
+PROJECTOR_GROUP = "puras_projector"
+"""Group role (no login) owning the shared projection tables; every service role is in it."""
+
+SHARED_TABLES: dict[str, str] = {
+    "projection_checkpoints": "name",
+    "projection_quarantine": "projection",
+}
+"""Shared bookkeeping table -> its column naming the projection a row belongs to."""
 
 _enc = msgspec.json.Encoder()
 
@@ -29,6 +95,8 @@ async def init_connection(conn: asyncpg.Connection, *, search_path: str | None =
 async def create_pool(
     dsn: str, *, min_size: int = 1, max_size: int = 10, search_path: str | None = None
 ) -> asyncpg.Pool:
+    """A pool on ``dsn`` (which may carry a password: never log it)."""
+
     async def _init(conn: asyncpg.Connection) -> None:
         await init_connection(conn, search_path=search_path)
 

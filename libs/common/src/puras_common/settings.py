@@ -8,7 +8,9 @@ composition root, never at import time.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+import os
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -18,7 +20,16 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-__all__ = ["PLACEHOLDER_SECRETS", "ServiceSettings", "SettingsError", "is_placeholder"]
+if TYPE_CHECKING:
+    from puras_common.bus.client import NatsCredentials
+
+__all__ = [
+    "PLACEHOLDER_SECRETS",
+    "DatabaseSettings",
+    "ServiceSettings",
+    "SettingsError",
+    "is_placeholder",
+]
 
 Env = Literal["dev", "test", "prod"]
 
@@ -63,9 +74,14 @@ class ServiceSettings(BaseSettings):
     env: Env = "prod"
     """``dev`` allows generated/placeholder secrets; anything else refuses them."""
     nats_url: str = "nats://127.0.0.1:4222"
-    """NATS server(s), comma-separated for a cluster."""
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/puras"
-    """Postgres of the projections (gateway, billing; the CLI's ``admin rebuild``)."""
+    """NATS server(s), comma-separated for a cluster (no credentials in it: see
+    ``nats_user``)."""
+    nats_user: str = ""
+    """This service's NATS identity (``PURAS_<SERVICE>_NATS_USER``): the user whose
+    subject permissions it runs with (``puras_common.bus.permissions``). Empty: connect
+    without credentials (only a server without authorization accepts that)."""
+    nats_password: SecretStr = SecretStr("")
+    """Password of ``nats_user`` (``PURAS_<SERVICE>_NATS_PASSWORD``); never logged."""
     log_level: str = "info"
     """debug, info, warning or error."""
     log_format: Literal["json", "console"] = "json"
@@ -96,6 +112,27 @@ class ServiceSettings(BaseSettings):
         shared = EnvSettingsSource(settings_cls, env_prefix="PURAS_")
         return (init_settings, own, shared)
 
+    def nats_credentials(self) -> NatsCredentials:
+        """How this service logs in to NATS, and the inbox prefix its identity may use."""
+        from puras_common.bus.client import NatsCredentials
+        from puras_common.bus.permissions import inbox_prefix
+
+        user = self.nats_user.strip()
+        return NatsCredentials(
+            user=user,
+            password=self.nats_password.get_secret_value(),
+            inbox_prefix=inbox_prefix(self.service),
+        )
+
+    def scrub_secrets_from_environ(self) -> None:
+        """Remove the variables this service's credentials came from, once read, so no
+        child process (a requirements build, a job) inherits them."""
+        names = {"nats_password", *self.secret_fields}
+        names |= {n for n, f in type(self).model_fields.items() if f.annotation is SecretStr}
+        for name in names:
+            for prefix in (f"PURAS_{self.service.upper()}_", "PURAS_"):
+                os.environ.pop(f"{prefix}{name.upper()}", None)
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, v: str) -> str:
@@ -106,6 +143,15 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> ServiceSettings:
+        if (
+            self.nats_user.strip()
+            and self.env != "dev"
+            and is_placeholder(self.nats_password.get_secret_value())
+        ):
+            raise SettingsError(
+                f"PURAS_{self.service.upper()}_NATS_PASSWORD is empty or a placeholder for "
+                f"NATS user {self.nats_user!r}; set the password of this service's identity"
+            )
         for name in self.secret_fields:
             secret = getattr(self, name)
             if isinstance(secret, SecretStr) and secret.get_secret_value() != (
@@ -125,3 +171,28 @@ class ServiceSettings(BaseSettings):
                     f"set a real secret, or PURAS_ENV=dev on a development machine"
                 )
         return self
+
+
+class DatabaseSettings(ServiceSettings):
+    """A service with Postgres tables (the gateway, billing). Each such service logs in
+    with its own role, which owns its tables and nothing else; the others (scheduler,
+    runner, drive) have no database settings at all."""
+
+    database_url: str = "postgresql://127.0.0.1:5432/puras"
+    """Postgres of this service's projections, with its role as user and no password
+    (e.g. ``postgresql://puras_gateway@db:5432/puras``)."""
+    database_password: SecretStr = SecretStr("")
+    """Password of the role in ``database_url`` (``PURAS_<SERVICE>_DATABASE_PASSWORD``);
+    never logged. Empty: the URL (or the server's trust) must suffice."""
+
+    def database_dsn(self) -> str:
+        """``database_url`` with ``database_password`` in it, for the connection only:
+        never log the result."""
+        password = self.database_password.get_secret_value()
+        if not password:
+            return self.database_url
+        parts = urlsplit(self.database_url)
+        host = parts.netloc.rpartition("@")[2]
+        user = parts.netloc.rpartition("@")[0].partition(":")[0]
+        netloc = f"{user}:{quote(password, safe='')}@{host}"
+        return urlunsplit(parts._replace(netloc=netloc))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from puras_common.settings import ServiceSettings
+from puras_common.settings import DatabaseSettings
 
 __all__ = ["BillingSettings"]
 
 
-class BillingSettings(ServiceSettings):
+class BillingSettings(DatabaseSettings):
     service: ClassVar[str] = "billing"

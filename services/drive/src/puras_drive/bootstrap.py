@@ -26,7 +26,10 @@ log = get_logger(__name__)
 
 async def run(settings: DriveSettings, stop: asyncio.Event) -> None:
     bus = await connect(
-        settings.nats_url, name="puras-drive", initial_timeout=settings.connect_timeout_s
+        settings.nats_url,
+        name="puras-drive",
+        initial_timeout=settings.connect_timeout_s,
+        credentials=settings.nats_credentials(),
     )
     drive = LocalDrive(settings.root)
     ready = asyncio.Event()

@@ -13,12 +13,13 @@ import asyncpg
 from puras_common.bundles import NatsBundleStore
 from puras_common.bus import Bus, connect, ensure_streams
 from puras_common.db import create_pool
+from puras_common.health import degraded_details
 from puras_common.logging import get_logger
 from puras_common.projection import ProjectorRunner
 from puras_common.projection.watch import CheckpointWatcher
 from puras_gateway.adapters.idempotency import IdempotencyKeys
 from puras_gateway.adapters.job_log import JobLog
-from puras_gateway.adapters.live_views import LiveViews
+from puras_gateway.adapters.live_views import VIEWS_NAME, LiveViews
 from puras_gateway.adapters.projections import GATEWAY_PROJECTIONS
 from puras_gateway.adapters.read_models import KeyUsage, ReadModels
 from puras_gateway.app.admin import AdminService
@@ -47,6 +48,8 @@ class Gateway:
         self.admin: AdminService
         self.watcher: CheckpointWatcher
         self._projectors: list[ProjectorRunner] = []
+        self._projector_errors: dict[str, str] = {}
+        """Projectors retrying after a failure that is not an event's (Postgres down)."""
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
         self._started = False
@@ -54,17 +57,19 @@ class Gateway:
     async def start(self) -> None:
         s = self.settings
         self.bus = await connect(
-            s.nats_url, name=f"puras-gateway{('-' + s.instance_id) if s.instance_id else ''}"
+            s.nats_url,
+            name=f"puras-gateway{('-' + s.instance_id) if s.instance_id else ''}",
+            credentials=s.nats_credentials(),
         )
         await ensure_streams(self.bus.js, replicas=s.stream_replicas)
-        self.pool = await create_pool(s.database_url, min_size=2, max_size=s.db_pool_size)
+        self.pool = await create_pool(s.database_dsn(), min_size=2, max_size=s.db_pool_size)
         usage = KeyUsage(self.pool)
         await usage.setup()
-        self.watcher = CheckpointWatcher(s.database_url)
+        self.watcher = CheckpointWatcher(s.database_dsn())
         if s.run_projectors:
             for proj_cls in GATEWAY_PROJECTIONS:
                 runner = ProjectorRunner(
-                    s.database_url, self.bus.js, proj_cls(), on_commit=self.watcher.note
+                    s.database_dsn(), self.bus.js, proj_cls(), on_commit=self.watcher.note
                 )
                 self._projectors.append(runner)
                 self._tasks.append(asyncio.create_task(self._run_projector(runner)))
@@ -72,7 +77,8 @@ class Gateway:
             # (or another replica holds the lock, in which case the tables already exist).
             await self._tables_ready()
         await self.watcher.start()
-        self.views = LiveViews(self.bus)
+        self.views = LiveViews(self.bus, pool=self.pool)
+        self.watcher.on_quarantine_change(self.views.recheck)
         await self.views.start()
         self.reads = ReadModels(self.pool)
         self.auth = Authenticator(self.views.keys, s.admin_token.get_secret_value(), usage)
@@ -97,6 +103,7 @@ class Gateway:
             reads=self.reads,
             watcher=self.watcher,
             wait_s=s.read_your_writes_s,
+            requirements=s.requirements_policy(),
         )
         self.admin = AdminService(
             bus=self.bus,
@@ -129,21 +136,27 @@ class Gateway:
             await asyncio.sleep(0.02)
 
     async def _run_projector(self, runner: ProjectorRunner) -> None:
-        try:
-            await runner.run(self._stop)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # A projector that cannot apply an event must not be skipped past (CONVENTIONS 7):
-            # stop the process so it is restarted and redelivers from its checkpoint.
-            log.exception(
-                "projector failed; stopping the gateway", projection=runner.projection.name
-            )
-            import os
-            import signal
-
-            os.kill(os.getpid(), signal.SIGTERM)
-            raise
+        # An event the projector cannot decode or apply is quarantined inside run() and
+        # never ends it. What does end it is not an event's fault (Postgres unreachable,
+        # the connection lost, the checkpoint moved): nothing was skipped, so start again
+        # from the checkpoint, with backoff, while the API keeps serving (degraded).
+        name = runner.projection.name
+        delay = 0.5
+        while not self._stop.is_set():
+            started = asyncio.get_running_loop().time()
+            try:
+                await runner.run(self._stop)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._projector_errors[name] = f"{type(exc).__name__}: {exc}"[:500]
+                if asyncio.get_running_loop().time() - started > 60:
+                    delay = 0.5  # it ran a while: this is a new failure
+                log.exception("projector failed; retrying", projection=name, retry_in_s=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+            delay = min(delay * 2, 30.0)
 
     async def _sync_jobs_view(self) -> bool:
         for runner in self._projectors:
@@ -159,7 +172,26 @@ class Gateway:
             out.append("nats")
         if not self.views.ready.is_set():
             out.append("views")
+        if not self.views.alive:
+            # A dead follower would serve frozen keys and deployments: out of rotation.
+            out.append("views-follower")
         return out
+
+    def degraded(self) -> dict[str, Any]:
+        """Why this gateway serves but needs an operator (empty: it does not).
+
+        ``/readyz`` answers 200 ``{"status": "degraded", ...}`` with this.
+        """
+        if not self._started:
+            return {}
+        # A projector that follows again (or stands by for another replica) recovered.
+        following = {p.projection.name for p in self._projectors if p.following or p.standby}
+        own = {p.name for p in GATEWAY_PROJECTIONS}  # billing reports the ledger's
+        return degraded_details(
+            {name: n for name, n in self.watcher.quarantined.items() if name in own},
+            failing={n: e for n, e in self._projector_errors.items() if n not in following},
+            skipped={VIEWS_NAME: self.views.unaccounted},
+        )
 
     async def stop(self) -> None:
         self._stop.set()

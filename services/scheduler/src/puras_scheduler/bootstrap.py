@@ -26,7 +26,10 @@ CMD_CONSUMER = "scheduler"
 
 async def run(settings: SchedulerSettings, stop: asyncio.Event) -> None:
     bus: Bus = await connect(
-        settings.nats_url, name="puras-scheduler", initial_timeout=settings.connect_timeout_s
+        settings.nats_url,
+        name="puras-scheduler",
+        initial_timeout=settings.connect_timeout_s,
+        credentials=settings.nats_credentials(),
     )
     health: HealthServer | None = None
     state: SchedulerState | None = None

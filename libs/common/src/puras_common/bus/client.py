@@ -8,8 +8,10 @@ headers (message id, expected subject sequence, trace context).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nats
 import nats.errors
@@ -23,7 +25,16 @@ from puras_common.events.subjects import EVENTS_STREAM, event_subject
 from puras_common.logging import get_logger
 from puras_common.telemetry import inject_headers
 
-__all__ = ["Bus", "ConcurrencyConflict", "NatsUnreachable", "Published", "connect"]
+__all__ = [
+    "Bus",
+    "ConcurrencyConflict",
+    "NatsCredentials",
+    "NatsLoginRefused",
+    "NatsUnreachable",
+    "Published",
+    "connect",
+    "redact_url",
+]
 
 log = get_logger(__name__)
 
@@ -42,8 +53,30 @@ class Published:
     subject: str
 
 
+@dataclass(frozen=True)
+class NatsCredentials:
+    """How one service connects: its user, password and reply-inbox prefix (the prefix
+    its identity may subscribe to, ``puras_common.bus.permissions.inbox_prefix``)."""
+
+    user: str
+    password: str = field(repr=False)
+    inbox_prefix: str = "_INBOX"
+
+
 class NatsUnreachable(ConnectionError):
     """NATS did not answer within the start-up timeout."""
+
+
+class NatsLoginRefused(NatsUnreachable):
+    """NATS answered but refused this identity (unknown user, wrong password, none)."""
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@,]*@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` (one or a comma-separated list) without any ``user:password@`` part."""
+    return _USERINFO.sub("***@", url)
 
 
 async def connect(
@@ -52,13 +85,23 @@ async def connect(
     name: str,
     on_disconnect: Callable[[], Awaitable[None]] | None = None,
     initial_timeout: float = 15.0,
+    credentials: NatsCredentials | None = None,
 ) -> Bus:
     """Connect; once connected, reconnects are unbounded (a restarted nats-server is waited
     for, not fatal). The first connection is bounded by ``initial_timeout`` so a process
-    started without NATS exits with a clear error instead of hanging."""
+    started without NATS exits with a clear error instead of hanging.
+
+    ``credentials`` (a service's NATS identity) set the user, password and the inbox
+    prefix its permissions allow replies on; without them, credentials in the URL
+    (``nats://user:password@host``) are used, else none.
+    """
+
+    refused = asyncio.get_running_loop().create_future()
 
     async def _err(e: Exception) -> None:
         log.warning("nats error", error=str(e))
+        if "authorization violation" in str(e).lower() and not refused.done():
+            refused.set_result(str(e))
 
     closing: list[Bus] = []
 
@@ -72,11 +115,28 @@ async def connect(
     async def _rec() -> None:
         log.info("nats reconnected")
 
+    attempt = asyncio.ensure_future(
+        asyncio.wait_for(_connect(url, name, _err, _disc, _rec, credentials), initial_timeout)
+    )
     try:
-        nc = await asyncio.wait_for(_connect(url, name, _err, _disc, _rec), initial_timeout)
+        await asyncio.wait({attempt, refused}, return_when=asyncio.FIRST_COMPLETED)
+        if not attempt.done():
+            # Retrying cannot help a wrong user or password: say so now, not at the timeout.
+            attempt.cancel()
+            with contextlib.suppress(BaseException):
+                await attempt
+            who = credentials.user if credentials is not None and credentials.user else None
+            raise NatsLoginRefused(
+                f"NATS at {redact_url(url)} refused the login"
+                + (f" of user {who!r}" if who else " (no credentials given)")
+                + f": {refused.result()}"
+            )
+        nc = attempt.result()
+    except NatsLoginRefused:
+        raise
     except (TimeoutError, OSError, nats.errors.NoServersError) as exc:
         raise NatsUnreachable(
-            f"cannot connect to NATS at {url} within {initial_timeout:g}s: "
+            f"cannot connect to NATS at {redact_url(url)} within {initial_timeout:g}s: "
             f"{exc or type(exc).__name__}"
         ) from exc
     bus = Bus(nc)
@@ -90,9 +150,17 @@ async def _connect(
     err: Callable[[Exception], Awaitable[None]],
     disc: Callable[[], Awaitable[None]],
     rec: Callable[[], Awaitable[None]],
+    credentials: NatsCredentials | None,
 ) -> NatsClient:
+    auth: dict[str, str] = {}
+    if credentials is not None:
+        auth["inbox_prefix"] = credentials.inbox_prefix
+        if credentials.user:
+            auth["user"] = credentials.user
+            auth["password"] = credentials.password
     return await nats.connect(
         servers=[u.strip() for u in url.split(",")],
+        **auth,
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.25,

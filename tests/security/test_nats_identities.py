@@ -1,0 +1,323 @@
+"""Attacks on the event log through NATS, against a real nats-server started with the
+generated configuration (the ``nats_server`` fixture): each service identity may publish
+only the facts it owns (ARCHITECTURE §7, ``puras_common.bus.permissions``).
+
+A refused publish is seen the way a compromised service would see it: the server answers
+``Permissions Violation`` and the message is dropped. Each test then checks through the
+privileged harness connection (``bus``) that nothing reached the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import nats
+import nats.errors
+import pytest
+
+from puras_cli.infra.nats_server import NatsServer
+from puras_common.bus import Bus, NatsLoginRefused, connect
+from puras_common.bus.permissions import NatsCredentials
+from puras_common.events.commands import SubmitJob, encode_command
+from puras_common.events.subjects import (
+    AGG_DEPLOYMENTS,
+    AGG_JOB,
+    AGG_KEY,
+    AGG_LEDGER,
+    CMD_SCHEDULER_SUBMIT,
+    CMDS_STREAM,
+    EVENTS_STREAM,
+    event_subject,
+)
+from puras_common.events.types import (
+    ApiKeyCreated,
+    CreditGranted,
+    DeploymentActivated,
+    JobRecord,
+    JobSucceeded,
+)
+from puras_common.ids import new_id
+
+VIOLATION_WAIT_S = 10.0
+"""Upper bound on the server's -ERR reaching us (it comes at once)."""
+
+
+@dataclass
+class Conn:
+    """A raw connection of one identity, with every error the server sent it."""
+
+    bus: Bus
+    errors: asyncio.Queue[str]
+
+    async def violation(self) -> str:
+        """The next permissions violation the server reported on this connection."""
+        while True:
+            err = await asyncio.wait_for(self.errors.get(), VIOLATION_WAIT_S)
+            if "permissions violation" in err.lower():
+                return err
+
+    async def refused(self, attempt: Awaitable[Any]) -> str:
+        """Run ``attempt`` (a publish or request) and return the violation it caused; the
+        attempt itself must never succeed (a refused publish gets no ack)."""
+        task = asyncio.ensure_future(attempt)
+        try:
+            err = await self.violation()
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, nats.errors.Error, TimeoutError):
+                await task
+        assert task.cancelled() or task.exception() is not None, "the publish was acked"
+        return err
+
+    async def subscribe_refused(self, subject: str) -> str:
+        """Subscribe (which the client accepts locally) and return the server's refusal."""
+        sub = await self.bus.nc.subscribe(subject)
+        await self.bus.nc.flush()
+        try:
+            return await self.violation()
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+
+@pytest.fixture
+async def login(nats_server: NatsServer) -> AsyncIterator[Callable[[str], Awaitable[Conn]]]:
+    opened: list[Conn] = []
+
+    async def _login(identity: str) -> Conn:
+        creds = nats_server.credentials(identity)
+        errors: asyncio.Queue[str] = asyncio.Queue()
+
+        async def on_error(e: Exception) -> None:
+            errors.put_nowait(str(e))
+
+        nc = await nats.connect(
+            nats_server.address,
+            user=creds.user,
+            password=creds.password,
+            inbox_prefix=creds.inbox_prefix,
+            error_cb=on_error,
+            allow_reconnect=False,
+        )
+        conn = Conn(Bus(nc, timeout=VIOLATION_WAIT_S), errors)
+        opened.append(conn)
+        return conn
+
+    yield _login
+    for c in opened:
+        with contextlib.suppress(Exception):
+            await c.bus.nc.close()
+
+
+async def _stored(bus: Bus, subject: str, stream: str = EVENTS_STREAM) -> int:
+    info = await bus.js.stream_info(stream, subjects_filter=subject)
+    return sum((info.state.subjects or {}).values())
+
+
+def _job(project_id: str, job_id: str) -> JobRecord:
+    return JobRecord(
+        id=job_id,
+        project_id=project_id,
+        skill="echo",
+        status="succeeded",
+        inputs={},
+        result={"forged": True},
+        deployment_id=new_id(),
+        attempts=1,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        finished_at=datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC),
+    )
+
+
+async def test_an_anonymous_connection_is_refused(nats_server: NatsServer) -> None:
+    with pytest.raises(NatsLoginRefused):
+        await connect(nats_server.address, name="anonymous", initial_timeout=10)
+
+
+async def test_a_wrong_password_is_refused(nats_server: NatsServer) -> None:
+    wrong = NatsCredentials(user="runner", password="not-the-password", inbox_prefix="_INBOX")
+    with pytest.raises(NatsLoginRefused, match="runner"):
+        await connect(nats_server.address, name="guess", initial_timeout=10, credentials=wrong)
+
+
+async def test_the_runner_publishes_its_jobs_events(
+    bus: Bus, login: Callable[[str], Awaitable[Conn]]
+) -> None:
+    runner = await login("runner")
+    project, job = new_id(), new_id()
+    pub = await runner.bus.append(
+        JobSucceeded(job=_job(project, job)),
+        project_id=project,
+        aggregate=AGG_JOB,
+        aggregate_id=job,
+        event_id=f"{job}:terminal",
+    )
+    assert pub.seq > 0
+    assert await _stored(bus, event_subject(project, AGG_JOB, job)) == 1
+
+
+async def test_the_runner_cannot_create_a_key_for_another_project(
+    bus: Bus, login: Callable[[str], Awaitable[Conn]]
+) -> None:
+    runner = await login("runner")
+    victim = new_id()
+    subject = event_subject(victim, AGG_KEY, "evilkey1")
+    err = await runner.refused(
+        runner.bus.append(
+            ApiKeyCreated(prefix="evilkey1", secret_sha256="0" * 64, created_by="runner"),  # type: ignore[arg-type]
+            project_id=victim,
+            aggregate=AGG_KEY,
+            aggregate_id="evilkey1",
+            event_id="key:evilkey1:created",
+        )
+    )
+    assert subject.lower() in err.lower()
+    assert await _stored(bus, subject) == 0
+
+
+async def test_the_runner_cannot_grant_credit(
+    bus: Bus, login: Callable[[str], Awaitable[Conn]]
+) -> None:
+    runner = await login("runner")
+    project = new_id()
+    await runner.refused(
+        runner.bus.append(
+            CreditGranted(grant_id=new_id(), micros=10**12, note="free money"),
+            project_id=project,
+            aggregate=AGG_LEDGER,
+            aggregate_id=project,
+            event_id=f"grant:{new_id()}",
+        )
+    )
+    assert await _stored(bus, event_subject(project, AGG_LEDGER, project)) == 0
+
+
+async def test_the_runner_cannot_activate_a_deployment(
+    bus: Bus, login: Callable[[str], Awaitable[Conn]]
+) -> None:
+    runner = await login("runner")
+    project = new_id()
+    await runner.refused(
+        runner.bus.append(
+            DeploymentActivated(deployment_id=new_id()),
+            project_id=project,
+            aggregate=AGG_DEPLOYMENTS,
+            aggregate_id=project,
+            event_id=f"{new_id()}:activated",
+        )
+    )
+    assert await _stored(bus, event_subject(project, AGG_DEPLOYMENTS, project)) == 0
+
+
+async def test_the_runner_cannot_send_commands(
+    bus: Bus, login: Callable[[str], Awaitable[Conn]]
+) -> None:
+    runner = await login("runner")
+    cmd = SubmitJob(
+        job_id=new_id(),
+        project_id=new_id(),
+        skill="echo",
+        inputs={},
+        submitted_at=datetime.now(UTC),
+    )
+    await runner.refused(
+        runner.bus.publish_raw(
+            CMD_SCHEDULER_SUBMIT, encode_command(cmd), msg_id=cmd.job_id, stream=CMDS_STREAM
+        )
+    )
+    assert await _stored(bus, "cmd.>", CMDS_STREAM) == 0
+
+
+async def test_the_scheduler_cannot_create_keys(
+    bus: Bus, login: Callable[[str], Awaitable[Conn]]
+) -> None:
+    scheduler = await login("scheduler")
+    victim = new_id()
+    await scheduler.refused(
+        scheduler.bus.append(
+            ApiKeyCreated(prefix="schedkey", secret_sha256="1" * 64, created_by="scheduler"),  # type: ignore[arg-type]
+            project_id=victim,
+            aggregate=AGG_KEY,
+            aggregate_id="schedkey",
+            event_id="key:schedkey:created",
+        )
+    )
+    assert await _stored(bus, event_subject(victim, AGG_KEY, "schedkey")) == 0
+
+
+async def test_the_gateway_cannot_forge_a_job_result(
+    bus: Bus, login: Callable[[str], Awaitable[Conn]]
+) -> None:
+    # Job facts come from the scheduler and the runners; the gateway only sends commands.
+    gateway = await login("gateway")
+    project, job = new_id(), new_id()
+    await gateway.refused(
+        gateway.bus.append(
+            JobSucceeded(job=_job(project, job)),
+            project_id=project,
+            aggregate=AGG_JOB,
+            aggregate_id=job,
+            event_id=f"{job}:terminal",
+        )
+    )
+    assert await _stored(bus, event_subject(project, AGG_JOB, job)) == 0
+
+
+@pytest.mark.parametrize("identity", ["billing", "drive"])
+async def test_readers_publish_no_event(
+    identity: str, bus: Bus, login: Callable[[str], Awaitable[Conn]]
+) -> None:
+    conn = await login(identity)
+    project = new_id()
+    await conn.refused(
+        conn.bus.append(
+            CreditGranted(grant_id=new_id(), micros=10**12, note=identity),
+            project_id=project,
+            aggregate=AGG_LEDGER,
+            aggregate_id=project,
+            event_id=f"grant:{new_id()}",
+        )
+    )
+    assert await _stored(bus, event_subject(project, AGG_LEDGER, project)) == 0
+
+
+async def test_no_service_can_delete_or_rewrite_the_log(
+    bus: Bus, login: Callable[[str], Awaitable[Conn]]
+) -> None:
+    project, job = new_id(), new_id()
+    pub = await bus.append(
+        JobSucceeded(job=_job(project, job)),
+        project_id=project,
+        aggregate=AGG_JOB,
+        aggregate_id=job,
+        event_id=f"{job}:terminal",
+    )
+    for identity in ("gateway", "scheduler", "runner", "billing", "drive"):
+        conn = await login(identity)
+        await conn.refused(conn.bus.js.delete_msg(EVENTS_STREAM, pub.seq))
+        await conn.refused(conn.bus.js.delete_stream(EVENTS_STREAM))
+        await conn.refused(conn.bus.js.purge_stream(CMDS_STREAM))
+    assert (await bus.js.get_msg(EVENTS_STREAM, pub.seq)).seq == pub.seq
+
+
+async def test_the_runner_cannot_read_another_identitys_replies(
+    login: Callable[[str], Awaitable[Conn]],
+) -> None:
+    # Replies (acks, direct gets of events, KV reads) go to each identity's own inbox
+    # prefix; a wildcard subscription to everyone's is refused.
+    runner = await login("runner")
+    assert "_inbox.>" in (await runner.subscribe_refused("_INBOX.>")).lower()
+    assert "_inbox.gateway.>" in (await runner.subscribe_refused("_INBOX.gateway.>")).lower()
+
+
+async def test_the_runner_cannot_read_idempotency_keys_or_commands(
+    login: Callable[[str], Awaitable[Conn]],
+) -> None:
+    runner = await login("runner")
+    await runner.refused(runner.bus.js.stream_info("KV_PURAS_IDEMPOTENCY"))
+    await runner.subscribe_refused("cmd.>")
