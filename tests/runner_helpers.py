@@ -4,18 +4,20 @@ memory, work published, job events awaited, processes looked up in /proc."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import textwrap
 import time
 import zipfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 import yaml
 
 from puras_common.bundles import NatsBundleStore, bundle_key, sha256_hex
@@ -24,7 +26,9 @@ from puras_common.events.base import Envelope, Event, decode_envelope, decode_ev
 from puras_common.events.commands import RunJob
 from puras_common.events.subjects import AGG_JOB, WORK_STREAM, event_subject, work_subject
 from puras_common.ids import new_id
-from puras_runner.bootstrap import Runner
+from puras_runner.adapters.secrets import NoSecrets
+from puras_runner.app.ports import SecretsProvider
+from puras_runner.bootstrap import Runner, start_runner
 from puras_runner.settings import RunnerSettings
 
 TERMINAL = ("job.succeeded", "job.failed", "job.cancelled")
@@ -238,3 +242,29 @@ class RunningRunner:
 
 
 StartRunner = Callable[..., Awaitable[RunningRunner]]
+
+
+# -- fixtures (imported by the conftest of each folder that uses them) -------------------
+
+
+@pytest.fixture
+def harness(bus: Bus, nats_server: Any, tmp_path: Path) -> Harness:
+    return Harness(bus, nats_server.url, tmp_path, pool=f"t{new_id().replace('-', '')[:12]}")
+
+
+@pytest.fixture
+async def start(harness: Harness) -> AsyncIterator[StartRunner]:
+    """Start in-process runners; each is stopped (cleanly) at the end of the test."""
+    running: list[RunningRunner] = []
+
+    async def _start(secrets: SecretsProvider | None = None, **overrides: Any) -> RunningRunner:
+        runner = await start_runner(harness.settings(**overrides), secrets=secrets or NoSecrets())
+        stop = asyncio.Event()
+        handle = RunningRunner(runner, stop, asyncio.create_task(runner.run(stop)))
+        running.append(handle)
+        return handle
+
+    yield _start
+    for handle in running:
+        with contextlib.suppress(Exception):
+            await handle.stop()

@@ -14,7 +14,7 @@ from puras_cli.devstack import Stack
 from puras_cli.devstack.stack import claim_work_dir
 from puras_common.manifest import pack_project
 
-PROJECT_DIR = Path(__file__).parent / "project"
+PROJECT_DIR = Path(__file__).parent / "e2e" / "project"
 
 E2E_ENV = {
     "PURAS_RUNNER_ACK_WAIT_S": "2",

@@ -1,45 +1,17 @@
 """End-to-end fixtures: the whole stack (nats-server, Postgres, five services) over HTTP.
 
 One stack per test module (starting one takes a few seconds); a fresh project per test,
-so tests never see each other's jobs. Short ack wait and heartbeats let the lost-runner
-tests finish in seconds. Helpers live in ``stackapi.py``.
+so tests never see each other's jobs. Each service runs as its own NATS identity and
+Postgres role; ``stack.nats_url`` and ``stack.database_url`` are the privileged ones
+(``ops``, the superuser) for tests that read the log or the tables directly, and a
+module's stack fails at teardown if the server refused any service a permission. Short
+ack wait and heartbeats let the lost-runner tests finish in seconds. The fixtures live
+in ``tests/stack_fixtures.py`` (shared with the attack tests), helpers in
+``tests/stackapi.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from stack_fixtures import admin, api, stack
 
-import httpx
-import pytest
-
-from puras_cli.devstack import Stack
-from stackapi import Api, new_api, start_stack, stop_stack
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    s, work = start_stack()
-    try:
-        yield s
-    finally:
-        stop_stack(s, work)
-
-
-@pytest.fixture
-def api(stack: Stack, request: pytest.FixtureRequest) -> Iterator[Api]:
-    """A fresh funded project with the test project deployed and active."""
-    a = new_api(stack, request.node.name)
-    r = a.push(notes="e2e")
-    assert r.status_code == 200, r.text
-    try:
-        yield a
-    finally:
-        a.close()
-
-
-@pytest.fixture
-def admin(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=stack.api_base, headers={"Authorization": f"Bearer {stack.admin_token}"}
-    ) as c:
-        yield c
+__all__ = ["admin", "api", "stack"]

@@ -8,6 +8,10 @@ own host name (Host header, TLS SNI and certificate check). Private, loopback,
 link-local, multicast, reserved and unspecified addresses are refused unless the
 operator allows them with ``PURAS_ALLOW_PRIVATE_URLS``: ``1`` allows every address, a
 comma-separated list of networks (``10.0.0.0/8,fd00::/8``) allows those.
+
+Inside the job sandbox there is no network but the runner's egress proxy (its address in
+``PURAS_EGRESS_PROXY``): the fetch then goes through it (a CONNECT tunnel for https, the
+absolute URL for http) and the proxy applies the same rules, after its own resolution.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from typing import BinaryIO, NamedTuple
 from urllib.parse import quote, urljoin, urlsplit
 
 from puras._errors import PurasError
+from puras._netpolicy import refusal
 
 __all__ = [
     "ALLOW_PRIVATE_ENV",
+    "EGRESS_PROXY_ENV",
     "MAX_DOWNLOAD_BYTES",
     "MAX_REDIRECTS",
     "TIMEOUT_SECONDS",
@@ -39,6 +45,8 @@ MAX_REDIRECTS = 5
 """Redirects followed before a fetch fails."""
 ALLOW_PRIVATE_ENV = "PURAS_ALLOW_PRIVATE_URLS"
 """The operator's switch for non-public addresses (see the module docs)."""
+EGRESS_PROXY_ENV = "PURAS_EGRESS_PROXY"
+"""``host:port`` of the sandbox's egress proxy, set by the runner in a job's env."""
 
 _CHUNK = 64 * 1024
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -69,13 +77,17 @@ def fetch(url: str, sink: BinaryIO) -> None:
     current = url
     for _ in range(MAX_REDIRECTS + 1):
         target = _target(current)
-        addresses = _checked_addresses(target, current)
-        conn = _connect(target, addresses, deadline, current)
+        proxy = os.environ.get(EGRESS_PROXY_ENV, "").strip()
+        if proxy:
+            conn, path = _via_proxy(proxy, target, deadline, current)
+        else:
+            addresses = _checked_addresses(target, current)
+            conn, path = _connect(target, addresses, deadline, current), target.request_path
         try:
             _set_timeout(conn, deadline, current)
             conn.request(
                 "GET",
-                target.request_path,
+                path,
                 headers={
                     "User-Agent": _USER_AGENT,
                     "Accept": "*/*",
@@ -156,32 +168,6 @@ def _allowed() -> tuple[bool, list[IPNetwork]]:
     return False, networks
 
 
-def _refusal(ip: IPAddress) -> str | None:
-    """What kind of non-public address ``ip`` is, or ``None`` for a public one."""
-    candidates: list[IPAddress] = []
-    if isinstance(ip, ipaddress.IPv6Address):
-        # An IPv4 address wrapped in IPv6 (::ffff:a.b.c.d, 6to4, Teredo) is judged
-        # first as the IPv4 address it reaches, so the message names what it really is.
-        for inner in (ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None):
-            if inner is not None:
-                candidates.append(inner)
-    candidates.append(ip)
-    for address in candidates:
-        for attr, label in (
-            ("is_unspecified", "an unspecified"),
-            ("is_loopback", "a loopback"),
-            ("is_link_local", "a link-local"),
-            ("is_multicast", "a multicast"),
-            ("is_private", "a private"),
-            ("is_reserved", "a reserved"),
-        ):
-            if getattr(address, attr):
-                return label
-        if not address.is_global:
-            return "a non-public"
-    return None
-
-
 def _checked_addresses(target: _Target, url: str) -> list[str]:
     try:
         infos = socket.getaddrinfo(
@@ -201,7 +187,7 @@ def _checked_addresses(target: _Target, url: str) -> list[str]:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
         if any(ip in network for network in networks):
             continue
-        label = _refusal(ip)
+        label = refusal(ip)
         if label is not None:
             # All addresses, not just the first: a name resolving to one public and one
             # private address would otherwise reach the private one on a retry.
@@ -237,6 +223,32 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     def connect(self) -> None:
         sock = socket.create_connection((self._address, self.port), self.timeout)
         self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+
+
+def _via_proxy(
+    proxy: str, target: _Target, deadline: float, url: str
+) -> tuple[http.client.HTTPConnection, str]:
+    """A connection through the egress proxy, and the request target to send on it."""
+    host, _, port_text = proxy.rpartition(":")
+    remaining = max(0.1, deadline - time.monotonic())
+    conn: http.client.HTTPConnection
+    if target.scheme == "https":
+        conn = http.client.HTTPSConnection(
+            host, int(port_text), timeout=remaining, context=ssl.create_default_context()
+        )
+        conn.set_tunnel(target.host, target.port)
+        path = target.request_path
+    else:
+        conn = http.client.HTTPConnection(host, int(port_text), timeout=remaining)
+        bracketed = f"[{target.host}]" if ":" in target.host else target.host
+        path = f"http://{bracketed}:{target.port}{target.request_path}"
+    try:
+        conn.connect()
+    except OSError as exc:
+        conn.close()
+        # The proxy's refusal (an address outside the rules) is its reason phrase.
+        raise PurasError(f"refusing to fetch {_shown(url)}: {exc}") from None
+    return conn, path
 
 
 def _connect(

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
+import signal
 from typing import Any
 
 import pytest
-from runner_helpers import Harness, StartRunner, alive, eventually, processes_with, skill_files
+from runner_helpers import Harness, StartRunner, eventually, processes_with, skill_files
 
 from puras_common.events.subjects import WORK_STREAM
 from puras_runner.adapters.templates import TEMPLATE_SCRIPT
@@ -53,7 +53,7 @@ async def test_success_records_start_and_result(harness: Harness, start: StartRu
     assert job.status == "succeeded"
     assert job.error is None
     assert job.result["echo"] == [1, "two"]
-    assert job.result["cwd"] == str(runner.settings.data_dir / "jobs" / f"{job.id}-1")
+    assert job.result["cwd"] == "/job"  # the job's private working directory
     assert (job.attempts, job.deployment_id, job.inputs) == (
         1,
         dep.deployment_id,
@@ -159,30 +159,24 @@ async def test_timeout_kills_the_whole_process_group(harness: Harness, start: St
     watch = await harness.run(dep, "slow", timeout_seconds=1)
     assert watch.of("job.failed")[0].job.error == "timed out after 1s (wall-clock limit)"
     lines = [line for e in watch.of("job.log") for line in e.lines]
-    pids = [int(p) for p in next(line for line in lines if line.startswith("pids")).split()[1:]]
-    assert len(pids) == 2
-    await eventually(lambda: not any(alive(p) for p in pids), what="job and grandchild gone")
-    assert processes_with(f"sleep {marker}") == []
+    # The job is pid 1 of a pid namespace of its own (2 is its egress forwarder); its
+    # child is 3 there.
+    assert next(line for line in lines if line.startswith("pids")) == "pids 1 3"
+    await eventually(lambda: not processes_with(f"sleep {marker}"), what="job's child gone")
 
 
 async def test_memory_limit(harness: Harness, start: StartRunner) -> None:
     await start(memory_limit_mb=256)
     code = """
-        import os, signal
-
         def run(inputs):
-            if inputs.get("kill"):
-                os.kill(os.getpid(), signal.SIGKILL)
             hog = bytearray(600 * 1024 * 1024)
             return {"n": len(hog)}
     """
     dep = await harness.deploy(skill_files("hog", code))
     watch = await harness.run(dep, "hog")
     error = watch.of("job.failed")[0].job.error
-    assert error.startswith("MemoryError: memory limit of 256 MB reached\n\nTraceback")
-    watch = await harness.run(dep, "hog", {"kill": True})
-    error = watch.of("job.failed")[0].job.error
-    assert error.startswith("killed by signal SIGKILL (memory limit 256 MB")
+    # The job's cgroup counts its memory; the kernel ends it at the limit.
+    assert error.startswith("memory limit of 256 MB exceeded: the kernel killed the job's")
 
 
 async def test_stdout_and_stderr_become_capped_log_events(
@@ -250,9 +244,8 @@ async def test_the_environment_is_clean(
     result = watch.of("job.succeeded")[0].job.result
     env: dict[str, Any] = result["env"]
     job_id = watch.job.job_id
-    data = runner.settings.data_dir
-    workdir = str(data / "jobs" / f"{job_id}-1")
-    bundle = str(data / "bundles" / dep.deployment_id)
+    del runner
+    bundle = "/bundle"  # the jail's own paths: nothing of the runner's disk layout
     assert set(env) == {
         "PATH",
         "HOME",
@@ -265,9 +258,17 @@ async def test_the_environment_is_clean(
         "PURAS_DEPLOYMENT_ID",
         "PURAS_DEPLOYMENT_ROOT",
         "PURAS_ATTEMPT",
+        # the sandbox's egress proxy (see docs/runner.md)
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "PURAS_EGRESS_PROXY",
     }
-    assert env["PATH"] == f"{data}/venvs/base/bin:/usr/local/bin:/usr/bin:/bin"
-    assert (env["HOME"], env["TMPDIR"]) == (workdir, f"{workdir}/tmp")
+    assert env["PATH"] == "/venv/bin:/usr/local/bin:/usr/bin:/bin"
+    assert (env["HOME"], env["TMPDIR"]) == ("/job", "/tmp")
     assert (env["PYTHONPATH"], env["PURAS_DEPLOYMENT_ROOT"]) == (bundle, bundle)
     assert (env["PURAS_JOB_ID"], env["PURAS_PROJECT_ID"]) == (job_id, dep.project_id)
     assert (env["PURAS_SKILL"], env["PURAS_DEPLOYMENT_ID"]) == ("env", dep.deployment_id)
@@ -303,7 +304,7 @@ async def test_drive_writes_persist_and_nothing_else_does(
         import os, tempfile
 
         def run(inputs):
-            before = sorted(os.listdir(".")), sorted(os.listdir("tmp"))
+            before = sorted(os.listdir(".")), sorted(os.listdir(tempfile.gettempdir()))
             os.makedirs("drive/out", exist_ok=True)
             with open("drive/out/hello.txt", "w") as f:
                 f.write(inputs["text"])
@@ -317,17 +318,18 @@ async def test_drive_writes_persist_and_nothing_else_does(
     dep = await harness.deploy(skill_files("drive", code))
     first = await harness.run(dep, "drive", {"text": "one"})
     result = first.of("job.succeeded")[0].job.result
-    assert result["before"] == [["drive", "tmp"], []]
-    assert result["tmpfile"].startswith(result["cwd"] + "/tmp/")
+    assert result["before"] == [["drive"], []]
+    assert result["tmpfile"].startswith("/tmp/")
     drive_file = runner.settings.drive_root / dep.project_id / "out" / "hello.txt"
     assert drive_file.read_text() == "one"
-    # The next job of the project starts from an empty workdir: nothing leaked (R2).
+    # Written as the project's own uid: never root, never the runner's.
+    assert drive_file.stat().st_uid not in (0, os.getuid())
+    # The next job of the project starts from an empty workdir and /tmp: nothing leaked.
     second = await harness.run(dep, "drive", {"text": "two"})
-    assert second.of("job.succeeded")[0].job.result["before"] == [["drive", "tmp"], []]
+    assert second.of("job.succeeded")[0].job.result["before"] == [["drive"], []]
     assert drive_file.read_text() == "two"
     await runner.stop()
-    # Teardown removed every workdir; the drive stayed.
-    assert not Path(result["cwd"]).exists()
+    # Workdirs were private tmpfs mounts: nothing of them is on the host; the drive stayed.
     assert [p.name for p in (runner.settings.data_dir / "jobs").iterdir()] == [".lock"]
     assert drive_file.read_text() == "two"
 
@@ -346,14 +348,14 @@ async def test_jobs_run_concurrently_up_to_the_slots(harness: Harness, start: St
                 if time.monotonic() > deadline:
                     raise TimeoutError("the other jobs never ran alongside this one")
                 time.sleep(0.01)
-            return {"i": inputs["i"], "pid": os.getpid()}
+            return {"i": inputs["i"], "token": os.urandom(8).hex()}
     """
     dep = await harness.deploy(skill_files("barrier", code))
     watches = [await harness.submit(dep, "barrier", {"i": i}) for i in range(4)]
     await asyncio.gather(*(w.terminal() for w in watches))
     results = [w.of("job.succeeded")[0].job.result for w in watches]
     assert sorted(r["i"] for r in results) == [0, 1, 2, 3]
-    assert len({r["pid"] for r in results}) == 4  # a fresh process per job
+    assert len({r["token"] for r in results}) == 4
 
 
 async def test_an_import_error_fails_each_job(harness: Harness, start: StartRunner) -> None:
@@ -377,18 +379,23 @@ async def test_an_import_error_fails_each_job(harness: Harness, start: StartRunn
 
 
 async def test_a_crashed_template_is_replaced(harness: Harness, start: StartRunner) -> None:
-    await start()
+    runner = await start()
     code = """
-        import os, signal
+        import signal
 
         def run(inputs):
             if inputs.get("crash"):
-                os.kill(os.getppid(), signal.SIGKILL)  # the template
+                print("waiting", flush=True)
                 signal.pause()
-            return {"pid": os.getpid()}
+            return {"ok": True}
     """
     dep = await harness.deploy(skill_files("crash", code))
-    watch = await harness.run(dep, "crash", {"crash": True})
+    watch = await harness.submit(dep, "crash", {"crash": True})
+    await watch.until(lambda r: r.type == "job.log")
+    # A job cannot reach its template (another pid namespace): kill it from outside.
+    (template,) = runner.runner.engine.templates.live()
+    os.kill(template.pid, signal.SIGKILL)
+    await watch.terminal()
     assert "template process ended" in watch.of("job.failed")[0].job.error
     watch = await harness.run(dep, "crash")
     assert watch.of("job.succeeded")
@@ -409,7 +416,7 @@ async def test_an_unusable_bundle_fails_the_job(harness: Harness, start: StartRu
 async def test_bad_requirements_fail_with_uv_output(harness: Harness, start: StartRunner) -> None:
     await start()
     files = skill_files("echo", ECHO)
-    files["requirements.txt"] = "this is === not a requirement\n"
+    files["requirements.txt"] = "puras-no-such-package-9f3e==1.0\n"
     dep = await harness.deploy(files)
     watch = await harness.run(dep, "echo")
     error = watch.of("job.failed")[0].job.error
@@ -417,7 +424,7 @@ async def test_bad_requirements_fail_with_uv_output(harness: Harness, start: Sta
         "could not prepare the deployment's virtualenv: installing requirements.txt failed "
         "(uv exit code"
     )
-    assert "requirements.txt" in error.split("\n", 1)[1]  # uv's own message follows
+    assert "puras-no-such-package-9f3e" in error.split("\n", 1)[1]  # uv's own message
 
 
 async def test_requirements_are_installed_into_the_deployment_venv(
@@ -438,7 +445,8 @@ async def test_requirements_are_installed_into_the_deployment_venv(
     watch = await harness.run(dep, "withdeps")
     result = watch.of("job.succeeded")[0].job.result
     assert result["six"] == "1.16.0"
-    assert result["prefix"] == str(runner.settings.data_dir / "venvs" / dep.requirements_sha256)
+    assert result["prefix"] == "/venv"
+    assert (runner.settings.data_dir / "venvs" / dep.requirements_sha256).is_dir()
 
 
 async def test_no_process_is_left_after_the_runner_stops(

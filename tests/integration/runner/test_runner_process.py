@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runner_helpers import Harness, alive, eventually, processes_with, skill_files
+from runner_helpers import Harness, eventually, processes_with, skill_files
 
 from puras_cli.infra.ports import free_port
 
@@ -23,7 +23,7 @@ BLOCK_ON_FIRST_ATTEMPT = """
 
     def run(inputs):
         if os.environ["PURAS_ATTEMPT"] == "1":
-            child = subprocess.Popen(["sleep", "3600"])
+            child = subprocess.Popen(["sleep", "3600.271828"])
             print("pids", os.getpid(), child.pid, flush=True)
             time.sleep(3600)
         return {"attempt": os.environ["PURAS_ATTEMPT"]}
@@ -95,8 +95,8 @@ async def test_a_job_of_a_killed_runner_runs_again_elsewhere(
     watch = await harness.submit(dep, "flaky")
     started = await watch.until(lambda r: r.type == "job.started", timeout=60)
     assert (started.event.attempt, started.event.runner_id) == (1, "runner-a")
-    log_event = await watch.until(lambda r: r.type == "job.log")
-    pids = [int(p) for p in log_event.event.lines[0].split()[1:]]
+    await watch.until(lambda r: r.type == "job.log")
+    assert processes_with("sleep 3600.271828"), "the job's own child should be running"
     templates = processes_with(str(runners.tmp / "runner-a"))
     assert templates, "runner-a's template should be running"
 
@@ -107,7 +107,9 @@ async def test_a_job_of_a_killed_runner_runs_again_elsewhere(
         lambda: not processes_with(str(runners.tmp / "runner-a")),
         what="runner-a's template and children gone",
     )
-    await eventually(lambda: not any(alive(p) for p in pids), what="job process group gone")
+    await eventually(
+        lambda: not processes_with("sleep 3600.271828"), what="job and what it started gone"
+    )
 
     second = runners.start("runner-b", PURAS_RUNNER_MAX_ATTEMPTS="3")
     done = await watch.terminal(timeout=60)

@@ -696,13 +696,15 @@ def test_nats_server_accepts_the_config(tmp_path: Path) -> None:
         pytest.skip("nats-server is not installed")
     conf = tmp_path / "nats.conf"
     conf.write_text(_nats_conf())
+    # The environment the NATS pods get (passwords from their Secrets).
+    env = _container_env(_pod_spec(_nats())["containers"][0], pod_name="nats-0")
     result = subprocess.run(
         [binary, "-t", "-c", str(conf)],
         capture_output=True,
         text=True,
         check=False,
         timeout=30,
-        env={"SERVER_NAME": "nats-0"},
+        env=env,
     )
     assert result.returncode == 0, result.stderr + result.stdout
 
@@ -780,10 +782,31 @@ def _image_uid() -> int:
     return int(users[-1].split(":")[0])
 
 
+RUNNER_CAPABILITIES = {
+    "SYS_ADMIN",
+    "NET_ADMIN",
+    "SETUID",
+    "SETGID",
+    "SETPCAP",
+    "CHOWN",
+    "FOWNER",
+    "DAC_OVERRIDE",
+    "KILL",
+}
+"""What the runner needs to build the job sandbox (docs/runner.md), and nothing more."""
+
+
 def test_pods_meet_the_restricted_pod_security_standard() -> None:
     ns = _by_kind("Namespace")[_namespace()]
-    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    labels = ns["metadata"]["labels"]
+    # Enforced "privileged" only so the runner can be admitted; every drift of another
+    # pod is still warned about and audited, and tested here.
+    assert labels["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+    assert labels["pod-security.kubernetes.io/audit"] == "restricted"
     for name, w in _workloads().items():
+        if name == "Deployment/runner":
+            continue  # test_runner_holds_exactly_the_sandboxs_privileges
         pod = _pod_spec(w)
         assert pod.get("automountServiceAccountToken") is False, f"{name}: token mounted"
         assert pod.get("enableServiceLinks") is False, (
@@ -808,6 +831,28 @@ def test_pods_meet_the_restricted_pod_security_standard() -> None:
 
 
 # -- the runner ----------------------------------------------------------------------------
+
+
+def test_runner_holds_exactly_the_sandboxs_privileges() -> None:
+    w = _service_deployments()["runner"]
+    pod = _pod_spec(w)
+    for forbidden in ("hostNetwork", "hostPID", "hostIPC"):
+        assert not pod.get(forbidden), forbidden
+    assert not [v for v in pod.get("volumes", []) if "hostPath" in v]
+    assert pod.get("automountServiceAccountToken") is False
+    pod_sc = pod["securityContext"]
+    assert pod_sc["runAsUser"] == 0
+    assert pod_sc["seccompProfile"]["type"] == "RuntimeDefault"
+    (c,) = _containers(w)
+    sc = c["securityContext"]
+    assert sc.get("privileged") is False
+    assert sc.get("allowPrivilegeEscalation") is False
+    assert sc.get("readOnlyRootFilesystem") is True
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert set(sc["capabilities"]["add"]) == RUNNER_CAPABILITIES
+    assert sc["appArmorProfile"]["type"] == "Unconfined"
+    env = {e["name"]: e.get("value") for e in c.get("env", [])}
+    assert env.get("PURAS_RUNNER_SANDBOX", "namespaces") == "namespaces"
 
 
 def test_runner_has_room_and_time_for_its_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -854,15 +899,142 @@ def test_runners_and_drive_share_the_drive_volume(monkeypatch: pytest.MonkeyPatc
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"], "runners on many nodes mount it"
 
 
-def test_runner_pods_hold_no_secret() -> None:
-    # Jobs run user code in the runner's pod: nothing there may unlock anything else.
+def test_runner_pods_hold_only_the_runners_nats_identity() -> None:
+    # Jobs run user code in the runner's pod: nothing there may unlock anything else. The
+    # runner's NATS password opens an identity that may publish job events only.
     runner = _service_deployments()["runner"]
-    for c in _containers(runner):
-        for var in c.get("env", []):
-            assert "secretKeyRef" not in var.get("valueFrom", {}), var["name"]
+    refs = [
+        (var["name"], var["valueFrom"]["secretKeyRef"])
+        for c in _containers(runner)
+        for var in c.get("env", [])
+        if "secretKeyRef" in var.get("valueFrom", {})
+    ]
+    assert refs == [
+        ("PURAS_RUNNER_NATS_PASSWORD", {"name": "puras-runner", "key": "nats_password"})
+    ]
+    assert _secret_keys()["puras-runner"] == {"nats_password"}
     for volume in _pod_spec(runner).get("volumes", []):
         assert "secret" not in volume, volume["name"]
         assert "projected" not in volume, volume["name"]
+
+
+# -- identities: NATS users and Postgres roles ---------------------------------------------
+
+
+def _secret_refs(workload: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Env var -> (Secret, key) of every secretKeyRef of a workload's containers."""
+    return {
+        var["name"]: (
+            var["valueFrom"]["secretKeyRef"]["name"],
+            var["valueFrom"]["secretKeyRef"]["key"],
+        )
+        for c in _containers(workload)
+        for var in c.get("env", [])
+        if "secretKeyRef" in var.get("valueFrom", {})
+    }
+
+
+def test_the_nats_authorization_block_is_generated_from_the_permission_matrix() -> None:
+    from puras_common.bus.permissions import render_k8s_authorization, replace_block
+
+    text = (K8S / "nats" / "nats.conf").read_text()
+    assert replace_block(text, render_k8s_authorization()) == text, (
+        "deploy/k8s/nats/nats.conf is not current: run "
+        "python -m puras_common.bus.permissions deploy/k8s/nats/nats.conf"
+    )
+    settings = [ln.split("#")[0] for ln in text.splitlines()]
+    assert not [ln for ln in settings if "no_auth_user" in ln], "anonymous access must be refused"
+
+
+def test_nats_pods_get_each_identitys_password_from_that_identitys_secret() -> None:
+    from puras_common.bus.permissions import IDENTITIES, OPS, k8s_password_env
+
+    refs = _secret_refs(_nats())
+    referenced = set(re.findall(r"password:\s*\$(\w+)", _nats_conf()))
+    assert referenced == {k8s_password_env(i) for i in IDENTITIES}
+    for identity in IDENTITIES:
+        secret = "puras-nats-ops" if identity == OPS else f"puras-{identity}"
+        assert refs[k8s_password_env(identity)] == (secret, "nats_password"), identity
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_each_service_logs_in_to_nats_as_its_own_identity(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _load_settings(service, monkeypatch)
+    creds = settings.nats_credentials()
+    assert creds.user == service
+    assert creds.password == "k8s-test-nats_password-7c9e4a13b2f8"
+    assert _secret_refs(_service_deployments()[service])[
+        f"PURAS_{service.upper()}_NATS_PASSWORD"
+    ] == (f"puras-{service}", "nats_password")
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_each_service_pod_references_only_its_own_secret(service: str) -> None:
+    names = {secret for secret, _key in _secret_refs(_service_deployments()[service]).values()}
+    assert names == {f"puras-{service}"}
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_only_services_with_tables_have_a_postgres_role(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from puras_common.db import DB_ROLES
+    from puras_common.settings import DatabaseSettings
+
+    settings = _load_settings(service, monkeypatch)
+    refs = _secret_refs(_service_deployments()[service])
+    if service in DB_ROLES:
+        assert isinstance(settings, DatabaseSettings)
+        assert refs[f"PURAS_{service.upper()}_DATABASE_PASSWORD"] == (
+            f"puras-{service}",
+            "database_password",
+        )
+        assert settings.database_password.get_secret_value()
+    else:
+        assert not isinstance(settings, DatabaseSettings)
+        assert not [v for v in refs if "DATABASE" in v], refs
+
+
+def test_postgres_creates_the_roles_with_the_generated_script() -> None:
+    from puras_cli.infra.pg_roles import psql_script
+    from puras_common.db import DB_ROLES
+
+    assert (K8S / "postgres" / "roles.sql").read_text() == psql_script("puras"), (
+        "deploy/k8s/postgres/roles.sql is not current: run "
+        "python -m puras_cli.infra.pg_roles --write-k8s deploy/k8s/postgres/roles.sql"
+    )
+    script = (K8S / "postgres" / "10-puras-roles.sh").read_text()
+    postgres = _by_kind("StatefulSet")["postgres"]
+    refs = _secret_refs(postgres)
+    for svc in DB_ROLES:
+        var = f"PURAS_{svc.upper()}_DATABASE_PASSWORD"
+        assert f'{svc}_password="${var}"' in script, svc
+        assert refs[var] == (f"puras-{svc}", "database_password")
+    mounts = {m["mountPath"] for c in _containers(postgres) for m in c.get("volumeMounts", [])}
+    assert {"/docker-entrypoint-initdb.d", "/etc/puras-postgres"} <= mounts
+    # The init folder gets the script only: the image would run roles.sql without its
+    # variables, and fail.
+    init = next(v for v in _pod_spec(postgres)["volumes"] if v["name"] == "init")
+    assert [i["key"] for i in init["configMap"]["items"]] == ["10-puras-roles.sh"]
+
+
+def test_runner_egress_excludes_cloud_metadata_addresses() -> None:
+    runner = _by_kind("NetworkPolicy")["runner"]
+    metadata = [
+        ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+    ]
+    for rule in runner["spec"]["egress"]:
+        for peer in rule.get("to", []):
+            block = peer.get("ipBlock")
+            if block is None:
+                continue
+            cidr = ipaddress.ip_network(block["cidr"])
+            excepts = [ipaddress.ip_network(e) for e in block.get("except", [])]
+            for addr in metadata:
+                if addr.version == cidr.version and addr in cidr:
+                    assert any(addr in e for e in excepts if e.version == addr.version), addr
 
 
 # -- network policies ----------------------------------------------------------------------

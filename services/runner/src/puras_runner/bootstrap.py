@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import ipaddress
 import os
 import socket
 from dataclasses import dataclass, field
@@ -27,11 +28,14 @@ from puras_common.health import HealthServer
 from puras_common.logging import get_logger
 from puras_common.service import StartupError as CommonStartupError
 from puras_runner.adapters.bundle_cache import BundleCache
+from puras_runner.adapters.cgroups import CgroupLimits, JobCgroups
+from puras_runner.adapters.egress import EgressPolicy, EgressProxy, index_hosts, index_ports
 from puras_runner.adapters.engine import DeterministicEngine
 from puras_runner.adapters.event_log import NatsJobEvents
+from puras_runner.adapters.sandbox import Sandbox, SandboxUnavailable
 from puras_runner.adapters.secrets import NoSecrets
 from puras_runner.adapters.templates import TemplatePool
-from puras_runner.adapters.venvs import VenvBuilder
+from puras_runner.adapters.venvs import BuildSandbox, VenvBuilder
 from puras_runner.adapters.work import NatsWorkSource
 from puras_runner.adapters.workdir import Workdirs
 from puras_runner.app.handler import HandlerConfig, JobHandler
@@ -61,7 +65,93 @@ def sdk_dir() -> Path:
     raise StartupError("the puras SDK package is not installed next to the runner")
 
 
-def build_engine(settings: RunnerSettings, store: BundleStore) -> DeterministicEngine:
+def build_sandbox(settings: RunnerSettings) -> Sandbox | None:
+    """The job sandbox, or ``None`` with ``sandbox=off``; a host that cannot give it
+    stops the runner at start (jobs never fall back to running unconfined)."""
+    if settings.sandbox == "off":
+        log.warning(
+            "job sandbox is OFF: jobs run unconfined as the runner's user (development only)"
+        )
+        return None
+    try:
+        sandbox = Sandbox(
+            drive_root=settings.drive_root,
+            jail_root=settings.data_dir / "jail-root",
+            uid_base=settings.sandbox_uid_base,
+            uid_span=settings.sandbox_uid_span,
+            job_tmpfs_mb=settings.job_tmpfs_mb,
+            egress_socket=(
+                egress_socket(settings, "jobs") if settings.job_egress == "public" else None
+            ),
+        )
+        sandbox.prepare_host()
+    except (SandboxUnavailable, OSError, RuntimeError) as exc:
+        raise StartupError(f"the job sandbox is unavailable: {exc}") from exc
+    return sandbox
+
+
+def egress_socket(settings: RunnerSettings, name: str) -> Path:
+    return settings.data_dir / "egress" / f"{name}.sock"
+
+
+def _allowed_networks(
+    settings: RunnerSettings,
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(n, strict=False) for n in settings.egress_allow_networks)
+    except ValueError as exc:
+        raise StartupError(f"egress_allow_networks: {exc}") from exc
+
+
+def build_proxies(settings: RunnerSettings, sandbox: Sandbox | None) -> list[EgressProxy]:
+    """The egress proxies the sandbox's jails reach: one for jobs (if egress is on), one
+    for requirements builds (package indexes only)."""
+    if sandbox is None:
+        return []
+    networks = _allowed_networks(settings)
+    proxies = [
+        EgressProxy(
+            egress_socket(settings, "builds"),
+            EgressPolicy(
+                allow_networks=networks,
+                hosts=index_hosts(settings.build_index_urls),
+                ports=frozenset({80, 443} | index_ports(settings.build_index_urls)),
+                check_addresses=False,
+            ),
+            name="builds",
+            who=sandbox.project_of,
+        )
+    ]
+    if sandbox.egress_socket is not None:
+        proxies.append(
+            EgressProxy(
+                sandbox.egress_socket,
+                EgressPolicy(allow_networks=networks, ports=frozenset(settings.egress_ports)),
+                name="jobs",
+                who=sandbox.project_of,
+            )
+        )
+    return proxies
+
+
+def build_cgroups(settings: RunnerSettings) -> JobCgroups | None:
+    if not settings.cgroups:
+        return None
+    limits = CgroupLimits(
+        memory_bytes=settings.memory_limit_mb * 1024 * 1024,
+        pids=settings.job_max_processes,
+        cpus=settings.job_cpus,
+    )
+    return JobCgroups.detect(socket.gethostname(), limits)
+
+
+def build_engine(
+    settings: RunnerSettings,
+    store: BundleStore,
+    *,
+    sandbox: Sandbox | None = None,
+    cgroups: JobCgroups | None = None,
+) -> DeterministicEngine:
     data = settings.data_dir
     return DeterministicEngine(
         bundles=BundleCache(store, data / "bundles"),
@@ -71,13 +161,32 @@ def build_engine(settings: RunnerSettings, store: BundleStore) -> DeterministicE
             uv_bin=uv.find_uv_bin(),
             sdk_dir=sdk_dir(),
             cache_dir=data / "uv-cache",
+            build_sandbox=(
+                BuildSandbox(
+                    sandbox=sandbox,
+                    egress_socket=egress_socket(settings, "builds"),
+                    index_urls=settings.build_index_urls,
+                    timeout_s=settings.build_timeout_s,
+                    cgroups=cgroups,
+                    limits=CgroupLimits(
+                        memory_bytes=settings.build_memory_mb * 1024 * 1024,
+                        pids=1024,
+                        cpus=settings.job_cpus,
+                    ),
+                )
+                if sandbox is not None
+                else None
+            ),
         ),
         templates=TemplatePool(
-            idle_s=settings.template_idle_s, spares=min(settings.slots, SPARES_PER_TEMPLATE)
+            idle_s=settings.template_idle_s,
+            spares=min(settings.slots, SPARES_PER_TEMPLATE),
+            cgroups=cgroups,
         ),
         workdirs=Workdirs(data / "jobs", settings.drive_root, keep_per_project=settings.slots),
         memory_limit_mb=settings.memory_limit_mb,
         max_result_bytes=settings.max_result_bytes,
+        sandbox=sandbox,
     )
 
 
@@ -92,6 +201,7 @@ class Runner:
     service: RunnerService
     consumer: PullConsumer
     runner_id: str
+    proxies: list[EgressProxy] = field(default_factory=list)
     _closed: bool = field(default=False, init=False)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -118,6 +228,9 @@ class Runner:
             await self.consumer.stop()
         await self.handler.drain()
         await self.engine.close()
+        for proxy in self.proxies:
+            with contextlib.suppress(Exception):
+                await proxy.close()
         with contextlib.suppress(Exception):
             await self.bus.close()
         log.info("runner stopped", runner_id=self.runner_id)
@@ -136,6 +249,7 @@ async def start_runner(
             settings.nats_url,
             name=f"puras-runner-{runner_id}",
             initial_timeout=settings.connect_timeout_s,
+            credentials=settings.nats_credentials(),
         )
     except NatsUnreachable as exc:
         raise StartupError(str(exc)) from exc
@@ -151,8 +265,23 @@ async def start_runner(
         )
         for sub in ("bundles", "venvs", "jobs"):
             (settings.data_dir / sub).mkdir(parents=True, exist_ok=True)
-        engine = build_engine(settings, NatsBundleStore(bus.js, replicas=settings.stream_replicas))
+        sandbox = build_sandbox(settings)
+        proxies = build_proxies(settings, sandbox)
+        for proxy in proxies:
+            await proxy.start()
+        cgroups = build_cgroups(settings)
+        engine = build_engine(
+            settings,
+            NatsBundleStore(bus.js, replicas=settings.stream_replicas),
+            sandbox=sandbox,
+            cgroups=cgroups,
+        )
         engine.workdirs.reset()
+        log.info(
+            "job isolation",
+            sandbox="namespaces+seccomp, uid per project" if sandbox is not None else "off",
+            limits=cgroups.describe() if cgroups is not None else "per-job cgroups disabled",
+        )
         handler = JobHandler(
             events=NatsJobEvents(bus),
             engine=engine,
@@ -167,12 +296,18 @@ async def start_runner(
                 max_result_bytes=settings.max_result_bytes,
                 max_log_bytes=settings.max_log_bytes,
                 log_flush_s=settings.log_flush_s,
+                max_processes=(
+                    settings.job_max_processes if cgroups is not None and cgroups.enabled else 0
+                ),
             ),
         )
         consumer = PullConsumer(bus.nc, WORK_STREAM, settings.durable, max_inflight=settings.slots)
         await consumer.start()
         engine.templates.start_reaper()
     except BaseException:
+        for proxy in locals().get("proxies", []):
+            with contextlib.suppress(Exception):
+                await proxy.close()
         with contextlib.suppress(Exception):
             await bus.close()
         raise
@@ -194,9 +329,12 @@ async def start_runner(
         service=service,
         consumer=consumer,
         runner_id=runner_id,
+        proxies=proxies,
     )
 
 
 async def run(settings: RunnerSettings, stop: asyncio.Event) -> None:
+    # Read once: no process the runner starts (a requirements build, a job) inherits them.
+    settings.scrub_secrets_from_environ()
     runner = await start_runner(settings)
     await runner.run(stop)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from puras_common.settings import ServiceSettings
 
@@ -39,7 +39,8 @@ class RunnerSettings(ServiceSettings):
     ack_wait_s: float = Field(default=30.0, gt=0)
     """JetStream ack wait of the work consumer; heartbeats go at a third of it."""
     memory_limit_mb: int = Field(default=1024, ge=16)
-    """Address-space limit (RLIMIT_AS) of a job's process."""
+    """Memory of one job: its cgroup's limit (every process it starts counts), or where
+    the runner has no cgroups the address-space limit (RLIMIT_AS) of each process."""
     max_log_bytes: int = Field(default=64 * KiB, ge=0)
     """stdout+stderr kept per job in log events; the rest is read and dropped."""
     max_result_bytes: int = Field(default=1 * MiB, ge=1)
@@ -52,6 +53,52 @@ class RunnerSettings(ServiceSettings):
     """On SIGTERM, how long running jobs may finish before they are killed and given back."""
     log_flush_s: float = Field(default=0.1, gt=0)
     """Log lines are published at most this often per job (and once at the end)."""
+    sandbox: Literal["namespaces", "off"] = "namespaces"
+    """``namespaces``: every job runs confined (its own user, pid, mount and network
+    namespaces, an unprivileged uid per project, no capabilities, seccomp; the runner must
+    be root). ``off`` runs jobs as the runner's own user with rlimits only: for a
+    development machine where every job is trusted; refused with ``env=prod``."""
+    sandbox_uid_base: int = Field(default=200_000, ge=1000)
+    """Projects' jobs run as host uids ``uid_base .. uid_base + uid_span - 1`` (one per
+    project, from a hash of its id); no other process may use these uids."""
+    sandbox_uid_span: int = Field(default=1 << 20, ge=1)
+    job_tmpfs_mb: int = Field(default=512, ge=1)
+    """Size of a job's private ``/job`` (its working directory) and of its ``/tmp``; what
+    it writes there counts against its memory limit."""
+    cgroups: bool = True
+    """Give each job a cgroup of its own (memory, processes, CPU) where the host lets the
+    runner make them (cgroup v1 or v2); the runner logs at start what it can enforce."""
+    job_max_processes: int = Field(default=256, ge=8)
+    """Processes and threads of one job together (its cgroup's ``pids.max``)."""
+    job_cpus: float = Field(default=1.0, gt=0)
+    """CPU bandwidth of one job, in cores (its cgroup's CPU quota)."""
+    job_egress: Literal["public", "off"] = "public"
+    """Outbound network of jobs: ``public`` lets them reach public addresses through the
+    runner's egress proxy (http and https, ports 80 and 443, with the SSRF rules: no
+    loopback, private, link-local or metadata address), ``off`` gives them none."""
+    egress_allow_networks: list[str] = Field(default_factory=list)
+    """Non-public networks jobs and builds may reach anyway (``10.1.2.0/24``), e.g. an
+    internal API or a private package index."""
+    egress_ports: list[int] = Field(default_factory=lambda: [80, 443])
+    """Destination ports jobs may reach through the proxy (empty: any)."""
+    build_index_urls: list[str] = Field(default_factory=lambda: ["https://pypi.org/simple"])
+    """Package indexes ``requirements.txt`` builds may reach (the first is the index uv
+    uses, the others are extra indexes); builds reach nothing else."""
+    build_timeout_s: float = Field(default=600.0, gt=0)
+    """Time limit of one ``requirements.txt`` build."""
+    build_memory_mb: int = Field(default=2048, ge=64)
+    """Memory of one ``requirements.txt`` build (its cgroup's limit)."""
+
+    @model_validator(mode="after")
+    def _sandbox_in_prod(self) -> RunnerSettings:
+        if self.sandbox == "off" and self.env == "prod":
+            raise ValueError(
+                "sandbox=off runs every job unconfined as the runner's user; it is refused "
+                "with env=prod (use it only on a development machine)"
+            )
+        if self.sandbox_uid_base + self.sandbox_uid_span >= 1 << 31:
+            raise ValueError("sandbox_uid_base + sandbox_uid_span must stay below 2**31")
+        return self
 
     @field_validator("pool")
     @classmethod

@@ -328,6 +328,10 @@ class Template:
 
     def _fork_spare(self) -> None:
         runner_end, spare_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # Every datagram the job's process sends on its socket then carries its pid as
+        # the runner sees it (SCM_CREDENTIALS): in a jail the job is pid 1 of its own
+        # namespace, and the runner needs its real pid to place it in its cgroup.
+        runner_end.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         t0 = time.perf_counter()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
@@ -369,6 +373,22 @@ class Template:
         for sig in (signal.SIGCHLD, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        # Own session: this pid is the job's process group, killed as a whole.
+        os.setsid()
+        jail_cfg = self.cfg.get("jail")
+        if jail_cfg is not None:
+            try:
+                job_pid = _JAIL.enter_job_jail(jail_cfg["job"])
+            except BaseException as exc:
+                # Never run the job unconfined: report why, and end.
+                with contextlib.suppress(OSError):
+                    conn.send(json.dumps({"op": "ready", "error": _describe(exc)}).encode())
+                os._exit(0)
+            if job_pid:
+                # The waiter: the job's process is pid 1 of the namespace just made and
+                # ends with it; this process only mirrors how it ended.
+                conn.close()
+                _JAIL.wait_and_mirror(job_pid)
         # Everything that does not depend on the job is done now, while the child waits
         # for one: it is then off the job's critical path.
         setup_error: dict[str, Any] | None = None
@@ -377,7 +397,18 @@ class Template:
         except BaseException as exc:
             setup_error = _describe(exc)
         try:
+            # Ready: the runner places this process in the job's cgroup before it hands
+            # it a job (the datagram carries our pid), then says "caged".
+            conn.send(json.dumps({"op": "ready"}).encode())
             data, fds = _recv_fds(conn, JOB_BUFSIZE, 4)
+            if data == b'{"op":"caged"}' and not fds:
+                egress = (jail_cfg or {}).get("job", {}).get("egress")
+                if egress and setup_error is None:
+                    try:
+                        _JAIL.start_forwarder(egress)
+                    except BaseException as exc:
+                        setup_error = _describe(exc)
+                data, fds = _recv_fds(conn, JOB_BUFSIZE, 4)
         except OSError:
             os._exit(0)
         if not data or len(fds) not in (3, 4):
@@ -389,12 +420,14 @@ class Template:
         fd_top = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         if not 0 < fd_top < (1 << 20):  # RLIM_INFINITY or huge
             fd_top = 1 << 20
-        os.setsid()  # own session: the pid is the job's process group, killed as a whole
         limits = self.cfg["limits"]
-        _limit(resource.RLIMIT_AS, limits["memory_bytes"], limits["memory_bytes"])
+        # 0: the job's cgroup limits memory and processes for the job as a whole.
+        if limits["memory_bytes"]:
+            _limit(resource.RLIMIT_AS, limits["memory_bytes"], limits["memory_bytes"])
         _limit(resource.RLIMIT_FSIZE, limits["file_size_bytes"], limits["file_size_bytes"])
         _limit(resource.RLIMIT_NOFILE, limits["open_files"], limits["open_files"])
-        _limit(resource.RLIMIT_NPROC, limits["processes"], limits["processes"])
+        if limits["processes"]:
+            _limit(resource.RLIMIT_NPROC, limits["processes"], limits["processes"])
         _limit(resource.RLIMIT_CORE, 0, 0)
         os.environ.clear()
         # tempfile caches its directory; it must be the job's TMPDIR, not the template's.
@@ -454,6 +487,7 @@ class Template:
             _limit(resource.RLIMIT_CPU, job["cpu_soft_s"], job["cpu_hard_s"])
             os.environ.update(job["env"])
             os.chdir(job["cwd"])
+            _reseed_random()
         except BaseException as exc:
             info = _describe(exc)
             reporter.report(
@@ -488,6 +522,21 @@ class Template:
         else:
             reporter.result(result, self.cfg["function"])
         os._exit(0)
+
+
+def _reseed_random() -> None:
+    """Every generator the job inherited from the template gets fresh seeds: a fork
+    copies their state, and two jobs must never draw the same numbers."""
+    rnd = sys.modules.get("random")
+    if rnd is not None:
+        rnd.seed()
+    ssl = sys.modules.get("ssl")
+    if ssl is not None:
+        ssl.RAND_add(os.urandom(64), 64.0)
+    np_random = sys.modules.get("numpy.random")
+    if np_random is not None:
+        with contextlib.suppress(Exception):
+            np_random.seed()
 
 
 _REHEARSAL: dict[str, Any] = {
@@ -558,6 +607,40 @@ class _Reporter:
             os.close(self.fd)
 
 
+_JAIL: Any = None
+"""The runner's ``jail`` module, loaded by path when the template is confined."""
+
+
+def _load_jail(path: str) -> Any:
+    spec = importlib.util.spec_from_file_location("_puras_jail", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the sandbox module {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _reexec_in_jail(cfg: dict[str, Any], sock: socket.socket) -> None:
+    """Confine this process (still root), then start again inside the jail, where the
+    venv, the bundle and this script have paths of the jail's own (``/venv``,
+    ``/bundle``, ``/puras``). Never returns."""
+    jail_cfg = cfg["jail"]
+    _load_jail(jail_cfg["module"]).enter_template_jail(jail_cfg["template"])
+    inside = jail_cfg["inside"]
+    os.set_inheritable(sock.fileno(), True)
+    again = {
+        **cfg,
+        "jailed": True,
+        "bundle_root": inside["bundle_root"],
+        "skill_dir": inside["skill_dir"],
+    }
+    os.execve(
+        inside["python"],
+        [inside["python"], "-I", inside["script"], json.dumps(again)],
+        inside["env"],
+    )
+
+
 def main() -> None:
     cfg = json.loads(sys.argv[1])
     sock = socket.socket(fileno=cfg["fd"])
@@ -566,6 +649,17 @@ def main() -> None:
     _set_parent_death_signal(signal.SIGTERM)
     if os.getppid() != cfg["runner_pid"]:
         return
+    jail_cfg = cfg.get("jail")
+    if not cfg.get("jailed"):
+        # The runner places us in our cgroup, then says go: nothing of ours (and no user
+        # code) runs before that.
+        if sock.recv(64) != b'{"op":"go"}':
+            return
+        if jail_cfg is not None:
+            _reexec_in_jail(cfg, sock)
+    if jail_cfg is not None:
+        global _JAIL
+        _JAIL = _load_jail(jail_cfg["inside"]["module"])
     sys.path[:0] = [cfg["skill_dir"], cfg["bundle_root"]]
     global _SHOWN_ROOT
     _SHOWN_ROOT = cfg["bundle_root"].rstrip(os.sep) + os.sep

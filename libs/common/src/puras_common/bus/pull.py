@@ -191,10 +191,22 @@ class PullConsumer:
         log.warning("unexpected pull status", status=status, description=hdrs.get(H.DESCRIPTION))
 
     async def _watch(self) -> None:
-        # Standing requests are lost if the connection drops or the server restarts; when
-        # nothing (not even a heartbeat) has come for two heartbeat periods, ask again.
+        # Standing requests are lost if the connection drops or the server restarts: after
+        # a reconnect, ask again at once (not a heartbeat period later: work waits
+        # meanwhile); and when nothing (not even a heartbeat) has come for two heartbeat
+        # periods, ask again too.
+        reconnects = self._nc.stats.get("reconnects", 0)
+        period = min(self._hb_s, 0.25)
         while not self._closed:
-            await asyncio.sleep(self._hb_s)
+            await asyncio.sleep(period)
+            now = self._nc.stats.get("reconnects", 0)
+            if now != reconnects and self._nc.is_connected:
+                reconnects = now
+                self._requested = 0
+                self._last_activity = time.monotonic()
+                with contextlib.suppress(Exception):
+                    await self._top_up()
+                continue
             idle = time.monotonic() - self._last_activity
             if idle > 2 * self._hb_s + 1:
                 self._requested = 0

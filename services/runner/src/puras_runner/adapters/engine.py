@@ -24,7 +24,9 @@ import msgspec
 from puras_common.events.commands import RunJob
 from puras_common.logging import get_logger
 from puras_common.manifest import SkillSpec
+from puras_runner import jail
 from puras_runner.adapters.bundle_cache import BundleCache, BundleUnusable, Deployment
+from puras_runner.adapters.sandbox import Sandbox
 from puras_runner.adapters.templates import (
     ChildHandle,
     TemplateError,
@@ -62,6 +64,9 @@ REPORT_SLACK_BYTES: Final = 64 * 1024
 """Result-pipe bytes read beyond ``max_result_bytes`` (an error report with its
 traceback, the JSON envelope) before the child is cut off."""
 _OK_ENVELOPE_BYTES: Final = len(b'{"kind":"ok","result":}')
+TEMPLATE_START_MIN_S: Final = 60.0
+"""The least time a template gets to start and import the skill, whatever the job's
+timeout (a loaded machine can take a second to start a confined interpreter)."""
 INLINE_JOB_BYTES: Final = 48 * 1024
 """Jobs up to this size travel in the hand-off datagram; larger ones in a memfd (a
 datagram is limited by the socket buffer, ~200 KiB by default)."""
@@ -119,7 +124,9 @@ def decode_report(raw: bytes) -> ChildReport | None:
         return None
     try:
         msg = _decode_report.decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
+        # RecursionError: a result nested deeper than the decoder goes (the child's
+        # encoder went further); the job then fails as one that reported nothing usable.
         return None
     if isinstance(msg, _Ok):
         return Returned(msg.result, max(0, len(raw) - _OK_ENVELOPE_BYTES))
@@ -143,7 +150,7 @@ class Execution:
         *,
         template: TemplateProcess,
         handle: ChildHandle,
-        workdir: Path,
+        workdir: Path | None,
         workdirs: Workdirs,
         stdout_r: int,
         stderr_r: int,
@@ -270,11 +277,17 @@ class Execution:
         elif report is None:
             with contextlib.suppress(TimeoutError):
                 status = await asyncio.wait_for(asyncio.shield(self.handle.exited), EXIT_GRACE_S)
+        usage = self.handle.usage
+        if usage is None and self.handle.cgroup is not None and not isinstance(report, Returned):
+            # Only a failure needs the counters (its error then names the limit it hit).
+            usage = self.handle.cgroup.usage()
         return RunFacts(
             report=None if timed_out else report,
             exit=ExitStatus.from_wait_status(status) if status is not None else None,
             timed_out=timed_out,
             result_overflow=self._overflow,
+            oom_killed=usage is not None and usage.oom_killed,
+            pids_exhausted=usage is not None and usage.pids_refused,
         )
 
     async def _drain_output(self) -> None:
@@ -311,7 +324,8 @@ class Execution:
         finally:
             self._template.active -= 1
             self._template.last_used = time.monotonic()
-            await asyncio.to_thread(self._workdirs.release, self.workdir, self._project_id)
+            if self.workdir is not None:
+                await asyncio.to_thread(self._workdirs.release, self.workdir, self._project_id)
 
 
 # -- the engine ----------------------------------------------------------------------------
@@ -327,6 +341,7 @@ class DeterministicEngine:
         workdirs: Workdirs,
         memory_limit_mb: int,
         max_result_bytes: int,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.bundles = bundles
         self.venvs = venvs
@@ -334,6 +349,8 @@ class DeterministicEngine:
         self.workdirs = workdirs
         self.memory_limit_mb = memory_limit_mb
         self.max_result_bytes = max_result_bytes
+        self.sandbox = sandbox
+        """``None``: jobs run unconfined (a development setting only)."""
         self._prepared: dict[TemplateKey, PreparedSkill] = {}
 
     async def close(self) -> None:
@@ -366,12 +383,34 @@ class DeterministicEngine:
                 "skills (entrypoint file.py:function) only"
             )
         try:
-            venv = await self.venvs.ensure(deployment.root, deployment.id)
+            venv = await self.venvs.ensure(deployment.root, job.project_id)
         except VenvBuildFailed as exc:
             raise PreparationFailed(str(exc)) from None
-        prepared = prepare_skill(deployment, spec, venv, memory_limit_mb=self.memory_limit_mb)
+        cgroups = self.templates.cgroups
+        prepared = prepare_skill(
+            deployment,
+            spec,
+            venv,
+            memory_limit_mb=self.memory_limit_mb,
+            per_job_cgroups=cgroups is not None and cgroups.enabled,
+            jail_spec=self._jail_spec(job.project_id, venv, deployment, spec.name),
+        )
         self._prepared[prepared.key] = prepared
         return prepared
+
+    def _jail_spec(
+        self, project_id: str, venv: Venv, deployment: Deployment, skill: str
+    ) -> dict[str, Any] | None:
+        if self.sandbox is None:
+            return None
+        return self.sandbox.jail_config(
+            project_id=project_id,
+            deployment_id=deployment.id,
+            skill=skill,
+            venv_dir=venv.path,
+            bundle_root=deployment.root,
+            python=venv.python,
+        )
 
     async def start(
         self,
@@ -385,21 +424,33 @@ class DeterministicEngine:
     ) -> Execution:
         """Hand the job to its template's waiting child; the job is running on return."""
         template = await self._template(prepared, timeout_s)
-        # Usually one rename (see Workdirs): cheaper inline than in a thread.
-        try:
-            workdir = self.workdirs.create(job.job_id, attempt, job.project_id)
-        except OSError as exc:
-            raise PreparationFailed(
-                f"could not create the job's working directory: {exc}"
-            ) from None
+        workdir: Path | None = None
+        venv_bin, bundle_root = str(prepared.venv.bin), str(prepared.deployment.root)
+        if prepared.template.jail is not None:
+            # The job's process mounts a private tmpfs there itself: nothing to make or
+            # clean on the host, and no other job can see it.
+            cwd, tmpdir = jail.JOB_HOME, "/tmp"
+            venv_bin, bundle_root = f"{jail.VENV}/bin", jail.BUNDLE
+        else:
+            # Usually one rename (see Workdirs): cheaper inline than in a thread.
+            try:
+                workdir = self.workdirs.create(job.job_id, attempt, job.project_id)
+            except OSError as exc:
+                raise PreparationFailed(
+                    f"could not create the job's working directory: {exc}"
+                ) from None
+            cwd, tmpdir = str(workdir), f"{workdir}/tmp"
         env = job_env(
             job,
             attempt=attempt,
-            venv_bin=str(prepared.venv.bin),
-            workdir=str(workdir),
-            bundle_root=str(prepared.deployment.root),
+            venv_bin=venv_bin,
+            workdir=cwd,
+            tmpdir=tmpdir,
+            bundle_root=bundle_root,
             secrets=secrets,
         )
+        if prepared.template.jail is not None and self.sandbox is not None:
+            env.update(self.sandbox.job_env())
         cpu_soft, cpu_hard = cpu_limits(timeout_s)
         try:
             return await self.start_in(
@@ -409,7 +460,7 @@ class DeterministicEngine:
                 {
                     "inputs": job.inputs,
                     "env": env,
-                    "cwd": str(workdir),
+                    "cwd": cwd,
                     "cpu_soft_s": cpu_soft,
                     "cpu_hard_s": cpu_hard,
                     "max_result_bytes": self.max_result_bytes,
@@ -419,13 +470,14 @@ class DeterministicEngine:
                 timeout_s=timeout_s,
             )
         except BaseException:
-            await asyncio.to_thread(self.workdirs.release, workdir, job.project_id)
+            if workdir is not None:
+                await asyncio.to_thread(self.workdirs.release, workdir, job.project_id)
             raise
 
     async def start_in(
         self,
         template: TemplateProcess,
-        workdir: Path,
+        workdir: Path | None,
         on_output: OutputSink,
         job_doc: dict[str, Any],
         *,
@@ -488,7 +540,11 @@ class DeterministicEngine:
             return tpl
         try:
             return await self.templates.get(
-                prepared.key, prepared.template, ready_timeout=timeout_s
+                prepared.key,
+                prepared.template,
+                # The job's own clock starts once it runs; starting the template (a jail,
+                # an interpreter, the skill's imports) gets at least this much.
+                ready_timeout=max(timeout_s, TEMPLATE_START_MIN_S),
             )
         except TemplateError as exc:
             raise PreparationFailed(
@@ -497,9 +553,22 @@ class DeterministicEngine:
 
 
 def prepare_skill(
-    deployment: Deployment, spec: SkillSpec, venv: Venv, *, memory_limit_mb: int
+    deployment: Deployment,
+    spec: SkillSpec,
+    venv: Venv,
+    *,
+    memory_limit_mb: int,
+    per_job_cgroups: bool = False,
+    jail_spec: dict[str, Any] | None = None,
 ) -> PreparedSkill:
     skill_dir = deployment.root / "skills" / spec.name
+    limits = dataclasses.asdict(process_limits(memory_limit_mb=memory_limit_mb))
+    if per_job_cgroups:
+        # The cgroup counts memory and processes for the job as a whole; an address-space
+        # limit would only break programs that reserve more than they use (JITs, many
+        # threads), and RLIMIT_NPROC counts every process of the project's uid.
+        limits["memory_bytes"] = 0
+        limits["processes"] = 0
     return PreparedSkill(
         deployment=deployment,
         spec=spec,
@@ -513,6 +582,7 @@ def prepare_skill(
             function=spec.function,
             deployment_id=deployment.id,
             skill=spec.name,
-            limits=dataclasses.asdict(process_limits(memory_limit_mb=memory_limit_mb)),
+            limits=limits,
+            jail=jail_spec,
         ),
     )

@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any, Final
 import msgspec
 
 from puras_common.logging import get_logger
+from puras_runner.adapters.cgroups import JobCgroup, JobCgroups, Usage
 
 __all__ = [
     "TEMPLATE_SCRIPT",
@@ -68,6 +70,9 @@ class TemplateSpec:
     limits: dict[str, int] = field(default_factory=dict, hash=False)
     """rlimits every job of this template gets (see ``template_main``); CPU time, which
     depends on the job's timeout, comes with each job."""
+    jail: dict[str, Any] | None = field(default=None, hash=False)
+    """The sandbox (``module``: the jail module's path, ``template`` and ``job``: the
+    specs of :mod:`puras_runner.jail`), or ``None`` for an unconfined template."""
 
 
 @dataclass(eq=False)
@@ -80,15 +85,44 @@ class ChildHandle:
     """The child's raw wait status, or ``None`` if its template went away first."""
     fork_us: float = 0.0
     sent_at: float = field(default_factory=time.perf_counter)
+    cgroup: JobCgroup | None = None
+    """The job's own cgroup, if the runner has cgroups."""
+    usage: Usage | None = None
+    """What the job's cgroup counted, once it ended."""
 
     def kill(self) -> None:
-        """SIGKILL the job's process group, and the child itself should it have left it.
-        A no-op once the exit was reported (the pid may be reused after that)."""
+        """SIGKILL the job's process group and everything in its cgroup. A no-op once
+        the exit was reported (the pid may be reused after that)."""
         if self.exited.done():
             return
         for kill in (os.killpg, os.kill):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 kill(self.pid, signal.SIGKILL)
+        if self.cgroup is not None:
+            self.cgroup.kill()
+
+    def finish(self) -> None:
+        """After the exit: nothing of the job may be left; read its usage, remove its
+        cgroup (a busy one is retried by the pool's sweep)."""
+        cg = self.cgroup
+        if cg is None:
+            return
+        cg.kill()
+        self.usage = cg.usage()
+        self.cgroup = None
+        remove_cgroup(cg)
+
+
+def remove_cgroup(cg: JobCgroup, tries: int = 40) -> None:
+    """rmdir the cgroup once its last process is gone (a killed process takes a moment
+    to exit); retried from the event loop a few times, then left to the start-up sweep."""
+    if cg.remove() or tries <= 0:
+        if tries <= 0:
+            log.warning("cgroup still busy; left for the next sweep", path=str(cg.paths[0]))
+        return
+    cg.kill()
+    with contextlib.suppress(RuntimeError):  # no loop: at interpreter exit
+        asyncio.get_running_loop().call_later(0.05, remove_cgroup, cg, tries - 1)
 
 
 @dataclass(eq=False)
@@ -96,6 +130,7 @@ class _Spare:
     pid: int
     sock: socket.socket
     fork_us: float
+    cgroup: JobCgroup | None = None
 
 
 class _Msg(msgspec.Struct, frozen=True):
@@ -107,8 +142,16 @@ class _Msg(msgspec.Struct, frozen=True):
     import_error: bool = False
 
 
+class _Ready(msgspec.Struct, frozen=True):
+    op: str
+    error: dict[str, Any] | None = None
+
+
 _decode_msg = msgspec.json.Decoder(_Msg).decode
+_decode_ready = msgspec.json.Decoder(_Ready).decode
 _FD_ANCILLARY: Final = socket.CMSG_LEN(4 * array.array("i").itemsize)
+_UCRED: Final = struct.Struct("iII")
+_CRED_ANCILLARY: Final = socket.CMSG_SPACE(_UCRED.size)
 
 
 class TemplateProcess:
@@ -120,11 +163,16 @@ class TemplateProcess:
         spec: TemplateSpec,
         proc: asyncio.subprocess.Process,
         sock: socket.socket,
+        cgroups: JobCgroups | None = None,
     ) -> None:
         self.key = key
         self.spec = spec
         self._proc = proc
         self._sock = sock
+        self._cgroups = cgroups if cgroups is not None and cgroups.enabled else None
+        self._cgroup: JobCgroup | None = None
+        self._pending: set[_Spare] = set()
+        """Spares forked but not ready yet (their process still sets itself up)."""
         self._loop = asyncio.get_running_loop()
         self._ready: asyncio.Future[_Msg] = self._loop.create_future()
         self._spares: collections.deque[_Spare] = collections.deque()
@@ -143,7 +191,13 @@ class TemplateProcess:
 
     @classmethod
     async def start(
-        cls, key: TemplateKey, spec: TemplateSpec, *, ready_timeout: float, spares: int = 2
+        cls,
+        key: TemplateKey,
+        spec: TemplateSpec,
+        *,
+        ready_timeout: float,
+        spares: int = 2,
+        cgroups: JobCgroups | None = None,
     ) -> TemplateProcess:
         t0 = time.perf_counter()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -156,6 +210,7 @@ class TemplateProcess:
             "function": spec.function,
             "limits": spec.limits,
             "spares": spares,
+            "jail": spec.jail,
         }
         # The template's environment is minimal on purpose: a job's /proc/self/environ
         # shows the environment its template started with, so nothing of the runner's
@@ -190,13 +245,15 @@ class TemplateProcess:
         finally:
             theirs.close()
         ours.setblocking(False)
-        tpl = cls(key, spec, proc, ours)
+        tpl = cls(key, spec, proc, ours, cgroups)
         try:
+            tpl._go()
             ready = await asyncio.wait_for(asyncio.shield(tpl._ready), ready_timeout)
         except TimeoutError:
             await tpl.close()
             raise TemplateError(
-                f"importing {spec.module_file} took longer than {ready_timeout:g}s"
+                f"the template did not start and import {spec.module_file} within "
+                f"{ready_timeout:g}s"
             ) from None
         except BaseException:  # failed, or the start itself was cancelled: no orphan
             await tpl.close()
@@ -214,6 +271,16 @@ class TemplateProcess:
             import_error=ready.import_error,
         )
         return tpl
+
+    def _go(self) -> None:
+        """Place the template in a cgroup of its own (its import-time code is the
+        project's), then let it go on: it waits for this before it runs anything."""
+        if self._cgroups is not None:
+            cg = self._cgroups.create("tpl")
+            if cg is not None:
+                self._cgroup = cg
+                cg.add(self._proc.pid)
+        self._sock.send(b'{"op":"go"}')
 
     @property
     def pid(self) -> int:
@@ -246,7 +313,10 @@ class TemplateProcess:
             finally:
                 spare.sock.close()
             handle = ChildHandle(
-                pid=spare.pid, exited=self._loop.create_future(), fork_us=spare.fork_us
+                pid=spare.pid,
+                exited=self._loop.create_future(),
+                fork_us=spare.fork_us,
+                cgroup=spare.cgroup,
             )
             self._jobs[spare.pid] = handle
             self.last_used = time.monotonic()
@@ -332,28 +402,96 @@ class TemplateProcess:
             sock = socket.socket(fileno=fds[0])
             sock.setblocking(False)
             spare = _Spare(msg.pid, sock, msg.fork_us)
-            while self._spare_waiters:
-                waiter = self._spare_waiters.popleft()
-                if not waiter.done():
-                    waiter.set_result(spare)
-                    return
-            self._spares.append(spare)
+            # Usable once its process said it is ready (and was placed in its cgroup).
+            self._pending.add(spare)
+            self._loop.add_reader(sock.fileno(), self._on_spare_ready, spare)
             return
         for fd in fds:
             os.close(fd)
         if msg.op == "exit":
             h = self._jobs.pop(msg.pid, None)
             if h is not None:
+                h.finish()
                 if not h.exited.done():
                     h.exited.set_result(msg.status)
                 return
             # A spare that died before it got a job: forget it.
-            for spare in list(self._spares):
+            for spare in list(self._spares) + list(self._pending):
                 if spare.pid == msg.pid:
-                    self._spares.remove(spare)
-                    spare.sock.close()
+                    self._drop_spare(spare)
         elif msg.op == "ready" and not self._ready.done():
             self._ready.set_result(msg)
+
+    def _on_spare_ready(self, spare: _Spare) -> None:
+        fd = spare.sock.fileno()
+        try:
+            data, ancdata, _flags, _addr = spare.sock.recvmsg(65536, _CRED_ANCILLARY)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data, ancdata = b"", []
+        self._loop.remove_reader(fd)
+        self._pending.discard(spare)
+        job_pid = 0
+        for level, kind, cdata in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                job_pid = _UCRED.unpack(cdata[: _UCRED.size])[0]
+        try:
+            ready = _decode_ready(data) if data else None
+        except msgspec.DecodeError:
+            ready = None
+        if ready is None or ready.op != "ready" or not job_pid:
+            spare.sock.close()  # it died while setting up; the template forks another
+            return
+        if ready.error is not None:
+            spare.sock.close()
+            err = ready.error
+            self._lost(
+                "a job's process could not be confined: "
+                f"{err.get('type', 'Error')}: {err.get('message', '')}"
+            )
+            return
+        if self._cgroups is not None:
+            try:
+                cg = self._cgroups.create()
+                if cg is not None:
+                    spare.cgroup = cg
+                    # The waiter first: what the job's process forks from now on is
+                    # born inside the cgroup either way.
+                    cg.add(spare.pid)
+                    cg.add(job_pid)
+            except OSError as exc:
+                spare.sock.close()
+                if spare.cgroup is not None:
+                    spare.cgroup.kill()
+                    remove_cgroup(spare.cgroup)
+                self._lost(f"could not place a job's process in its cgroup: {exc}")
+                return
+        try:
+            # Whatever it starts from now on (its egress forwarder) is in its cgroup.
+            spare.sock.send(b'{"op":"caged"}')
+        except OSError:
+            self._drop_spare(spare)
+            return
+        while self._spare_waiters:
+            waiter = self._spare_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(spare)
+                return
+        self._spares.append(spare)
+
+    def _drop_spare(self, spare: _Spare) -> None:
+        if spare in self._pending:
+            self._pending.discard(spare)
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(spare.sock.fileno())
+        if spare in self._spares:
+            self._spares.remove(spare)
+        spare.sock.close()
+        if spare.cgroup is not None:
+            spare.cgroup.kill()
+            remove_cgroup(spare.cgroup)
+            spare.cgroup = None
 
     def _lost(self, why: str) -> None:
         if self._closed:
@@ -380,8 +518,8 @@ class TemplateProcess:
                 reason=why,
                 running=len(self._jobs),
             )
-        for spare in self._spares:
-            spare.sock.close()
+        for spare in list(self._spares) + list(self._pending):
+            self._drop_spare(spare)
         self._spares.clear()
         err = TemplateError(f"template lost: {why}")
         for waiter in self._spare_waiters:
@@ -389,6 +527,8 @@ class TemplateProcess:
                 waiter.set_exception(err)
         self._spare_waiters.clear()
         for h in self._jobs.values():
+            # The template kills its children as it goes; the cgroup makes sure.
+            h.finish()
             if not h.exited.done():
                 h.exited.set_result(None)
         self._jobs.clear()
@@ -424,6 +564,10 @@ class TemplateProcess:
             with contextlib.suppress(ProcessLookupError):
                 self._proc.kill()
             await self._proc.wait()
+        if self._cgroup is not None:
+            self._cgroup.kill()
+            remove_cgroup(self._cgroup)
+            self._cgroup = None
         self._stderr_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._stderr_task
@@ -432,9 +576,12 @@ class TemplateProcess:
 class TemplatePool:
     """The live templates of this runner, started on first use, stopped when idle."""
 
-    def __init__(self, *, idle_s: float, spares: int = 2) -> None:
+    def __init__(
+        self, *, idle_s: float, spares: int = 2, cgroups: JobCgroups | None = None
+    ) -> None:
         self._idle_s = idle_s
         self._spares = spares
+        self.cgroups = cgroups
         self._live: dict[TemplateKey, TemplateProcess] = {}
         self._starting: dict[TemplateKey, asyncio.Task[TemplateProcess]] = {}
         self._reaper: asyncio.Task[None] | None = None
@@ -467,7 +614,7 @@ class TemplatePool:
         if old is not None:
             await old.close()
         tpl = await TemplateProcess.start(
-            key, spec, ready_timeout=ready_timeout, spares=self._spares
+            key, spec, ready_timeout=ready_timeout, spares=self._spares, cgroups=self.cgroups
         )
         self._live[key] = tpl
         return tpl

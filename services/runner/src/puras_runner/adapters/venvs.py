@@ -9,6 +9,16 @@ build is not remembered: the next job that needs the venv tries again.
 The ``puras`` SDK is made importable by copying the runner's own installed package into
 the venv's site-packages: it is standard-library only, so this is fast, offline, and
 always the SDK version of this runner.
+
+With the job sandbox, ``uv pip install`` runs confined like a job (``build_main``): as the
+project's uid, in a cgroup of its own with a time limit, reaching nothing but the
+operator's package indexes, with the project's own uv cache (a build cannot poison what
+another project's build reads). ``uv venv`` itself and the SDK copy run as the runner (no
+package code runs there); a finished venv is owned by root and read-only to everyone
+else, and jobs see it read-only at ``/venv``. ``requirements.txt`` lines that point
+anywhere but the index (local paths, nested files, other indexes) are refused at deploy
+time, so a venv depends on the file's bytes alone and is shared by every deployment with
+the same file.
 """
 
 from __future__ import annotations
@@ -16,59 +26,55 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
-import re
 import secrets
 import shutil
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from puras_common.logging import get_logger
+from puras_runner.adapters.cgroups import CgroupLimits, JobCgroups
 from puras_runner.domain import errors
 
-__all__ = ["VenvBuildFailed", "VenvBuilder", "has_local_references", "venv_key"]
+if TYPE_CHECKING:
+    from puras_runner.adapters.sandbox import Sandbox
+
+__all__ = ["BuildSandbox", "VenvBuildFailed", "VenvBuilder", "venv_key"]
 
 log = get_logger(__name__)
 
 OUTPUT_TAIL_CHARS: Final = 4000
 READY_MARKER: Final = ".puras-venv-ready"
-
-# Requirement lines that point into the bundle (or elsewhere on disk) rather than at an
-# index: their meaning depends on the bundle, not only on the file's bytes.
-_LOCAL_REF: Final = re.compile(
-    r"^\s*(-e\b|--editable\b|-r\b|--requirement\b|-c\b|--constraint\b|-f\b|--find-links\b"
-    r"|\.|/|file:)|\s@\s*file:",
-    re.IGNORECASE,
-)
+BUILD_SCRIPT: Final = Path(__file__).resolve().parent.parent / "build_main.py"
 
 
 class VenvBuildFailed(Exception):
     """The venv could not be built; ``str()`` is the job's error (with uv's output tail)."""
 
 
-def has_local_references(requirements: bytes) -> bool:
-    for line in requirements.decode("utf-8", errors="replace").splitlines():
-        line = line.split(" #", 1)[0]
-        if line.strip() and not line.lstrip().startswith("#") and _LOCAL_REF.search(line):
-            return True
-    return False
-
-
-def venv_key(requirements: bytes | None, deployment_id: str) -> str:
-    """``base`` without requirements, else their sha256.
-
-    Requirements that reference local paths get a per-deployment venv: two bundles with
-    the same ``requirements.txt`` bytes may ship different local packages, and a venv
-    shared across projects must never carry one project's code into another's.
-    """
+def venv_key(requirements: bytes | None) -> str:
+    """``base`` without requirements, else their sha256 (the file names index packages
+    only: deploy-time validation refuses anything else)."""
     if requirements is None:
         return "base"
-    digest = hashlib.sha256(requirements).hexdigest()
-    if has_local_references(requirements):
-        return f"{digest}-{deployment_id}"
-    return digest
+    return hashlib.sha256(requirements).hexdigest()
+
+
+@dataclass(frozen=True)
+class BuildSandbox:
+    """How confined builds run (see the module docstring)."""
+
+    sandbox: Sandbox
+    egress_socket: Path
+    index_urls: list[str]
+    timeout_s: float
+    cgroups: JobCgroups | None
+    limits: CgroupLimits
+    launcher: str = field(default_factory=lambda: sys.executable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,28 +92,37 @@ class Venv:
 
 class VenvBuilder:
     def __init__(
-        self, root: Path, *, python: str, uv_bin: str, sdk_dir: Path, cache_dir: Path
+        self,
+        root: Path,
+        *,
+        python: str,
+        uv_bin: str,
+        sdk_dir: Path,
+        cache_dir: Path,
+        build_sandbox: BuildSandbox | None = None,
     ) -> None:
         self.root = root
         self._python = python
         self._uv_bin = uv_bin
         self._sdk_dir = sdk_dir
         self._cache_dir = cache_dir
+        self._sandbox = build_sandbox
         self._ready: dict[str, Venv] = {}
         self._building: dict[str, asyncio.Task[Venv]] = {}
 
-    async def ensure(self, bundle_root: Path, deployment_id: str) -> Venv:
-        """The venv for this bundle's ``requirements.txt``, built if needed."""
+    async def ensure(self, bundle_root: Path, project_id: str) -> Venv:
+        """The venv for this bundle's ``requirements.txt``, built if needed (as
+        ``project_id``'s uid, when builds are sandboxed)."""
         req_file = bundle_root / "requirements.txt"
         requirements = req_file.read_bytes() if req_file.is_file() else None
-        key = venv_key(requirements, deployment_id)
+        key = venv_key(requirements)
         venv = self._ready.get(key)
         if venv is not None:
             return venv
         task = self._building.get(key)
         if task is None:
             task = asyncio.create_task(
-                self._build(key, req_file if requirements else None, bundle_root)
+                self._build(key, req_file if requirements else None, project_id)
             )
             self._building[key] = task
             task.add_done_callback(self._forget(key))
@@ -123,7 +138,7 @@ class VenvBuilder:
 
         return forget
 
-    async def _build(self, key: str, requirements: Path | None, bundle_root: Path) -> Venv:
+    async def _build(self, key: str, requirements: Path | None, project_id: str) -> Venv:
         final = self.root / key
         if (final / READY_MARKER).is_file():
             return Venv(final)
@@ -149,10 +164,11 @@ class VenvBuilder:
                 what="uv venv",
                 cwd=self.root,
             )
-            if requirements is not None:
+            if requirements is not None and self._sandbox is not None:
+                await self._confined_install(tmp, requirements, project_id)
+            elif requirements is not None:
                 # --no-config: a bundle's own uv/pip configuration must not decide what
-                # goes into a venv that other deployments may share. cwd = the bundle,
-                # so relative paths in requirements.txt resolve inside it.
+                # goes into a venv that other deployments may share.
                 await self._uv(
                     [
                         "pip",
@@ -164,9 +180,13 @@ class VenvBuilder:
                         str(requirements),
                     ],
                     what="installing requirements.txt",
-                    cwd=bundle_root,
+                    cwd=self.root,
                 )
             await asyncio.to_thread(self._install_sdk, tmp)
+            if self._sandbox is not None:
+                # Whatever the build left, the venv is root's now and nobody else's to
+                # change: jobs of every project that shares it see it read-only.
+                await asyncio.to_thread(_own_by_root, tmp)
             (tmp / READY_MARKER).write_text(key)
             try:
                 os.rename(tmp, final)
@@ -181,6 +201,77 @@ class VenvBuilder:
         log.info("virtualenv ready", venv=key, seconds=round(loop.time() - t0, 3))
         return Venv(final)
 
+    async def _confined_install(self, venv_dir: Path, requirements: Path, project_id: str) -> None:
+        box = self._sandbox
+        assert box is not None
+        uid = box.sandbox.uid_for(project_id)
+        cache = self._cache_dir / f"uid-{uid}"
+        cache.mkdir(parents=True, exist_ok=True)
+        os.chown(cache, uid, uid)
+        os.chmod(cache, 0o700)
+        await asyncio.to_thread(_chown_tree, venv_dir, uid)
+        cfg = box.sandbox.build_config(
+            project_id=project_id,
+            venv_dir=venv_dir,
+            requirements=requirements,
+            python=Path(self._python),
+            uv_bin=Path(self._uv_bin),
+            cache_dir=cache,
+            egress_socket=box.egress_socket,
+            index_urls=box.index_urls,
+        )
+        proc = await asyncio.create_subprocess_exec(
+            box.launcher,
+            "-I",
+            str(BUILD_SCRIPT),
+            json.dumps(cfg),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd="/",
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            start_new_session=True,
+        )
+        cgroup = None
+        try:
+            if box.cgroups is not None and box.cgroups.enabled:
+                cgroup = box.cgroups.create("build", box.limits)
+                if cgroup is not None:
+                    cgroup.add(proc.pid)
+            assert proc.stdin is not None
+            proc.stdin.write(b"go\n")
+            await proc.stdin.drain()
+            proc.stdin.close()
+            try:
+                out, _ = await asyncio.wait_for(proc.communicate(), box.timeout_s)
+            except TimeoutError:
+                raise VenvBuildFailed(errors.venv_timeout_error(box.timeout_s)) from None
+        finally:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, 9)
+                await proc.wait()
+            if cgroup is not None:
+                usage = cgroup.usage()
+                cgroup.kill()
+                from puras_runner.adapters.templates import remove_cgroup
+
+                remove_cgroup(cgroup)
+                if usage.oom_killed and proc.returncode not in (0, None):
+                    raise VenvBuildFailed(
+                        errors.venv_error(
+                            "installing requirements.txt",
+                            proc.returncode or -1,
+                            "the build reached its memory limit of "
+                            f"{box.limits.memory_bytes >> 20} MB",
+                        )
+                    )
+        if proc.returncode != 0:
+            tail = out.decode("utf-8", errors="replace")[-OUTPUT_TAIL_CHARS:]
+            raise VenvBuildFailed(
+                errors.venv_error("installing requirements.txt", proc.returncode or -1, tail)
+            )
+
     def _install_sdk(self, venv_dir: Path) -> None:
         site = sorted(venv_dir.glob("lib/python*/site-packages"))
         if not site:
@@ -190,7 +281,15 @@ class VenvBuilder:
         )
 
     async def _uv(self, args: list[str], *, what: str, cwd: Path) -> None:
-        env = dict(os.environ)
+        # What uv needs and nothing else of the runner's environment (its credentials are
+        # none of a build's business, even an unconfined one).
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR")
+            or k.startswith("UV_")
+            or k.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+        }
         env.setdefault("UV_CACHE_DIR", str(self._cache_dir))
         env["UV_PYTHON_DOWNLOADS"] = "never"
         env["UV_NO_PROGRESS"] = "1"
@@ -214,3 +313,21 @@ class VenvBuilder:
         if proc.returncode != 0:
             tail = out.decode("utf-8", errors="replace")[-OUTPUT_TAIL_CHARS:]
             raise VenvBuildFailed(errors.venv_error(what, proc.returncode or -1, tail))
+
+
+def _chown_tree(root: Path, uid: int) -> None:
+    os.chown(root, uid, uid)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            os.lchown(os.path.join(dirpath, name), uid, uid)
+
+
+def _own_by_root(root: Path) -> None:
+    """root:root, and no write bit for group or others, on everything in the venv."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames, ""]:
+            path = os.path.join(dirpath, name) if name else dirpath
+            st = os.lstat(path)
+            os.lchown(path, 0, 0)
+            if not os.path.islink(path):
+                os.chmod(path, st.st_mode & 0o755)

@@ -81,6 +81,8 @@ class HandlerConfig:
     max_result_bytes: int
     max_log_bytes: int
     log_flush_s: float = 0.1
+    max_processes: int = 0
+    """The per-job process limit the runner's cgroups enforce (0: none), for errors."""
 
 
 def _check_output(schema: Mapping[str, Any], instance: object) -> str | None:
@@ -377,6 +379,7 @@ class _Attempt:
             memory_limit_mb=cfg.memory_limit_mb,
             max_result_bytes=cfg.max_result_bytes,
             cpu_limit_s=cpu_limits(timeout_s)[0],
+            max_processes=cfg.max_processes,
         )
         return decide_outcome(
             facts, limits, output_schema=prepared.spec.output_schema, check_schema=_check_output

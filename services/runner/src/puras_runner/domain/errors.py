@@ -17,6 +17,8 @@ __all__ = [
     "PreparationFailed",
     "bad_return_error",
     "bundle_error",
+    "cgroup_memory_error",
+    "cgroup_memory_note",
     "exception_error",
     "exit_code_error",
     "format_seconds",
@@ -25,12 +27,15 @@ __all__ = [
     "mask_secrets",
     "memory_error",
     "output_schema_error",
+    "process_limit_note",
+    "result_too_deep_error",
     "result_too_large_error",
     "runner_lost_error",
     "signal_error",
     "timeout_error",
     "traceback_tail",
     "venv_error",
+    "venv_timeout_error",
 ]
 
 TRACEBACK_TAIL_LINES: Final = 20
@@ -120,6 +125,34 @@ def signal_error(signum: int, *, memory_limit_mb: int, cpu_limit_s: float) -> st
     return text
 
 
+def venv_timeout_error(seconds: float) -> str:
+    return (
+        "could not prepare the deployment's virtualenv: installing requirements.txt took "
+        f"longer than {format_seconds(seconds)}s (the build time limit)"
+    )
+
+
+def cgroup_memory_error(memory_limit_mb: int) -> str:
+    """The kernel killed the job at its cgroup's memory limit (all its processes count)."""
+    return (
+        f"memory limit of {memory_limit_mb} MB exceeded: the kernel killed the job's process "
+        "(the limit counts every process the job started, and files it wrote to /tmp)"
+    )
+
+
+def cgroup_memory_note(memory_limit_mb: int) -> str:
+    return (
+        f"(the job reached its memory limit of {memory_limit_mb} MB: the kernel killed a "
+        "process it started)"
+    )
+
+
+def process_limit_note(max_processes: int) -> str:
+    return (
+        f"(the job reached its limit of {max_processes} processes and threads: a fork was refused)"
+    )
+
+
 def exit_code_error(code: int) -> str:
     """The process ended without reporting a result (``os._exit``, a native crash...)."""
     return (
@@ -149,6 +182,13 @@ def result_too_large_error(size: int, limit: int, *, at_least: bool = False) -> 
     return (
         f"result is too large: {amount} bytes of JSON, over the {limit}-byte limit "
         "(store large outputs in the drive and return their drive_path)"
+    )
+
+
+def result_too_deep_error(path: str, max_depth: int) -> str:
+    return (
+        f"result is nested deeper than {max_depth} levels of objects and arrays (at "
+        f"{path}): flatten it, or store it in the drive and return its drive_path"
     )
 
 

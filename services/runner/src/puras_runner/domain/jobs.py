@@ -199,13 +199,14 @@ def job_env(
     workdir: str,
     bundle_root: str,
     secrets: Mapping[str, str],
+    tmpdir: str | None = None,
 ) -> dict[str, str]:
     """The complete environment of a job's process: nothing inherited (ARCHITECTURE §7)."""
     env = {k: v for k, v in secrets.items() if k not in RESERVED_ENV}
     env.update(
         PATH=f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
         HOME=workdir,
-        TMPDIR=f"{workdir}/tmp",  # noqa: S108 - the job's own tmp/, inside its workdir
+        TMPDIR=tmpdir or f"{workdir}/tmp",
         LANG="C.UTF-8",
         PYTHONPATH=bundle_root,
         PURAS_JOB_ID=job.job_id,

@@ -3,6 +3,12 @@
 The engine gathers facts (what the child reported over its result pipe, how it exited,
 whether the runner had to kill it); :func:`decide_outcome` turns them into a
 :class:`Succeeded` or :class:`Failed` outcome with the user-facing error (R1, R3, K3).
+
+Everything an outcome carries came from the job's own code, so it is made storable here,
+before any event holds it (Z9): NUL and lone surrogates in the result and in the error
+become U+FFFD (:func:`puras_common.textsafety.escape_text` says why that character),
+and a result nested deeper than :data:`~puras_common.textsafety.MAX_JSON_DEPTH` fails
+the job.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from puras_common.textsafety import MAX_JSON_DEPTH, NestingTooDeep, escape_json, escape_text
 from puras_runner.domain import errors
 
 __all__ = [
@@ -104,6 +111,8 @@ class RunLimits:
     memory_limit_mb: int
     max_result_bytes: int
     cpu_limit_s: float
+    max_processes: int = 0
+    """The job's process limit (its cgroup's ``pids.max``; 0: none enforced)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +128,10 @@ class RunFacts:
     result_overflow: int = 0
     """Bytes the child tried to send over the result pipe beyond what the runner reads
     (0: none); the runner stopped reading and killed it."""
+    oom_killed: bool = False
+    """The job's cgroup hit its memory limit and the kernel killed a process of it."""
+    pids_exhausted: bool = False
+    """A fork of the job was refused at its cgroup's process limit."""
 
 
 # -- outcomes ----------------------------------------------------------------------------
@@ -132,6 +145,12 @@ class Succeeded:
 @dataclass(frozen=True, slots=True)
 class Failed:
     error: str
+    """Storable text whatever it was built from: NUL and lone surrogates (from an
+    exception message, a traceback, a build's output) are replaced on construction."""
+
+    def __post_init__(self) -> None:
+        # Every way a job can fail builds one of these, the handler's own included.
+        object.__setattr__(self, "error", escape_text(self.error))
 
 
 Outcome = Succeeded | Failed
@@ -147,7 +166,27 @@ def decide_outcome(
     output_schema: Mapping[str, Any] | None,
     check_schema: SchemaCheck,
 ) -> Outcome:
-    """The job's outcome. A timeout wins over anything the child managed to report."""
+    """The job's outcome. A timeout wins over anything the child managed to report; a
+    job that hit its cgroup's memory or process limit says so."""
+    outcome = _decide_outcome(facts, limits, output_schema=output_schema, check_schema=check_schema)
+    if isinstance(outcome, Succeeded) or facts.timed_out:
+        return outcome
+    if facts.oom_killed:
+        if facts.report is None:
+            return Failed(errors.cgroup_memory_error(limits.memory_limit_mb))
+        return Failed(outcome.error + "\n\n" + errors.cgroup_memory_note(limits.memory_limit_mb))
+    if facts.pids_exhausted:
+        return Failed(outcome.error + "\n\n" + errors.process_limit_note(limits.max_processes))
+    return outcome
+
+
+def _decide_outcome(
+    facts: RunFacts,
+    limits: RunLimits,
+    *,
+    output_schema: Mapping[str, Any] | None,
+    check_schema: SchemaCheck,
+) -> Outcome:
     if facts.timed_out:
         return Failed(errors.timeout_error(limits.timeout_s))
     if facts.result_overflow:
@@ -167,11 +206,18 @@ def decide_outcome(
             )
         if report.size > limits.max_result_bytes:
             return Failed(errors.result_too_large_error(report.size, limits.max_result_bytes))
+        try:
+            result = escape_json(report.value, root="result")
+        except NestingTooDeep as exc:
+            return Failed(errors.result_too_deep_error(exc.path, MAX_JSON_DEPTH))
+        # The escaped result is what gets stored and what clients read, so it is the one
+        # validated: a stored result always matches output_schema. U+FFFD replaces one
+        # character by one, so length limits judge both alike.
         if output_schema is not None:
-            problem = check_schema(output_schema, report.value)
+            problem = check_schema(output_schema, result)
             if problem is not None:
                 return Failed(errors.output_schema_error(problem))
-        return Succeeded(report.value)
+        return Succeeded(result)
     if isinstance(report, Raised):
         if report.type_name == "MemoryError":
             return Failed(

@@ -1,0 +1,342 @@
+"""Per-job control groups: memory, process and CPU limits for a job as a whole.
+
+rlimits are per process (and ``RLIMIT_NPROC`` counts every process of a uid, and does
+nothing for root): five children of one job could each use the whole memory limit. A
+cgroup per job counts everything the job started together. Both kernel interfaces:
+
+* **cgroup v2** (one unified hierarchy, most current hosts and Kubernetes nodes): the
+  runner's own cgroup becomes the parent. A cgroup with processes in it cannot hand
+  controllers to children, so the runner first moves itself into a ``runner`` leaf, then
+  enables ``memory pids cpu`` for a ``jobs`` sibling holding one cgroup per job
+  (``memory.max``, ``memory.swap.max`` = 0, ``pids.max``, ``cpu.max``). Killing is
+  ``cgroup.kill``.
+* **cgroup v1** (one hierarchy per controller, as on these machines): a
+  ``puras/<runner>/`` folder under each of ``memory``, ``pids`` and ``cpu``
+  (``memory.limit_in_bytes`` and, with swap accounting, ``memory.memsw.limit_in_bytes``;
+  ``pids.max``; ``cpu.cfs_quota_us``/``cpu.cfs_period_us``). Killing is SIGKILL to
+  every pid listed, repeated until the cgroup is empty.
+
+Where neither is writable (not root, no delegation) :meth:`JobCgroups.detect` returns a
+``JobCgroups`` that enforces nothing and says so; the runner logs at start which limits
+it can enforce.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import itertools
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from puras_common.logging import get_logger
+
+__all__ = ["CgroupLimits", "JobCgroup", "JobCgroups", "Usage"]
+
+log = get_logger(__name__)
+
+CGROUP_ROOT: Final = Path("/sys/fs/cgroup")
+V1_CONTROLLERS: Final = ("memory", "pids", "cpu")
+CPU_PERIOD_US: Final = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class CgroupLimits:
+    memory_bytes: int
+    """Memory of the job as a whole (RSS, page cache and tmpfs it writes)."""
+    pids: int
+    """Processes and threads of the job as a whole."""
+    cpus: float
+    """CPU bandwidth in cores (1.0: one core's worth)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What the kernel counted for one job's cgroup when it ended."""
+
+    oom_killed: bool = False
+    """The memory limit was hit and the kernel killed a process of the job."""
+    pids_refused: bool = False
+    """A fork was refused because the job had ``pids`` processes."""
+    memory_peak_bytes: int = 0
+
+
+class JobCgroup:
+    """One job's cgroup (a folder per hierarchy)."""
+
+    def __init__(self, paths: list[Path], version: int) -> None:
+        self.paths = paths
+        self.version = version
+
+    def add(self, pid: int) -> None:
+        for path in self.paths:
+            (path / "cgroup.procs").write_text(str(pid))
+
+    def pids(self) -> list[int]:
+        found: set[int] = set()
+        for path in self.paths:
+            with contextlib.suppress(OSError):
+                found.update(int(p) for p in (path / "cgroup.procs").read_text().split())
+        return sorted(found)
+
+    def usage(self) -> Usage:
+        base = self.paths[0]
+        if self.version == 2:
+            mem = _keyed(base / "memory.events")
+            pids = _keyed(base / "pids.events")
+            peak = _int(base / "memory.peak")
+            return Usage(mem.get("oom_kill", 0) > 0, pids.get("max", 0) > 0, peak)
+        mem_dir, pids_dir = self.paths[0], self.paths[1]
+        oom = _keyed(mem_dir / "memory.oom_control").get("oom_kill", 0) > 0
+        # Older kernels have no oom_kill counter: a failcnt at the limit says the same.
+        if not oom and "oom_kill" not in _keyed(mem_dir / "memory.oom_control"):
+            oom = _int(mem_dir / "memory.failcnt") > 0
+        return Usage(
+            oom,
+            _keyed(pids_dir / "pids.events").get("max", 0) > 0,
+            _int(mem_dir / "memory.max_usage_in_bytes"),
+        )
+
+    def kill(self) -> None:
+        """SIGKILL everything in the cgroup (and whatever it forks meanwhile)."""
+        if self.version == 2:
+            with contextlib.suppress(OSError):
+                (self.paths[0] / "cgroup.kill").write_text("1")
+                return
+        for _ in range(50):
+            pids = self.pids()
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+
+    def remove(self) -> bool:
+        """Delete the cgroup; False if it is not empty yet (retry later)."""
+        ok = True
+        for path in self.paths:
+            try:
+                path.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                ok = False
+        return ok
+
+
+class JobCgroups:
+    """Makes and removes job cgroups under this runner's parent folder(s)."""
+
+    def __init__(
+        self,
+        version: int,
+        parents: list[Path],
+        limits: CgroupLimits,
+        *,
+        reason: str = "",
+    ) -> None:
+        self.version = version
+        """2, 1, or 0 when no cgroup can be made (nothing is enforced)."""
+        self.parents = parents
+        self.limits = limits
+        self.reason = reason
+        self._seq = itertools.count(1)
+
+    @property
+    def enabled(self) -> bool:
+        return self.version != 0
+
+    def describe(self) -> str:
+        if not self.enabled:
+            return (
+                f"per-job cgroups unavailable ({self.reason}): memory and processes are "
+                "limited per process only (rlimits), CPU time by RLIMIT_CPU"
+            )
+        return (
+            f"cgroup v{self.version}: memory {self.limits.memory_bytes >> 20} MiB, "
+            f"{self.limits.pids} processes, {self.limits.cpus:g} CPU per job"
+        )
+
+    @classmethod
+    def detect(
+        cls,
+        runner_tag: str,
+        limits: CgroupLimits,
+        *,
+        root: Path = CGROUP_ROOT,
+        self_cgroup: Path = Path("/proc/self/cgroup"),
+    ) -> JobCgroups:
+        """Set up this runner's parent cgroup(s), or explain why there are none."""
+        try:
+            if (root / "cgroup.controllers").is_file():
+                try:
+                    return cls(2, [_setup_v2(root, self_cgroup)], limits)
+                except OSError as exc:
+                    if exc.errno != errno.EROFS or not _remount_writable(root):
+                        raise
+                    return cls(2, [_setup_v2(root, self_cgroup)], limits)
+            if all((root / c).is_dir() for c in V1_CONTROLLERS):
+                return cls(1, _setup_v1(root, runner_tag), limits)
+            return cls(0, [], limits, reason=f"no cgroup v1 or v2 hierarchy at {root}")
+        except OSError as exc:
+            return cls(0, [], limits, reason=f"{exc.strerror or exc} ({exc.filename})")
+
+    def create(self, kind: str = "job", limits: CgroupLimits | None = None) -> JobCgroup | None:
+        """A new cgroup with the job limits, or ``limits`` (``None`` when cgroups are
+        unavailable)."""
+        if not self.enabled:
+            return None
+        name = f"{kind}-{os.getpid()}-{next(self._seq)}"
+        lim = limits or self.limits
+        if self.version == 2:
+            path = self.parents[0] / name
+            path.mkdir()
+            _try_write(path / "memory.max", str(lim.memory_bytes))
+            _try_write(path / "memory.swap.max", "0")
+            (path / "pids.max").write_text(str(lim.pids))
+            (path / "cpu.max").write_text(f"{int(lim.cpus * CPU_PERIOD_US)} {CPU_PERIOD_US}")
+            return JobCgroup([path], 2)
+        paths = [parent / name for parent in self.parents]
+        for path in paths:
+            path.mkdir()
+        mem, pids, cpu = paths
+        (mem / "memory.limit_in_bytes").write_text(str(lim.memory_bytes))
+        # With swap accounting, the same limit on memory+swap: no escape into swap.
+        _try_write(mem / "memory.memsw.limit_in_bytes", str(lim.memory_bytes))
+        (pids / "pids.max").write_text(str(lim.pids))
+        (cpu / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
+        (cpu / "cpu.cfs_quota_us").write_text(str(int(lim.cpus * CPU_PERIOD_US)))
+        return JobCgroup(paths, 1)
+
+    def sweep(self) -> None:
+        """Remove what a previous runner with the same parent left (empty or killed)."""
+        for parent in self.parents:
+            with contextlib.suppress(OSError):
+                for entry in parent.iterdir():
+                    if entry.is_dir() and entry.name.split("-", 1)[0] in ("job", "tpl", "build"):
+                        cg = JobCgroup([entry], self.version)
+                        cg.kill()
+                        cg.remove()
+
+
+def _setup_v2(root: Path, self_cgroup: Path) -> Path:
+    own = _own_v2_cgroup(root, self_cgroup)
+    wanted = {"memory", "pids", "cpu"}
+    available = set((own / "cgroup.controllers").read_text().split())
+    missing = wanted - available
+    if missing:
+        raise OSError(0, f"controllers {sorted(missing)} not delegated", str(own))
+    leaf = own / "runner"
+    jobs = own / "jobs"
+    enabled = set((own / "cgroup.subtree_control").read_text().split())
+    if not wanted <= enabled:
+        # No internal processes: everything in our cgroup moves to the leaf first.
+        leaf.mkdir(exist_ok=True)
+        for pid in (own / "cgroup.procs").read_text().split():
+            with contextlib.suppress(ProcessLookupError, OSError):
+                (leaf / "cgroup.procs").write_text(pid)
+        (own / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in sorted(wanted)))
+    jobs.mkdir(exist_ok=True)
+    (jobs / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in sorted(wanted)))
+    return jobs
+
+
+def _remount_writable(root: Path) -> bool:
+    """A container's cgroup2 mount is read-only by default; with CAP_SYS_ADMIN, in the
+    container's own mount and cgroup namespaces, the runner may make it writable (only
+    its own subtree is visible there)."""
+    from puras_runner import jail
+
+    try:
+        jail.mount(None, str(root), None, jail.MS_REMOUNT | jail.MS_NOSUID | jail.MS_NODEV)
+    except OSError:
+        return False
+    log.info("remounted the cgroup hierarchy read-write", path=str(root))
+    return True
+
+
+def _own_v2_cgroup(root: Path, self_cgroup: Path) -> Path:
+    for line in self_cgroup.read_text().splitlines():
+        if line.startswith("0::"):
+            rel = line[3:].strip().lstrip("/")
+            # A runner already moved into its leaf by an earlier start of this process.
+            path = root / rel
+            return path.parent if path.name == "runner" else path
+    return root
+
+
+def _setup_v1(root: Path, runner_tag: str) -> list[Path]:
+    """``puras/<host>-<pid>/`` under each controller; what runners of this host that
+    died left there (their pid is gone) is removed first."""
+    tag = _safe(runner_tag)
+    parents = []
+    for controller in V1_CONTROLLERS:
+        base = root / controller / "puras"
+        base.mkdir(parents=True, exist_ok=True)
+        _sweep_dead(base, tag)
+        parent = base / f"{tag}-{os.getpid()}"
+        parent.mkdir(exist_ok=True)
+        parents.append(parent)
+    # A probe: the folders are writable, and limits can be set.
+    probe = parents[1] / f"probe-{os.getpid()}"
+    probe.mkdir(exist_ok=True)
+    try:
+        (probe / "pids.max").write_text("1")
+    finally:
+        probe.rmdir()
+    return parents
+
+
+def _safe(tag: str) -> str:
+    return "".join(c if c.isalnum() or c in "._" else "_" for c in tag)[:64] or "runner"
+
+
+def _sweep_dead(base: Path, tag: str) -> None:
+    for entry in base.iterdir():
+        name, _, pid = entry.name.rpartition("-")
+        if name != tag or not pid.isdigit() or not entry.is_dir():
+            continue
+        if int(pid) != os.getpid() and _alive(int(pid)):
+            continue
+        for child in entry.iterdir():
+            if child.is_dir():
+                cg = JobCgroup([child], 1)
+                cg.kill()
+                cg.remove()
+        with contextlib.suppress(OSError):
+            entry.rmdir()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _keyed(path: Path) -> dict[str, int]:
+    out: dict[str, int] = {}
+    with contextlib.suppress(OSError, ValueError):
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition(" ")
+            with contextlib.suppress(ValueError):
+                out[key] = int(value)
+    return out
+
+
+def _int(path: Path) -> int:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _try_write(path: Path, value: str) -> None:
+    with contextlib.suppress(FileNotFoundError, PermissionError):
+        path.write_text(value)

@@ -1,0 +1,51 @@
+"""Fixtures for tests that run the whole stack over HTTP (imported by the conftest of
+each folder that uses them): one stack per test module, a fresh funded project per test.
+Each service runs as its own NATS identity; a module's stack fails at teardown if the
+server refused any service a permission (a matrix that misses a subject shows up there)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from puras_cli.devstack import Stack
+from stackapi import Api, new_api, start_stack, stop_stack
+
+__all__ = ["admin", "api", "stack"]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    s, work = start_stack()
+    try:
+        yield s
+        violations = [
+            line
+            for line in (s.logs_dir / "nats-server.log").read_text().splitlines()
+            if "Violation" in line and '"$G/user:ops"' not in line
+        ]
+        assert violations == [], "\n".join(violations[:20])
+    finally:
+        stop_stack(s, work)
+
+
+@pytest.fixture
+def api(stack: Stack, request: pytest.FixtureRequest) -> Iterator[Api]:
+    """A fresh funded project with the test project deployed and active."""
+    a = new_api(stack, request.node.name)
+    r = a.push(notes="e2e")
+    assert r.status_code == 200, r.text
+    try:
+        yield a
+    finally:
+        a.close()
+
+
+@pytest.fixture
+def admin(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=stack.api_base, headers={"Authorization": f"Bearer {stack.admin_token}"}
+    ) as c:
+        yield c

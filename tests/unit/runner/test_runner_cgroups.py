@@ -1,0 +1,71 @@
+"""Per-job cgroups on both kernel interfaces, against a folder laid out like a cgroup
+filesystem (the real v1 hierarchy is exercised by the sandbox's attack tests; hosts with
+cgroup v2 get the same code as here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from puras_runner.adapters.cgroups import CgroupLimits, JobCgroups
+
+LIMITS = CgroupLimits(memory_bytes=256 << 20, pids=64, cpus=0.5)
+
+
+def _v2_tree(tmp_path: Path) -> tuple[Path, Path]:
+    root = tmp_path / "cgroup"
+    own = root / "kubepods" / "pod1"
+    own.mkdir(parents=True)
+    (root / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (own / "cgroup.controllers").write_text("cpu memory pids\n")
+    (own / "cgroup.subtree_control").write_text("")
+    (own / "cgroup.procs").write_text("4242\n")
+    self_cgroup = tmp_path / "self-cgroup"
+    self_cgroup.write_text("0::/kubepods/pod1\n")
+    return root, self_cgroup
+
+
+def test_v2_moves_the_runner_into_a_leaf_and_limits_each_job(tmp_path: Path) -> None:
+    root, self_cgroup = _v2_tree(tmp_path)
+    cgroups = JobCgroups.detect("host", LIMITS, root=root, self_cgroup=self_cgroup)
+    assert cgroups.version == 2, cgroups.reason
+    own = root / "kubepods" / "pod1"
+    # No internal processes: the runner first moves into its leaf, then the controllers
+    # go to the children, and jobs get a sibling folder of their own.
+    assert (own / "runner" / "cgroup.procs").read_text() == "4242"
+    assert (own / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
+    assert cgroups.parents == [own / "jobs"]
+    cg = cgroups.create()
+    assert cg is not None
+    (path,) = cg.paths
+    assert path.parent == own / "jobs"
+    assert (path / "memory.max").read_text() == str(256 << 20)
+    assert (path / "memory.swap.max").read_text() == "0"
+    assert (path / "pids.max").read_text() == "64"
+    assert (path / "cpu.max").read_text() == "50000 100000"
+    cg.add(777)
+    assert (path / "cgroup.procs").read_text() == "777"
+    (path / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    (path / "pids.events").write_text("max 0\n")
+    usage = cg.usage()
+    assert usage.oom_killed
+    assert not usage.pids_refused
+    cg.kill()
+    assert (path / "cgroup.kill").read_text() == "1"
+
+
+def test_v2_without_delegated_controllers_says_why(tmp_path: Path) -> None:
+    root, self_cgroup = _v2_tree(tmp_path)
+    (root / "kubepods" / "pod1" / "cgroup.controllers").write_text("cpu\n")
+    cgroups = JobCgroups.detect("host", LIMITS, root=root, self_cgroup=self_cgroup)
+    assert not cgroups.enabled
+    assert "memory" in cgroups.reason
+    assert "pids" in cgroups.reason
+    assert "unavailable" in cgroups.describe()
+    assert cgroups.create() is None
+
+
+def test_no_hierarchy_enforces_nothing_and_says_so(tmp_path: Path) -> None:
+    cgroups = JobCgroups.detect("host", LIMITS, root=tmp_path / "none")
+    assert not cgroups.enabled
+    assert cgroups.create() is None
+    assert "rlimits" in cgroups.describe()
