@@ -25,6 +25,10 @@ test-unit *args:
 bench *args:
     @python bench/run.py "$@"
 
+# Chaos run: 1,000 mixed jobs while every service and nats-server is killed -9 and restarted
+chaos *args:
+    @python scripts/chaos.py "$@"
+
 # Lint and type-check
 lint:
     ruff format --check .

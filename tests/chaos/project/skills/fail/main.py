@@ -1,0 +1,2 @@
+def run(inputs: dict) -> dict:
+    raise ValueError(f"chaos failure {inputs['tag']}")
