@@ -416,3 +416,58 @@ async def test_egress_off_means_no_network_at_all(harness: Harness, start: Start
     assert r["proxy"] is None
     assert r["allowed"][0] == 0
     assert r["metadata"][0] == 0
+
+
+NAP = """
+import time
+
+def run(inputs):
+    print("napping", flush=True)
+    time.sleep(inputs["seconds"])
+    return {}
+"""
+
+
+async def test_projects_sharing_a_uid_still_see_nothing_of_each_other(
+    harness: Harness, start: StartRunner
+) -> None:
+    """Project uids come from a hash: two projects can share one. With a span of 1 every
+    project does, and still neither sees the other's processes (each template has a pid
+    namespace of its own, each job another)."""
+    await start(sandbox_uid_span=1)
+    victim = await harness.deploy(skill_files("nap", NAP), project_id=new_id())
+    napping = await harness.submit(victim, "nap", {"seconds": 4})
+    await napping.until(lambda r: r.type == "job.log")
+    # The attacker's module scans /proc when the template imports it, and again in a job.
+    code = (
+        "import os\n"
+        "def _scan(marker):\n"
+        "    seen, found = [], []\n"
+        "    for pid in os.listdir('/proc'):\n"
+        "        if not pid.isdigit():\n"
+        "            continue\n"
+        "        seen.append(pid)\n"
+        "        for name in ('environ', 'cmdline'):\n"
+        "            try:\n"
+        "                with open(f'/proc/{pid}/{name}', 'rb') as f:\n"
+        "                    if MARKER.encode() in f.read():\n"
+        "                        found.append(pid)\n"
+        "            except OSError:\n"
+        "                pass\n"
+        "    return sorted(seen, key=int), found\n"
+        f"MARKER = {victim.deployment_id!r}\n"
+        "AT_IMPORT = _scan(MARKER)\n"
+        "def run(inputs):\n"
+        "    return {'template': AT_IMPORT, 'job': _scan(MARKER)}\n"
+    )
+    attacker = await harness.deploy(skill_files("scan", code), project_id=new_id())
+    watch = await harness.run(attacker, "scan")
+    r = watch.of("job.succeeded")[0].job.result
+    (t_seen, t_found), (j_seen, j_found) = r["template"], r["job"]
+    assert t_found == []
+    assert j_found == []
+    # The template's namespace holds the template itself (pid 1) and, later, its own
+    # children only; at import time, nothing else at all.
+    assert t_seen == ["1"]
+    assert j_seen == ["1", "2"]
+    await napping.terminal()

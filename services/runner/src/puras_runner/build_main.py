@@ -39,9 +39,10 @@ def main() -> None:
         sys.exit(3)
     jail = _load(cfg["module"])
     jail.prctl(jail.PR_SET_PDEATHSIG, 9)
-    jail.enter_template_jail(cfg["template"])
-    # The uid change cleared it: the build dies with the runner.
-    jail.prctl(jail.PR_SET_PDEATHSIG, 9)
+    confined = jail.enter_template_jail(cfg["template"])
+    if confined:
+        # Root, outside the build's pid namespace: only wait, and end as the build ends.
+        jail.wait_and_mirror(confined)
     os.chdir("/tmp")  # noqa: S108 - the build's own tmpfs
     if cfg.get("egress"):
         jail.start_forwarder(cfg["egress"])

@@ -242,8 +242,13 @@ def _bind(root: str, source: str, target: str, *, writable: bool, device: bool =
     mount(None, dest, None, flags)
 
 
-def enter_template_jail(spec: dict[str, Any]) -> None:
+def enter_template_jail(spec: dict[str, Any]) -> int:
     """Confine this (root) process as ``spec`` says, for good. See the module docstring.
+
+    Returns twice, like ``fork``: the pid of the confined process in the caller, which
+    stays root outside the template's pid namespace and must do nothing but wait for it
+    (:func:`wait_and_mirror`), and ``0`` in the confined process (pid 1 of the new pid
+    namespace, the project's uid, no capabilities, seccomp).
 
     ``spec``: ``root`` (an empty directory to build the new root on), ``binds`` (lists of
     ``[host path, path inside, writable]``), ``symlinks`` (``[target, path inside]``),
@@ -284,11 +289,7 @@ def enter_template_jail(spec: dict[str, Any]) -> None:
     ):
         os.symlink(target, f"{root}/dev/{name}")
     _mkdirs(root + "/dev/shm")
-    # /proc of the host's pid namespace, but hidepid=2: this uid sees its own processes
-    # only. A job mounts its own /proc over it; the kernel allows that only where a proc
-    # mount is already fully visible, which is why this one is not masked further.
-    _mkdirs(root + "/proc")
-    mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
+    _mkdirs(root + "/proc")  # the pid namespace's own, mounted below
     mount("tmpfs", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={size}")
     # pivot_root(".", ".") stacks the old root under the new one; detaching it leaves no
     # path back to the host's filesystem.
@@ -297,22 +298,44 @@ def enter_template_jail(spec: dict[str, Any]) -> None:
     umount2(".", MNT_DETACH)
     os.chdir("/")
     mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-    _check(_libc.sethostname(spec.get("hostname", "puras").encode(), 5), "sethostname")
+    hostname = spec.get("hostname", "puras").encode()
+    _check(_libc.sethostname(hostname, len(hostname)), "sethostname")
     loopback_up()
     uid, gid = int(spec["uid"]), int(spec["gid"])
     if uid == 0 or gid == 0:
         raise JailError(errno.EPERM, "jobs never run as root")
+    # A pid namespace of the template's own: it sees its own processes only (not the
+    # host's, not another project's even if two projects' uids collide), and when it
+    # ends the kernel ends everything in it. This process stays outside, as root, and
+    # only waits (the caller mirrors how the confined one ends).
+    unshare(CLONE_NEWPID)
+    alive_r, alive_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid:
+        os.close(alive_r)
+        _keep_alive.append(alive_w)
+        return pid
+    os.close(alive_w)
+    # A proc of this namespace, fully visible: a job can mount its own only where one is.
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     drop_capabilities_bounding_only()
     os.setgroups([])
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)  # root to non-root: the kernel clears every capability
     if capabilities_effective():
         raise JailError(errno.EPERM, "capabilities survived the uid change")
+    # The uid change cleared the parent-death signal: the waiter outside goes, so do we.
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    readable, _, _ = select.select([alive_r], [], [], 0)
+    if readable:
+        os._exit(0)
+    os.close(alive_r)
     # A uid change makes the process non-dumpable, which would leave /proc/self/uid_map
     # owned by root: the children could not map their own user namespaces.
     prctl(PR_SET_DUMPABLE, 1)
     prctl(PR_SET_NO_NEW_PRIVS, 1)
     load_seccomp(bytes.fromhex(spec["seccomp"]))
+    return 0
 
 
 def drop_capabilities_bounding_only() -> None:

@@ -625,7 +625,12 @@ def _reexec_in_jail(cfg: dict[str, Any], sock: socket.socket) -> None:
     venv, the bundle and this script have paths of the jail's own (``/venv``,
     ``/bundle``, ``/puras``). Never returns."""
     jail_cfg = cfg["jail"]
-    _load_jail(jail_cfg["module"]).enter_template_jail(jail_cfg["template"])
+    jail = _load_jail(jail_cfg["module"])
+    confined = jail.enter_template_jail(jail_cfg["template"])
+    if confined:
+        # Root, outside: only wait for the template, and end as it ends.
+        sock.close()
+        jail.wait_and_mirror(confined)
     inside = jail_cfg["inside"]
     os.set_inheritable(sock.fileno(), True)
     again = {
@@ -647,7 +652,9 @@ def main() -> None:
     sock.setblocking(True)
     # Die when the runner dies (SIGTERM, handled: our children's process groups go too).
     _set_parent_death_signal(signal.SIGTERM)
-    if os.getppid() != cfg["runner_pid"]:
+    # Confined, our parent is the root waiter outside our pid namespace (getppid() is 0
+    # here); it checked the runner was alive, and dies with it.
+    if not cfg.get("jailed") and os.getppid() != cfg["runner_pid"]:
         return
     jail_cfg = cfg.get("jail")
     if not cfg.get("jailed"):

@@ -80,7 +80,10 @@ class ChildHandle:
     """One job's child process, from the moment it was handed its job."""
 
     pid: int
-    """Also the job's process group: the child called ``setsid`` before it waited."""
+    """The child as its template knows it (the key of its ``exit`` message). Without the
+    sandbox also a host pid and the job's process group (``setsid`` before it waited);
+    a confined template has a pid namespace of its own, where this pid means nothing
+    to the runner."""
     exited: asyncio.Future[int | None]
     """The child's raw wait status, or ``None`` if its template went away first."""
     fork_us: float = 0.0
@@ -89,17 +92,27 @@ class ChildHandle:
     """The job's own cgroup, if the runner has cgroups."""
     usage: Usage | None = None
     """What the job's cgroup counted, once it ended."""
+    host_pid: int = 0
+    """The job's process as the runner sees it (SCM_CREDENTIALS of its "ready")."""
+    pid_is_host: bool = True
+    """``pid`` is a host pid (an unconfined template)."""
 
     def kill(self) -> None:
-        """SIGKILL the job's process group and everything in its cgroup. A no-op once
-        the exit was reported (the pid may be reused after that)."""
+        """SIGKILL everything in the job's cgroup, and its process (its group, without
+        the sandbox). A no-op once the exit was reported (a pid may be reused after
+        that)."""
         if self.exited.done():
             return
-        for kill in (os.killpg, os.kill):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                kill(self.pid, signal.SIGKILL)
         if self.cgroup is not None:
             self.cgroup.kill()
+        if self.pid_is_host:
+            for kill in (os.killpg, os.kill):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    kill(self.pid, signal.SIGKILL)
+        elif self.host_pid:
+            # pid 1 of the job's namespace: the kernel ends everything in it with it.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.host_pid, signal.SIGKILL)
 
     def finish(self) -> None:
         """After the exit: nothing of the job may be left; read its usage, remove its
@@ -131,6 +144,8 @@ class _Spare:
     sock: socket.socket
     fork_us: float
     cgroup: JobCgroup | None = None
+    job_pid: int = 0
+    """The job's process, as the runner sees it."""
 
 
 class _Msg(msgspec.Struct, frozen=True):
@@ -317,6 +332,8 @@ class TemplateProcess:
                 exited=self._loop.create_future(),
                 fork_us=spare.fork_us,
                 cgroup=spare.cgroup,
+                host_pid=spare.job_pid,
+                pid_is_host=self.spec.jail is None,
             )
             self._jobs[spare.pid] = handle
             self.last_used = time.monotonic()
@@ -451,14 +468,21 @@ class TemplateProcess:
                 f"{err.get('type', 'Error')}: {err.get('message', '')}"
             )
             return
+        spare.job_pid = job_pid
+        # A confined template's pids are of its own namespace; only the job's process
+        # (the one that matters: everything the job starts descends from it) is known
+        # here by its real pid.
+        spec_pids_are_host = self.spec.jail is None
         if self._cgroups is not None:
             try:
                 cg = self._cgroups.create()
                 if cg is not None:
                     spare.cgroup = cg
-                    # The waiter first: what the job's process forks from now on is
-                    # born inside the cgroup either way.
-                    cg.add(spare.pid)
+                    # Before it has a job: what it forks from now on is born inside.
+                    # (A confined template's waiter stays in the template's cgroup; it
+                    # only waits.)
+                    if spec_pids_are_host:
+                        cg.add(spare.pid)
                     cg.add(job_pid)
             except OSError as exc:
                 spare.sock.close()
