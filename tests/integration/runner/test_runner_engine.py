@@ -159,9 +159,8 @@ async def test_timeout_kills_the_whole_process_group(harness: Harness, start: St
     watch = await harness.run(dep, "slow", timeout_seconds=1)
     assert watch.of("job.failed")[0].job.error == "timed out after 1s (wall-clock limit)"
     lines = [line for e in watch.of("job.log") for line in e.lines]
-    # The job is pid 1 of a pid namespace of its own (2 is its egress forwarder); its
-    # child is 3 there.
-    assert next(line for line in lines if line.startswith("pids")) == "pids 1 3"
+    # The job is pid 1 of a pid namespace of its own; its child is 2 there.
+    assert next(line for line in lines if line.startswith("pids")) == "pids 1 2"
     await eventually(lambda: not processes_with(f"sleep {marker}"), what="job's child gone")
 
 

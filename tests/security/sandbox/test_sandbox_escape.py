@@ -113,10 +113,9 @@ async def test_a_job_sees_nothing_of_the_platform(harness: Harness, start: Start
         nats_port=nats.port,
         site=site,
     )
-    # An unprivileged uid in a pid namespace of its own: the only other process there is
-    # its egress forwarder (pid 2).
+    # An unprivileged uid in a pid namespace of its own: the only process there.
     assert r["uid"] != 0
-    assert r["pids"] == [1, 2]
+    assert r["pids"] == [1]
     assert r["cap_eff"] == "0000000000000000"
     assert r["cap_bnd"] == "0000000000000000"
     assert (r["no_new_privs"], r["seccomp"]) == ("1", "2")
@@ -213,7 +212,7 @@ async def test_nothing_of_a_job_outlives_it(harness: Harness, start: StartRunner
     assert second.of("job.succeeded")[0].job.result == {
         "tmp": [],
         "job": ["drive"],
-        "pids": ["1", "2"],
+        "pids": ["1"],
     }
 
 
@@ -321,7 +320,7 @@ async def test_concurrent_jobs_of_one_project_do_not_see_each_other(
     await asyncio.gather(*(w.terminal() for w in watches))
     for name, watch in zip(("a", "b"), watches, strict=True):
         r = watch.of("job.succeeded")[0].job.result
-        assert r == {"job": ["drive", f"mine-{name}"], "tmp": [f"mine-{name}"], "pids": ["1", "2"]}
+        assert r == {"job": ["drive", f"mine-{name}"], "tmp": [f"mine-{name}"], "pids": ["1"]}
 
 
 EGRESS = """
@@ -469,5 +468,5 @@ async def test_projects_sharing_a_uid_still_see_nothing_of_each_other(
     # The template's namespace holds the template itself (pid 1) and, later, its own
     # children only; at import time, nothing else at all.
     assert t_seen == ["1"]
-    assert j_seen == ["1", "2"]
+    assert j_seen == ["1"]
     await napping.terminal()

@@ -53,6 +53,31 @@ def test_v2_moves_the_runner_into_a_leaf_and_limits_each_job(tmp_path: Path) -> 
     assert (path / "cgroup.kill").read_text() == "1"
 
 
+def test_emptied_cgroups_serve_the_next_job_with_fresh_counters(tmp_path: Path) -> None:
+    root, self_cgroup = _v2_tree(tmp_path)
+    cgroups = JobCgroups.detect("host", LIMITS, root=root, self_cgroup=self_cgroup)
+    first = cgroups.acquire()
+    assert first is not None
+    (path,) = first.paths
+    (path / "memory.events").write_text("oom_kill 2\n")
+    (path / "pids.events").write_text("max 7\n")
+    assert first.usage().oom_killed
+    (path / "cgroup.procs").write_text("")  # its processes are gone
+    assert cgroups.release(first)
+    again = cgroups.acquire()
+    assert again is first
+    # What the previous job hit is not this job's.
+    usage = again.usage()
+    assert not usage.oom_killed
+    assert not usage.pids_refused
+    (path / "memory.events").write_text("oom_kill 3\n")
+    assert again.usage().oom_killed
+    # A cgroup that still holds a process is not reused.
+    (path / "cgroup.procs").write_text("99999999\n")
+    assert not cgroups.release(again)
+    assert cgroups.acquire() is not again
+
+
 def test_v2_without_delegated_controllers_says_why(tmp_path: Path) -> None:
     root, self_cgroup = _v2_tree(tmp_path)
     (root / "kubepods" / "pod1" / "cgroup.controllers").write_text("cpu\n")

@@ -80,18 +80,12 @@ def build_sandbox(settings: RunnerSettings) -> Sandbox | None:
             uid_base=settings.sandbox_uid_base,
             uid_span=settings.sandbox_uid_span,
             job_tmpfs_mb=settings.job_tmpfs_mb,
-            egress_socket=(
-                egress_socket(settings, "jobs") if settings.job_egress == "public" else None
-            ),
+            egress=settings.job_egress == "public",
         )
         sandbox.prepare_host()
     except (SandboxUnavailable, OSError, RuntimeError) as exc:
         raise StartupError(f"the job sandbox is unavailable: {exc}") from exc
     return sandbox
-
-
-def egress_socket(settings: RunnerSettings, name: str) -> Path:
-    return settings.data_dir / "egress" / f"{name}.sock"
 
 
 def _allowed_networks(
@@ -103,35 +97,30 @@ def _allowed_networks(
         raise StartupError(f"egress_allow_networks: {exc}") from exc
 
 
-def build_proxies(settings: RunnerSettings, sandbox: Sandbox | None) -> list[EgressProxy]:
-    """The egress proxies the sandbox's jails reach: one for jobs (if egress is on), one
-    for requirements builds (package indexes only)."""
+def build_proxies(
+    settings: RunnerSettings, sandbox: Sandbox | None
+) -> tuple[EgressProxy | None, EgressProxy | None]:
+    """The egress proxies of the sandbox: (jobs, builds). Jobs reach public addresses
+    (``None`` with ``job_egress=off``), builds the package indexes only."""
     if sandbox is None:
-        return []
+        return None, None
     networks = _allowed_networks(settings)
-    proxies = [
-        EgressProxy(
-            egress_socket(settings, "builds"),
-            EgressPolicy(
-                allow_networks=networks,
-                hosts=index_hosts(settings.build_index_urls),
-                ports=frozenset({80, 443} | index_ports(settings.build_index_urls)),
-                check_addresses=False,
-            ),
-            name="builds",
-            who=sandbox.project_of,
+    builds = EgressProxy(
+        EgressPolicy(
+            allow_networks=networks,
+            hosts=index_hosts(settings.build_index_urls),
+            ports=frozenset({80, 443} | index_ports(settings.build_index_urls)),
+            check_addresses=False,
+        ),
+        name="builds",
+    )
+    jobs = None
+    if sandbox.egress:
+        jobs = EgressProxy(
+            EgressPolicy(allow_networks=networks, ports=frozenset(settings.egress_ports)),
+            name="jobs",
         )
-    ]
-    if sandbox.egress_socket is not None:
-        proxies.append(
-            EgressProxy(
-                sandbox.egress_socket,
-                EgressPolicy(allow_networks=networks, ports=frozenset(settings.egress_ports)),
-                name="jobs",
-                who=sandbox.project_of,
-            )
-        )
-    return proxies
+    return jobs, builds
 
 
 def build_cgroups(settings: RunnerSettings) -> JobCgroups | None:
@@ -151,6 +140,7 @@ def build_engine(
     *,
     sandbox: Sandbox | None = None,
     cgroups: JobCgroups | None = None,
+    egress: tuple[EgressProxy | None, EgressProxy | None] = (None, None),
 ) -> DeterministicEngine:
     data = settings.data_dir
     return DeterministicEngine(
@@ -164,7 +154,7 @@ def build_engine(
             build_sandbox=(
                 BuildSandbox(
                     sandbox=sandbox,
-                    egress_socket=egress_socket(settings, "builds"),
+                    egress=egress[1],
                     index_urls=settings.build_index_urls,
                     timeout_s=settings.build_timeout_s,
                     cgroups=cgroups,
@@ -174,7 +164,7 @@ def build_engine(
                         cpus=settings.job_cpus,
                     ),
                 )
-                if sandbox is not None
+                if sandbox is not None and egress[1] is not None
                 else None
             ),
         ),
@@ -182,6 +172,7 @@ def build_engine(
             idle_s=settings.template_idle_s,
             spares=min(settings.slots, SPARES_PER_TEMPLATE),
             cgroups=cgroups,
+            egress=egress[0],
         ),
         workdirs=Workdirs(data / "jobs", settings.drive_root, keep_per_project=settings.slots),
         memory_limit_mb=settings.memory_limit_mb,
@@ -201,7 +192,6 @@ class Runner:
     service: RunnerService
     consumer: PullConsumer
     runner_id: str
-    proxies: list[EgressProxy] = field(default_factory=list)
     _closed: bool = field(default=False, init=False)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -228,9 +218,6 @@ class Runner:
             await self.consumer.stop()
         await self.handler.drain()
         await self.engine.close()
-        for proxy in self.proxies:
-            with contextlib.suppress(Exception):
-                await proxy.close()
         with contextlib.suppress(Exception):
             await self.bus.close()
         log.info("runner stopped", runner_id=self.runner_id)
@@ -267,14 +254,13 @@ async def start_runner(
             (settings.data_dir / sub).mkdir(parents=True, exist_ok=True)
         sandbox = build_sandbox(settings)
         proxies = build_proxies(settings, sandbox)
-        for proxy in proxies:
-            await proxy.start()
         cgroups = build_cgroups(settings)
         engine = build_engine(
             settings,
             NatsBundleStore(bus.js, replicas=settings.stream_replicas),
             sandbox=sandbox,
             cgroups=cgroups,
+            egress=proxies,
         )
         engine.workdirs.reset()
         log.info(
@@ -305,9 +291,6 @@ async def start_runner(
         await consumer.start()
         engine.templates.start_reaper()
     except BaseException:
-        for proxy in locals().get("proxies", []):
-            with contextlib.suppress(Exception):
-                await proxy.close()
         with contextlib.suppress(Exception):
             await bus.close()
         raise
@@ -329,7 +312,6 @@ async def start_runner(
         service=service,
         consumer=consumer,
         runner_id=runner_id,
-        proxies=proxies,
     )
 
 

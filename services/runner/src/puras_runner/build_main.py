@@ -11,8 +11,8 @@ operator's package indexes and nothing else. It sees the venv being built (read-
 of the runner's environment. Nothing of the host's paths shows in its output.
 
 Config: ``module`` (the jail module's path), ``template`` (the jail, see
-``jail.enter_template_jail``), ``egress`` (the proxy socket inside the jail, or null),
-``argv`` and ``env`` of uv.
+``jail.enter_template_jail``), ``report_fd`` (a socket to the runner, which gets the
+build's egress listener on it), ``argv`` and ``env`` of uv.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import socket
 import sys
 from typing import Any
 
@@ -44,8 +45,13 @@ def main() -> None:
         # Root, outside the build's pid namespace: only wait, and end as the build ends.
         jail.wait_and_mirror(confined)
     os.chdir("/tmp")  # noqa: S108 - the build's own tmpfs
-    if cfg.get("egress"):
-        jail.start_forwarder(cfg["egress"])
+    # The build's egress: a listener in its own network namespace, handed to the runner,
+    # which proxies it to the package index only.
+    report = socket.socket(fileno=cfg["report_fd"])
+    listener = jail.egress_listener()
+    socket.send_fds(report, [b"egress"], [listener.fileno()])
+    listener.close()
+    report.close()
     os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
 
 

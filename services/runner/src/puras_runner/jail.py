@@ -42,10 +42,10 @@ __all__ = [
     "RUNTIME",
     "VENV",
     "JailError",
+    "egress_listener",
     "enter_job_jail",
     "enter_template_jail",
     "job_uid",
-    "start_forwarder",
 ]
 
 JOB_HOME = "/job"
@@ -399,64 +399,20 @@ def enter_job_jail(spec: dict[str, Any]) -> int:
 _keep_alive: list[int] = []
 
 EGRESS_PORT = 3128
-"""Where, inside a job's own network namespace, its forwarder to the egress proxy listens."""
+"""Where, inside a job's own network namespace, the runner's egress proxy listens."""
 
 
-def start_forwarder(socket_path: str, port: int = EGRESS_PORT) -> int:
-    """Fork the job's egress forwarder: a process (in the job's namespaces, cgroup and
-    uid) that accepts on ``127.0.0.1:port`` and relays each connection to the runner's
-    proxy at ``socket_path``, which decides what may be reached. Returns its pid."""
+def egress_listener(port: int = EGRESS_PORT) -> socket.socket:
+    """A listening socket on ``127.0.0.1:port`` of this (the job's own) network
+    namespace, for the runner: the caller hands it over (SCM_RIGHTS) and closes its own
+    copy. A socket belongs to the namespace it was made in, so the runner accepts the
+    job's connections on it from outside, and proxies them by its egress policy, with no
+    process of the job's in between."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", port))
-    listener.listen(64)
-    pid = os.fork()
-    if pid:
-        listener.close()
-        return pid
-    try:  # pragma: no cover - runs in the forwarder
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        keep = listener.fileno()
-        os.closerange(3, keep)
-        os.closerange(keep + 1, 1 << 16)
-        devnull = os.open("/dev/null", os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        _forward_forever(listener, socket_path)
-    finally:
-        os._exit(0)
-
-
-def _forward_forever(listener: socket.socket, socket_path: str) -> None:
-    import threading
-
-    def pump(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                dst.shutdown(socket.SHUT_WR)
-            with contextlib.suppress(OSError):
-                src.close()
-
-    while True:
-        try:
-            conn, _ = listener.accept()
-        except OSError:
-            continue
-        try:
-            up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            up.connect(socket_path)
-        except OSError:
-            conn.close()
-            continue
-        threading.Thread(target=pump, args=(conn, up), daemon=True).start()
-        threading.Thread(target=pump, args=(up, conn), daemon=True).start()
+    listener.listen(128)
+    return listener
 
 
 def wait_and_mirror(pid: int) -> None:

@@ -396,19 +396,23 @@ class Template:
             self._prepare(conn.fileno())
         except BaseException as exc:
             setup_error = _describe(exc)
+        listener = None
+        if setup_error is None and (jail_cfg or {}).get("job", {}).get("egress"):
+            try:
+                listener = _JAIL.egress_listener()
+            except BaseException as exc:
+                setup_error = _describe(exc)
         try:
             # Ready: the runner places this process in the job's cgroup before it hands
-            # it a job (the datagram carries our pid), then says "caged".
-            conn.send(json.dumps({"op": "ready"}).encode())
+            # it a job (the datagram carries our pid), and serves the job's egress on the
+            # listener it gets with it (ours is closed: the job cannot take it over).
+            ready = json.dumps({"op": "ready"}).encode()
+            if listener is not None:
+                socket.send_fds(conn, [ready], [listener.fileno()])
+                listener.close()
+            else:
+                conn.send(ready)
             data, fds = _recv_fds(conn, JOB_BUFSIZE, 4)
-            if data == b'{"op":"caged"}' and not fds:
-                egress = (jail_cfg or {}).get("job", {}).get("egress")
-                if egress and setup_error is None:
-                    try:
-                        _JAIL.start_forwarder(egress)
-                    except BaseException as exc:
-                        setup_error = _describe(exc)
-                data, fds = _recv_fds(conn, JOB_BUFSIZE, 4)
         except OSError:
             os._exit(0)
         if not data or len(fds) not in (3, 4):

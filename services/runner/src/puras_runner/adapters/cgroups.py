@@ -41,6 +41,8 @@ log = get_logger(__name__)
 CGROUP_ROOT: Final = Path("/sys/fs/cgroup")
 V1_CONTROLLERS: Final = ("memory", "pids", "cpu")
 CPU_PERIOD_US: Final = 100_000
+POOL_SIZE: Final = 32
+"""Emptied job cgroups kept for reuse."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,27 @@ class JobCgroup:
     def __init__(self, paths: list[Path], version: int) -> None:
         self.paths = paths
         self.version = version
+        self._base = (0, 0)
+        """(OOM kills, refused forks) counted before this job: a pooled cgroup serves
+        many jobs one after the other, and the kernel's counters only grow."""
+
+    def _counters(self) -> tuple[int, int]:
+        base = self.paths[0]
+        if self.version == 2:
+            return (
+                _keyed(base / "memory.events").get("oom_kill", 0),
+                _keyed(self.paths[0] / "pids.events").get("max", 0),
+            )
+        oom = _keyed(base / "memory.oom_control")
+        kills = oom["oom_kill"] if "oom_kill" in oom else _int(base / "memory.failcnt")
+        return kills, _keyed(self.paths[1] / "pids.events").get("max", 0)
+
+    def rebase(self) -> None:
+        """Count from now on (before the cgroup serves its next job)."""
+        self._base = self._counters()
+        if self.version == 1:
+            with contextlib.suppress(OSError):
+                (self.paths[0] / "memory.max_usage_in_bytes").write_text("0")
 
     def add(self, pid: int) -> None:
         for path in self.paths:
@@ -83,22 +106,17 @@ class JobCgroup:
         return sorted(found)
 
     def usage(self) -> Usage:
-        base = self.paths[0]
-        if self.version == 2:
-            mem = _keyed(base / "memory.events")
-            pids = _keyed(base / "pids.events")
-            peak = _int(base / "memory.peak")
-            return Usage(mem.get("oom_kill", 0) > 0, pids.get("max", 0) > 0, peak)
-        mem_dir, pids_dir = self.paths[0], self.paths[1]
-        oom = _keyed(mem_dir / "memory.oom_control").get("oom_kill", 0) > 0
-        # Older kernels have no oom_kill counter: a failcnt at the limit says the same.
-        if not oom and "oom_kill" not in _keyed(mem_dir / "memory.oom_control"):
-            oom = _int(mem_dir / "memory.failcnt") > 0
+        """What the kernel counted since this cgroup's current job began."""
+        kills, refused = self._counters()
+        peak_file = "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"
         return Usage(
-            oom,
-            _keyed(pids_dir / "pids.events").get("max", 0) > 0,
-            _int(mem_dir / "memory.max_usage_in_bytes"),
+            kills > self._base[0],
+            refused > self._base[1],
+            _int(self.paths[0] / peak_file),
         )
+
+    def empty(self) -> bool:
+        return not self.pids()
 
     def kill(self) -> None:
         """SIGKILL everything in the cgroup (and whatever it forks meanwhile)."""
@@ -144,6 +162,10 @@ class JobCgroups:
         self.limits = limits
         self.reason = reason
         self._seq = itertools.count(1)
+        self._free: list[JobCgroup] = []
+        """Emptied job cgroups, ready for the next job: making and removing a cgroup
+        costs about a millisecond of the runner's CPU (three hierarchies on v1), and it
+        would be paid on every job."""
 
     @property
     def enabled(self) -> bool:
@@ -210,6 +232,27 @@ class JobCgroups:
         (cpu / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
         (cpu / "cpu.cfs_quota_us").write_text(str(int(lim.cpus * CPU_PERIOD_US)))
         return JobCgroup(paths, 1)
+
+    def acquire(self) -> JobCgroup | None:
+        """A job cgroup with the job limits: an emptied one if there is one."""
+        if self._free:
+            return self._free.pop()
+        return self.create()
+
+    def release(self, cg: JobCgroup) -> bool:
+        """After its job: kill what is left; keep it for the next job if it is empty
+        (True), else the caller removes it once its processes are gone."""
+        cg.kill()
+        if len(self._free) >= POOL_SIZE or not cg.empty():
+            return False
+        cg.rebase()
+        self._free.append(cg)
+        return True
+
+    def drain(self) -> None:
+        """Remove the pooled cgroups (at shutdown)."""
+        while self._free:
+            self._free.pop().remove()
 
     def sweep(self) -> None:
         """Remove what a previous runner with the same parent left (empty or killed)."""

@@ -1,10 +1,13 @@
-"""The job sandbox's only way out: an HTTP proxy on a Unix socket, with the SSRF policy.
+"""The job sandbox's only way out: an HTTP proxy in the runner, with the SSRF policy.
 
 A job's network namespace has nothing but loopback. Where the operator allows egress,
-each job's process runs a forwarder on ``127.0.0.1:3128`` inside its namespace (see
-:func:`puras_runner.jail.start_forwarder`) that hands every connection to this proxy
-over a Unix socket bound into the jail; ``HTTP_PROXY``/``HTTPS_PROXY`` point there, so
-pip, requests, httpx, urllib, curl and the SDK use it without knowing.
+each job's process opens a listening socket on ``127.0.0.1:3128`` of its own namespace
+before any job code runs and hands it to the runner (:func:`puras_runner.jail.
+egress_listener`); the runner accepts the job's connections on it from outside (a
+socket stays in the namespace it was made in) and proxies them here. ``HTTP_PROXY`` and
+``HTTPS_PROXY`` point there, so pip, uv, requests, httpx, urllib, curl and the SDK use
+it without knowing. No process of the job's is in between, and the job cannot take the
+listener over: it has no copy.
 
 The proxy speaks ``CONNECT host:port`` (any TCP protocol, TLS included: the job talks to
 the real server end to end) and plain ``http://`` requests in absolute form. For each it
@@ -12,7 +15,7 @@ resolves the host itself, refuses when any address is not public (loopback, priv
 link-local — the cloud metadata address —, multicast, reserved, CGNAT...; the same rules
 as the SDK's fetch) unless the operator allows its network, and connects to the address
 it checked, never to a fresh resolution. A refusal is a ``403`` whose reason phrase says
-why. Who asks is known from the socket's peer credentials (the project's uid).
+why. Who asks is known by the listener it came in on (one per job or build).
 
 Two policies: ``public`` for jobs, and an allowlist of package-index hosts for
 ``requirements.txt`` builds (:class:`EgressPolicy`).
@@ -23,19 +26,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import os
 import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
 from puras._netpolicy import refusal
 from puras_common.logging import get_logger
 
-__all__ = ["EgressPolicy", "EgressProxy", "Refused"]
+__all__ = ["EgressListener", "EgressPolicy", "EgressProxy", "Refused"]
 
 log = get_logger(__name__)
 
@@ -92,67 +93,72 @@ class EgressPolicy:
 Resolver = Callable[[str, int], "asyncio.Future[list[str]] | object"]
 
 
-class EgressProxy:
-    """One listening Unix socket with one policy."""
+class EgressListener:
+    """The proxy serving one job's (or one build's) listener; closed when it ends."""
 
-    def __init__(
-        self,
-        path: Path,
-        policy: EgressPolicy,
-        *,
-        name: str,
-        who: Callable[[int], str] | None = None,
-    ) -> None:
-        self.path = path
-        self.policy = policy
-        self.name = name
-        self._who = who or (lambda uid: f"uid {uid}")
-        self._server: asyncio.AbstractServer | None = None
+    def __init__(self, proxy: EgressProxy, listener: socket.socket, peer: str) -> None:
+        self._proxy = proxy
+        self._listener = listener
+        self.peer = peer
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self._loop = asyncio.get_running_loop()
+        listener.setblocking(False)
+        self._loop.add_reader(listener.fileno(), self._accept)
 
-    async def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.path.parent, 0o755)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
-        # Every project's uid connects; what it may reach is the policy's to say.
-        os.chmod(self.path, 0o666)
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        for task in list(self._tasks):
-            task.cancel()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                conn, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            task = self._loop.create_task(self._serve(conn))
             self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, conn: socket.socket) -> None:
         try:
-            await self._handle(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+            reader, writer = await asyncio.open_connection(sock=conn)
+        except OSError:
+            conn.close()
+            return
+        try:
+            await self._proxy.handle(reader, writer, self.peer)
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError, OSError):
             pass
         finally:
-            if task is not None:
-                self._tasks.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    def _peer(self, writer: asyncio.StreamWriter) -> str:
-        sock = writer.get_extra_info("socket")
-        try:
-            raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
-            return self._who(_UCRED.unpack(raw)[1])
-        except (OSError, AttributeError):
-            return "unknown"
+    def close(self) -> None:
+        """Stop accepting, and end the connections still open (the job is over)."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self._loop.remove_reader(self._listener.fileno())
+        self._listener.close()
+        for task in list(self._tasks):
+            task.cancel()
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+
+class EgressProxy:
+    """One egress policy, serving the listeners of the jobs (or builds) that use it."""
+
+    def __init__(self, policy: EgressPolicy, *, name: str) -> None:
+        self.policy = policy
+        self.name = name
+
+    def serve(self, listener: socket.socket, peer: str) -> EgressListener:
+        """Accept and proxy the connections made to ``listener`` (it is ours to close)."""
+        return EgressListener(self, listener, peer)
+
+    async def handle(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
+    ) -> None:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_S)
         if len(head) > HEAD_LIMIT:
             await _answer(writer, 431, "Request Header Fields Too Large")
@@ -169,13 +175,13 @@ class EgressProxy:
             self.policy.check_host(host, port)
             upstream_r, upstream_w, address = await self._open(host, port)
         except Refused as exc:
-            log.info("egress refused", proxy=self.name, peer=self._peer(writer), reason=str(exc))
+            log.info("egress refused", proxy=self.name, peer=peer, reason=str(exc))
             await _answer(writer, 403, f"Forbidden: {exc}")
             return
         except (OSError, TimeoutError) as exc:
             await _answer(writer, 502, f"Bad Gateway: cannot connect: {exc}")
             return
-        log.debug("egress", proxy=self.name, peer=self._peer(writer), host=host, address=address)
+        log.debug("egress", proxy=self.name, peer=peer, host=host, address=address)
         try:
             if connect:
                 writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")

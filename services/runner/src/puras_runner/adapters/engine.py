@@ -356,6 +356,8 @@ class DeterministicEngine:
     async def close(self) -> None:
         """Stop every template (and so every job's process) and drop kept workdirs."""
         await self.templates.close()
+        if self.templates.cgroups is not None:
+            self.templates.cgroups.drain()
         await asyncio.to_thread(self.workdirs.close)
 
     def lookup(self, job: RunJob) -> PreparedSkill | None:
@@ -394,6 +396,7 @@ class DeterministicEngine:
             memory_limit_mb=self.memory_limit_mb,
             per_job_cgroups=cgroups is not None and cgroups.enabled,
             jail_spec=self._jail_spec(job.project_id, venv, deployment, spec.name),
+            project_id=job.project_id,
         )
         self._prepared[prepared.key] = prepared
         return prepared
@@ -560,6 +563,7 @@ def prepare_skill(
     memory_limit_mb: int,
     per_job_cgroups: bool = False,
     jail_spec: dict[str, Any] | None = None,
+    project_id: str = "",
 ) -> PreparedSkill:
     skill_dir = deployment.root / "skills" / spec.name
     limits = dataclasses.asdict(process_limits(memory_limit_mb=memory_limit_mb))
@@ -583,6 +587,7 @@ def prepare_skill(
             deployment_id=deployment.id,
             skill=spec.name,
             limits=limits,
+            project_id=project_id,
             jail=jail_spec,
         ),
     )

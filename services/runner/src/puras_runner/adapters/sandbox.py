@@ -56,8 +56,6 @@ ETC_FILES: Final = (
 )
 """What a job sees of the host's ``/etc`` (where present). Never ``passwd``/``shadow``:
 the jail has its own ``passwd`` and ``group`` naming the job's user only."""
-EGRESS_SOCKET: Final = "/run/puras/egress.sock"
-"""Where a jail shows the egress proxy's socket."""
 TOP_LEVEL: Final = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 """Merged-/usr links (or real folders on older layouts) reproduced as on the host."""
 
@@ -88,7 +86,7 @@ class Sandbox:
         uid_base: int,
         uid_span: int,
         job_tmpfs_mb: int,
-        egress_socket: Path | None = None,
+        egress: bool = False,
         extra_ro_paths: tuple[Path, ...] = (),
     ) -> None:
         if os.geteuid() != 0:
@@ -105,8 +103,8 @@ class Sandbox:
         self.uid_base = uid_base
         self.uid_span = uid_span
         self.job_tmpfs_mb = job_tmpfs_mb
-        self.egress_socket = egress_socket
-        """The egress proxy's socket (``None``: jobs reach no network at all)."""
+        self.egress = egress
+        """Jobs reach the egress proxy (``False``: no network at all)."""
         self._projects: dict[int, str] = {}
         self.extra_ro_paths = extra_ro_paths
         # Compiled now: a broken libseccomp stops the runner at start, not a job later.
@@ -130,7 +128,7 @@ class Sandbox:
 
     def job_env(self) -> dict[str, str]:
         """What a job's environment gets from the sandbox: the proxy's address."""
-        if self.egress_socket is None:
+        if not self.egress:
             return {}
         proxy = f"http://127.0.0.1:{jail.EGRESS_PORT}"
         return {
@@ -228,8 +226,6 @@ class Sandbox:
         for path in runtime:
             binds.append([str(path), f"{jail.RUNTIME}/{path.name}", False])
         binds.append([str(self.project_drive(project_id)), "/drive", True])
-        if self.egress_socket is not None:
-            binds.append([str(self.egress_socket), EGRESS_SOCKET, True])
         passwd = (
             "root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
             f"puras:x:{jail.JOB_UID}:{jail.JOB_UID}:puras job:{jail.JOB_HOME}:/bin/sh\n"
@@ -258,7 +254,7 @@ class Sandbox:
         python: Path,
         uv_bin: Path,
         cache_dir: Path,
-        egress_socket: Path,
+        report_fd: int,
         index_urls: list[str],
     ) -> dict[str, Any]:
         """What ``build_main`` needs to install ``requirements`` into ``venv_dir`` with uv,
@@ -283,7 +279,6 @@ class Sandbox:
             [str(requirements), "/build/requirements.txt", False],
             [str(uv_bin), f"{jail.RUNTIME}/uv", False],
             [str(cache_dir), "/cache", True],
-            [str(egress_socket), EGRESS_SOCKET, True],
         ]
         index_args: list[str] = []
         for i, url in enumerate(index_urls):
@@ -325,7 +320,7 @@ class Sandbox:
                 "seccomp": self._template_bpf,
                 "tmp_size": f"{self.job_tmpfs_mb}m",
             },
-            "egress": EGRESS_SOCKET,
+            "report_fd": report_fd,
             "argv": [
                 f"{jail.RUNTIME}/uv",
                 "pip",
@@ -346,7 +341,7 @@ class Sandbox:
         return {
             "seccomp": self._job_bpf,
             "job_size": f"{self.job_tmpfs_mb}m",
-            "egress": EGRESS_SOCKET if self.egress_socket is not None else None,
+            "egress": self.egress,
         }
 
 

@@ -26,6 +26,7 @@ import msgspec
 
 from puras_common.logging import get_logger
 from puras_runner.adapters.cgroups import JobCgroup, JobCgroups, Usage
+from puras_runner.adapters.egress import EgressListener, EgressProxy
 
 __all__ = [
     "TEMPLATE_SCRIPT",
@@ -70,6 +71,7 @@ class TemplateSpec:
     limits: dict[str, int] = field(default_factory=dict, hash=False)
     """rlimits every job of this template gets (see ``template_main``); CPU time, which
     depends on the job's timeout, comes with each job."""
+    project_id: str = ""
     jail: dict[str, Any] | None = field(default=None, hash=False)
     """The sandbox (``module``: the jail module's path, ``template`` and ``job``: the
     specs of :mod:`puras_runner.jail`), or ``None`` for an unconfined template."""
@@ -96,6 +98,10 @@ class ChildHandle:
     """The job's process as the runner sees it (SCM_CREDENTIALS of its "ready")."""
     pid_is_host: bool = True
     """``pid`` is a host pid (an unconfined template)."""
+    egress: EgressListener | None = None
+    """The proxy serving the job's egress listener, closed when the job ends."""
+    cgroups: JobCgroups | None = None
+    """Where its cgroup goes back to when the job is over."""
 
     def kill(self) -> None:
         """SIGKILL everything in the job's cgroup, and its process (its group, without
@@ -117,13 +123,21 @@ class ChildHandle:
     def finish(self) -> None:
         """After the exit: nothing of the job may be left; read its usage, remove its
         cgroup (a busy one is retried by the pool's sweep)."""
+        if self.egress is not None:
+            self.egress.close()
+            self.egress = None
         cg = self.cgroup
         if cg is None:
             return
         cg.kill()
         self.usage = cg.usage()
         self.cgroup = None
-        remove_cgroup(cg)
+        if self.cgroups is None or not self.cgroups.release(cg):
+            remove_cgroup(cg)
+
+
+def ready_ok(data: bytes) -> bool:
+    return data.startswith((b'{"op": "ready"}', b'{"op":"ready"}'))
 
 
 def remove_cgroup(cg: JobCgroup, tries: int = 40) -> None:
@@ -146,6 +160,7 @@ class _Spare:
     cgroup: JobCgroup | None = None
     job_pid: int = 0
     """The job's process, as the runner sees it."""
+    egress: EgressListener | None = None
 
 
 class _Msg(msgspec.Struct, frozen=True):
@@ -166,7 +181,9 @@ _decode_msg = msgspec.json.Decoder(_Msg).decode
 _decode_ready = msgspec.json.Decoder(_Ready).decode
 _FD_ANCILLARY: Final = socket.CMSG_LEN(4 * array.array("i").itemsize)
 _UCRED: Final = struct.Struct("iII")
-_CRED_ANCILLARY: Final = socket.CMSG_SPACE(_UCRED.size)
+_CRED_ANCILLARY: Final = socket.CMSG_SPACE(_UCRED.size) + socket.CMSG_SPACE(
+    array.array("i").itemsize
+)
 
 
 class TemplateProcess:
@@ -179,9 +196,11 @@ class TemplateProcess:
         proc: asyncio.subprocess.Process,
         sock: socket.socket,
         cgroups: JobCgroups | None = None,
+        egress: EgressProxy | None = None,
     ) -> None:
         self.key = key
         self.spec = spec
+        self._egress = egress
         self._proc = proc
         self._sock = sock
         self._cgroups = cgroups if cgroups is not None and cgroups.enabled else None
@@ -213,6 +232,7 @@ class TemplateProcess:
         ready_timeout: float,
         spares: int = 2,
         cgroups: JobCgroups | None = None,
+        egress: EgressProxy | None = None,
     ) -> TemplateProcess:
         t0 = time.perf_counter()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -260,7 +280,7 @@ class TemplateProcess:
         finally:
             theirs.close()
         ours.setblocking(False)
-        tpl = cls(key, spec, proc, ours, cgroups)
+        tpl = cls(key, spec, proc, ours, cgroups, egress)
         try:
             tpl._go()
             ready = await asyncio.wait_for(asyncio.shield(tpl._ready), ready_timeout)
@@ -334,6 +354,8 @@ class TemplateProcess:
                 cgroup=spare.cgroup,
                 host_pid=spare.job_pid,
                 pid_is_host=self.spec.jail is None,
+                egress=spare.egress,
+                cgroups=self._cgroups,
             )
             self._jobs[spare.pid] = handle
             self.last_used = time.monotonic()
@@ -450,18 +472,32 @@ class TemplateProcess:
         self._loop.remove_reader(fd)
         self._pending.discard(spare)
         job_pid = 0
+        listener: socket.socket | None = None
         for level, kind, cdata in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
                 job_pid = _UCRED.unpack(cdata[: _UCRED.size])[0]
+            elif level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds = array.array("i")
+                fds.frombytes(cdata[: len(cdata) - (len(cdata) % fds.itemsize)])
+                for fd in fds:
+                    if listener is None:
+                        listener = socket.socket(fileno=fd)
+                    else:
+                        os.close(fd)
+        if listener is not None:
+            if self._egress is not None and ready_ok(data):
+                spare.egress = self._egress.serve(listener, self.spec.project_id)
+            else:
+                listener.close()
         try:
             ready = _decode_ready(data) if data else None
         except msgspec.DecodeError:
             ready = None
         if ready is None or ready.op != "ready" or not job_pid:
-            spare.sock.close()  # it died while setting up; the template forks another
+            self._drop_spare(spare)  # it died while setting up; the template forks another
             return
         if ready.error is not None:
-            spare.sock.close()
+            self._drop_spare(spare)
             err = ready.error
             self._lost(
                 "a job's process could not be confined: "
@@ -475,7 +511,7 @@ class TemplateProcess:
         spec_pids_are_host = self.spec.jail is None
         if self._cgroups is not None:
             try:
-                cg = self._cgroups.create()
+                cg = self._cgroups.acquire()
                 if cg is not None:
                     spare.cgroup = cg
                     # Before it has a job: what it forks from now on is born inside.
@@ -485,18 +521,9 @@ class TemplateProcess:
                         cg.add(spare.pid)
                     cg.add(job_pid)
             except OSError as exc:
-                spare.sock.close()
-                if spare.cgroup is not None:
-                    spare.cgroup.kill()
-                    remove_cgroup(spare.cgroup)
+                self._drop_spare(spare)
                 self._lost(f"could not place a job's process in its cgroup: {exc}")
                 return
-        try:
-            # Whatever it starts from now on (its egress forwarder) is in its cgroup.
-            spare.sock.send(b'{"op":"caged"}')
-        except OSError:
-            self._drop_spare(spare)
-            return
         while self._spare_waiters:
             waiter = self._spare_waiters.popleft()
             if not waiter.done():
@@ -505,6 +532,9 @@ class TemplateProcess:
         self._spares.append(spare)
 
     def _drop_spare(self, spare: _Spare) -> None:
+        if spare.egress is not None:
+            spare.egress.close()
+            spare.egress = None
         if spare in self._pending:
             self._pending.discard(spare)
             with contextlib.suppress(Exception):
@@ -601,11 +631,17 @@ class TemplatePool:
     """The live templates of this runner, started on first use, stopped when idle."""
 
     def __init__(
-        self, *, idle_s: float, spares: int = 2, cgroups: JobCgroups | None = None
+        self,
+        *,
+        idle_s: float,
+        spares: int = 2,
+        cgroups: JobCgroups | None = None,
+        egress: EgressProxy | None = None,
     ) -> None:
         self._idle_s = idle_s
         self._spares = spares
         self.cgroups = cgroups
+        self.egress = egress
         self._live: dict[TemplateKey, TemplateProcess] = {}
         self._starting: dict[TemplateKey, asyncio.Task[TemplateProcess]] = {}
         self._reaper: asyncio.Task[None] | None = None
@@ -638,7 +674,12 @@ class TemplatePool:
         if old is not None:
             await old.close()
         tpl = await TemplateProcess.start(
-            key, spec, ready_timeout=ready_timeout, spares=self._spares, cgroups=self.cgroups
+            key,
+            spec,
+            ready_timeout=ready_timeout,
+            spares=self._spares,
+            cgroups=self.cgroups,
+            egress=self.egress,
         )
         self._live[key] = tpl
         return tpl

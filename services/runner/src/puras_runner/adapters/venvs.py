@@ -30,6 +30,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from puras_runner.adapters.cgroups import CgroupLimits, JobCgroups
 from puras_runner.domain import errors
 
 if TYPE_CHECKING:
+    from puras_runner.adapters.egress import EgressProxy
     from puras_runner.adapters.sandbox import Sandbox
 
 __all__ = ["BuildSandbox", "VenvBuildFailed", "VenvBuilder", "venv_key"]
@@ -69,7 +71,8 @@ class BuildSandbox:
     """How confined builds run (see the module docstring)."""
 
     sandbox: Sandbox
-    egress_socket: Path
+    egress: EgressProxy
+    """The build policy: the package index's hosts only."""
     index_urls: list[str]
     timeout_s: float
     cgroups: JobCgroups | None
@@ -210,6 +213,7 @@ class VenvBuilder:
         os.chown(cache, uid, uid)
         os.chmod(cache, 0o700)
         await asyncio.to_thread(_chown_tree, venv_dir, uid)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         cfg = box.sandbox.build_config(
             project_id=project_id,
             venv_dir=venv_dir,
@@ -217,22 +221,28 @@ class VenvBuilder:
             python=Path(self._python),
             uv_bin=Path(self._uv_bin),
             cache_dir=cache,
-            egress_socket=box.egress_socket,
+            report_fd=theirs.fileno(),
             index_urls=box.index_urls,
         )
-        proc = await asyncio.create_subprocess_exec(
-            box.launcher,
-            "-I",
-            str(BUILD_SCRIPT),
-            json.dumps(cfg),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            cwd="/",
-            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-            start_new_session=True,
-        )
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                box.launcher,
+                "-I",
+                str(BUILD_SCRIPT),
+                json.dumps(cfg),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                cwd="/",
+                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                start_new_session=True,
+                pass_fds=(theirs.fileno(),),
+            )
+        finally:
+            theirs.close()
         cgroup = None
+        egress = None
+        ours.setblocking(False)
         try:
             if box.cgroups is not None and box.cgroups.enabled:
                 cgroup = box.cgroups.create("build", box.limits)
@@ -242,11 +252,19 @@ class VenvBuilder:
             proc.stdin.write(b"go\n")
             await proc.stdin.drain()
             proc.stdin.close()
+            loop = asyncio.get_running_loop()
             try:
-                out, _ = await asyncio.wait_for(proc.communicate(), box.timeout_s)
+                async with asyncio.timeout(box.timeout_s):
+                    listener = await _receive_listener(loop, ours)
+                    if listener is not None:
+                        egress = box.egress.serve(listener, f"build {project_id}")
+                    out, _ = await proc.communicate()
             except TimeoutError:
                 raise VenvBuildFailed(errors.venv_timeout_error(box.timeout_s)) from None
         finally:
+            ours.close()
+            if egress is not None:
+                egress.close()
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, 9)
@@ -313,6 +331,39 @@ class VenvBuilder:
         if proc.returncode != 0:
             tail = out.decode("utf-8", errors="replace")[-OUTPUT_TAIL_CHARS:]
             raise VenvBuildFailed(errors.venv_error(what, proc.returncode or -1, tail))
+
+
+async def _receive_listener(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket
+) -> socket.socket | None:
+    """The build's egress listener, once its jail is up (``None``: it ended first)."""
+    while True:
+        try:
+            _msg, fds, _flags, _addr = socket.recv_fds(sock, 64, 1)
+        except BlockingIOError:
+            await _readable(loop, sock)
+            continue
+        except OSError:
+            return None
+        if not fds:
+            return None
+        for extra in fds[1:]:
+            os.close(extra)
+        return socket.socket(fileno=fds[0])
+
+
+async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+    fut: asyncio.Future[None] = loop.create_future()
+
+    def ready() -> None:
+        if not fut.done():
+            fut.set_result(None)
+
+    loop.add_reader(sock.fileno(), ready)
+    try:
+        await fut
+    finally:
+        loop.remove_reader(sock.fileno())
 
 
 def _chown_tree(root: Path, uid: int) -> None:
