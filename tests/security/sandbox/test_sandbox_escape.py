@@ -470,3 +470,40 @@ async def test_projects_sharing_a_uid_still_see_nothing_of_each_other(
     assert t_seen == ["1"]
     assert j_seen == ["1"]
     await napping.terminal()
+
+
+HOARD = """
+import socket
+
+def run(inputs):
+    held, cut = [], 0
+    for _ in range(100):
+        s = socket.create_connection(("127.0.0.1", 3128), timeout=5)
+        held.append(s)
+    # The proxy closes what it will not serve: those read EOF; the rest wait for a
+    # request. Look until the cut ones are all in (bounded), or the cap failed.
+    import select, time
+    for s in held:
+        s.setblocking(False)
+    closed = set()
+    deadline = time.monotonic() + 10
+    quiet = False
+    while time.monotonic() < deadline and not (quiet and len(closed) >= 100 - 64):
+        readable, _, _ = select.select([s for s in held if s not in closed], [], [], 0.5)
+        quiet = not readable
+        for s in readable:
+            if s.recv(1) == b"":
+                closed.add(s)
+    cut = len(closed)
+    for s in held:
+        s.close()
+    return {"cut": cut}
+"""
+
+
+async def test_a_job_cannot_use_up_the_runners_connections(
+    harness: Harness, start: StartRunner
+) -> None:
+    await start()
+    r = await _result(harness, skill_files("hoard", HOARD), "hoard")
+    assert r["cut"] == 100 - 64

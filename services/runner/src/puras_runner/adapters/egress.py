@@ -43,6 +43,9 @@ log = get_logger(__name__)
 HEAD_LIMIT: Final = 16 * 1024
 HEAD_TIMEOUT_S: Final = 30.0
 CONNECT_TIMEOUT_S: Final = 15.0
+MAX_CONNECTIONS_PER_JOB: Final = 64
+"""Open proxied connections one job may hold at once: the runner's descriptors are
+shared by every tenant's jobs, so none may use them up."""
 _UCRED: Final = struct.Struct("iII")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -114,6 +117,15 @@ class EgressListener:
                 return
             except OSError:
                 return
+            if len(self._tasks) >= MAX_CONNECTIONS_PER_JOB:
+                conn.close()
+                log.info(
+                    "egress refused",
+                    proxy=self._proxy.name,
+                    peer=self.peer,
+                    reason=f"more than {MAX_CONNECTIONS_PER_JOB} open connections",
+                )
+                continue
             task = self._loop.create_task(self._serve(conn))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
