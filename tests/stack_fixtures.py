@@ -13,12 +13,13 @@ import pytest
 from puras_cli.devstack import Stack
 from stackapi import Api, new_api, start_stack, stop_stack
 
-__all__ = ["admin", "api", "stack"]
+__all__ = ["admin", "api", "serve_stack", "stack"]
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    s, work = start_stack()
+def serve_stack(env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """The body of a module's ``stack`` fixture (a module that needs other settings
+    defines its own with ``yield from serve_stack({...})``)."""
+    s, work = start_stack(env=env)
     try:
         yield s
         violations = [
@@ -29,6 +30,11 @@ def stack() -> Iterator[Stack]:
         assert violations == [], "\n".join(violations[:20])
     finally:
         stop_stack(s, work)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    yield from serve_stack()
 
 
 @pytest.fixture

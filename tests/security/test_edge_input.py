@@ -18,9 +18,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from stack_fixtures import serve_stack
 
 from puras_cli.devstack import Stack
-from stackapi import Api, new_api, start_stack, stop_stack
+from stackapi import Api, new_api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -30,23 +31,7 @@ REPLACEMENT = "\ufffd"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    s, work = start_stack(env={"PURAS_GATEWAY_ALLOWED_INDEX_URLS": ALLOWED_INDEX})
-    try:
-        yield s
-    finally:
-        stop_stack(s, work)
-
-
-@pytest.fixture
-def api(stack: Stack, request: pytest.FixtureRequest) -> Iterator[Api]:
-    """A fresh funded project with the e2e test project deployed and active."""
-    a = new_api(stack, request.node.name)
-    r = a.push(notes="security")
-    assert r.status_code == 200, r.text
-    try:
-        yield a
-    finally:
-        a.close()
+    yield from serve_stack({"PURAS_GATEWAY_ALLOWED_INDEX_URLS": ALLOWED_INDEX})
 
 
 def connection(r: httpx.Response) -> object:

@@ -156,12 +156,7 @@ class _CapData(ctypes.Structure):
 
 def drop_capabilities() -> None:
     """Empty the bounding, ambient, effective, permitted and inheritable sets."""
-    for cap in range(_CAP_LAST_MAX + 1):
-        if _libc.prctl(PR_CAPBSET_DROP, ctypes.c_ulong(cap), 0, 0, 0) != 0:
-            err = ctypes.get_errno()
-            if err == errno.EINVAL:  # past the kernel's last capability
-                break
-            raise JailError(err, f"dropping capability {cap}: {os.strerror(err)}")
+    drop_capabilities_bounding_only()
     if _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0:
         err = ctypes.get_errno()
         if err != errno.EINVAL:  # kernels before 4.3 have no ambient set
@@ -309,13 +304,9 @@ def enter_template_jail(spec: dict[str, Any]) -> int:
     # ends the kernel ends everything in it. This process stays outside, as root, and
     # only waits (the caller mirrors how the confined one ends).
     unshare(CLONE_NEWPID)
-    alive_r, alive_w = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
+    pid, alive_r = _fork_watched()
     if pid:
-        os.close(alive_r)
-        _keep_alive.append(alive_w)
         return pid
-    os.close(alive_w)
     # A proc of this namespace, fully visible: a job can mount its own only where one is.
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     drop_capabilities_bounding_only()
@@ -325,11 +316,7 @@ def enter_template_jail(spec: dict[str, Any]) -> int:
     if capabilities_effective():
         raise JailError(errno.EPERM, "capabilities survived the uid change")
     # The uid change cleared the parent-death signal: the waiter outside goes, so do we.
-    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    readable, _, _ = select.select([alive_r], [], [], 0)
-    if readable:
-        os._exit(0)
-    os.close(alive_r)
+    _follow_parent(alive_r)
     # A uid change makes the process non-dumpable, which would leave /proc/self/uid_map
     # owned by root: the children could not map their own user namespaces.
     prctl(PR_SET_DUMPABLE, 1)
@@ -359,26 +346,17 @@ def enter_job_jail(spec: dict[str, Any]) -> int:
     which is pid 1 of its own pid namespace, fully confined on return.
 
     ``spec``: ``job_size`` (tmpfs size of ``/job`` and of ``/tmp``), ``seccomp`` (hex of
-    the job's compiled filter), ``network`` (False: loopback only).
+    the job's compiled filter).
     """
     uid, gid = os.getuid(), os.getgid()
-    alive_r, alive_w = os.pipe2(os.O_CLOEXEC)
     unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC)
     _write("/proc/self/setgroups", "deny")
     _write("/proc/self/uid_map", f"{JOB_UID} {uid} 1")
     _write("/proc/self/gid_map", f"{JOB_UID} {gid} 1")
-    pid = os.fork()
+    pid, alive_r = _fork_watched()
     if pid:
-        os.close(alive_r)
-        # Kept open (and inherited by nothing: close-on-exec) until this process ends.
-        _keep_alive.append(alive_w)
         return pid
-    os.close(alive_w)
-    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    readable, _, _ = select.select([alive_r], [], [], 0)
-    if readable:  # the waiter is already gone: so is the job
-        os._exit(0)
-    os.close(alive_r)
+    _follow_parent(alive_r)
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     size = spec.get("job_size", "512m")
@@ -397,6 +375,31 @@ def enter_job_jail(spec: dict[str, Any]) -> int:
 
 
 _keep_alive: list[int] = []
+"""Write ends of the pipes a forked child watches to know its parent is alive: kept
+open (close-on-exec, so inherited by nothing) until this process ends."""
+
+
+def _fork_watched() -> tuple[int, int]:
+    """``fork`` that lets the child tell whether its parent is still there: returns
+    ``(pid, -1)`` in the parent and ``(0, fd)`` in the child, for :func:`_follow_parent`."""
+    alive_r, alive_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid:
+        os.close(alive_r)
+        _keep_alive.append(alive_w)
+        return pid, -1
+    os.close(alive_w)
+    return 0, alive_r
+
+
+def _follow_parent(alive_r: int) -> None:
+    """Die with the parent from now on; if it is already gone, end at once."""
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    readable, _, _ = select.select([alive_r], [], [], 0)
+    if readable:  # EOF: the parent's end of the pipe closed with it
+        os._exit(0)
+    os.close(alive_r)
+
 
 EGRESS_PORT = 3128
 """Where, inside a job's own network namespace, the runner's egress proxy listens."""

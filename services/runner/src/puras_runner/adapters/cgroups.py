@@ -23,6 +23,7 @@ it can enforce.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import itertools
@@ -34,7 +35,7 @@ from typing import Final
 
 from puras_common.logging import get_logger
 
-__all__ = ["CgroupLimits", "JobCgroup", "JobCgroups", "Usage"]
+__all__ = ["CgroupLimits", "JobCgroup", "JobCgroups", "Usage", "remove_cgroup"]
 
 log = get_logger(__name__)
 
@@ -263,6 +264,18 @@ class JobCgroups:
                         cg = JobCgroup([entry], self.version)
                         cg.kill()
                         cg.remove()
+
+
+def remove_cgroup(cg: JobCgroup, tries: int = 40) -> None:
+    """rmdir the cgroup once its last process is gone (a killed process takes a moment
+    to exit); retried from the event loop a few times, then left to the start-up sweep."""
+    if cg.remove() or tries <= 0:
+        if tries <= 0:
+            log.warning("cgroup still busy; left for the next sweep", path=str(cg.paths[0]))
+        return
+    cg.kill()
+    with contextlib.suppress(RuntimeError):  # no loop: at interpreter exit
+        asyncio.get_running_loop().call_later(0.05, remove_cgroup, cg, tries - 1)
 
 
 def _setup_v2(root: Path, self_cgroup: Path) -> Path:

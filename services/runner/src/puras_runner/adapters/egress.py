@@ -27,8 +27,6 @@ import asyncio
 import contextlib
 import ipaddress
 import socket
-import struct
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
@@ -46,7 +44,6 @@ CONNECT_TIMEOUT_S: Final = 15.0
 MAX_CONNECTIONS_PER_JOB: Final = 64
 """Open proxied connections one job may hold at once: the runner's descriptors are
 shared by every tenant's jobs, so none may use them up."""
-_UCRED: Final = struct.Struct("iII")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -91,9 +88,6 @@ class EgressPolicy:
                 f"{host} resolves to {address}, {label} address; only public addresses "
                 "may be reached from a job"
             )
-
-
-Resolver = Callable[[str, int], "asyncio.Future[list[str]] | object"]
 
 
 class EgressListener:

@@ -20,14 +20,13 @@ that owns nothing on the host but the project's drive folder.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from puras_runner import jail
 from puras_runner.adapters import seccomp_filters
 
-__all__ = ["HostSupport", "Sandbox", "SandboxUnavailable"]
+__all__ = ["Sandbox", "SandboxUnavailable"]
 
 ETC_FILES: Final = (
     "resolv.conf",
@@ -64,17 +63,6 @@ class SandboxUnavailable(RuntimeError):
     """The host cannot give jobs the sandbox; the runner refuses to run them unconfined."""
 
 
-@dataclass(frozen=True, slots=True)
-class HostSupport:
-    """What this host lets the runner enforce (said at start)."""
-
-    root: bool
-    cgroups: str
-
-    def describe(self) -> str:
-        return f"namespaces+seccomp: {'yes' if self.root else 'no'}; {self.cgroups}"
-
-
 class Sandbox:
     """Builds the jail specs of templates and jobs for one runner."""
 
@@ -87,7 +75,6 @@ class Sandbox:
         uid_span: int,
         job_tmpfs_mb: int,
         egress: bool = False,
-        extra_ro_paths: tuple[Path, ...] = (),
     ) -> None:
         if os.geteuid() != 0:
             raise SandboxUnavailable(
@@ -105,8 +92,6 @@ class Sandbox:
         self.job_tmpfs_mb = job_tmpfs_mb
         self.egress = egress
         """Jobs reach the egress proxy (``False``: no network at all)."""
-        self._projects: dict[int, str] = {}
-        self.extra_ro_paths = extra_ro_paths
         # Compiled now: a broken libseccomp stops the runner at start, not a job later.
         self._template_bpf = seccomp_filters.template_filter().hex()
         self._job_bpf = seccomp_filters.job_filter().hex()
@@ -118,13 +103,7 @@ class Sandbox:
         os.chmod(self.jail_root, 0o700)
 
     def uid_for(self, project_id: str) -> int:
-        uid = jail.job_uid(self.uid_base, self.uid_span, project_id)
-        self._projects[uid] = project_id
-        return uid
-
-    def project_of(self, uid: int) -> str:
-        """The project a sandbox uid belongs to (for the egress proxy's logs)."""
-        return self._projects.get(uid, f"uid {uid}")
+        return jail.job_uid(self.uid_base, self.uid_span, project_id)
 
     def job_env(self) -> dict[str, str]:
         """What a job's environment gets from the sandbox: the proxy's address."""
@@ -207,20 +186,7 @@ class Sandbox:
     ) -> dict[str, Any]:
         """The jail of one (deployment, skill) template (see :func:`jail.enter_template_jail`)."""
         uid = self.uid_for(project_id)
-        binds: list[list[Any]] = [["/usr", "/usr", False]]
-        symlinks: list[list[str]] = []
-        for name in TOP_LEVEL:
-            host = Path("/") / name
-            if host.is_symlink():
-                symlinks.append([os.readlink(host), f"/{name}"])
-            elif host.is_dir():
-                binds.append([str(host), f"/{name}", False])
-        for name in ETC_FILES:
-            host = Path("/etc") / name
-            if host.exists():
-                binds.append([str(host.resolve()), f"/etc/{name}", False])
-        for path in _interpreter_roots(python, self.extra_ro_paths):
-            binds.append([str(path), str(path), False])
+        binds, symlinks = _system(python)
         binds.append([str(venv_dir), jail.VENV, False])
         binds.append([str(bundle_root), jail.BUNDLE, False])
         for path in runtime:
@@ -260,20 +226,7 @@ class Sandbox:
         """What ``build_main`` needs to install ``requirements`` into ``venv_dir`` with uv,
         confined as the project's uid (see the module docstring of ``build_main``)."""
         uid = self.uid_for(project_id)
-        binds: list[list[Any]] = [["/usr", "/usr", False]]
-        symlinks: list[list[str]] = []
-        for name in TOP_LEVEL:
-            host = Path("/") / name
-            if host.is_symlink():
-                symlinks.append([os.readlink(host), f"/{name}"])
-            elif host.is_dir():
-                binds.append([str(host), f"/{name}", False])
-        for name in ETC_FILES:
-            host = Path("/etc") / name
-            if host.exists():
-                binds.append([str(host.resolve()), f"/etc/{name}", False])
-        for path in _interpreter_roots(python, self.extra_ro_paths):
-            binds.append([str(path), str(path), False])
+        binds, symlinks = _system(python)
         binds += [
             [str(venv_dir), jail.VENV, True],
             [str(requirements), "/build/requirements.txt", False],
@@ -345,13 +298,27 @@ class Sandbox:
         }
 
 
-def _interpreter_roots(python: Path, extra: tuple[Path, ...]) -> list[Path]:
-    """The installation a venv's interpreter runs from (``sys.base_prefix``), unless it
-    is under ``/usr`` already, plus folders the operator adds."""
-    real = Path(os.path.realpath(python))
-    prefix = real.parent.parent
-    roots = [] if _under(prefix, Path("/usr")) else [prefix]
-    return roots + [p for p in extra if p.exists()]
+def _system(python: Path) -> tuple[list[list[Any]], list[list[str]]]:
+    """What every jail shows of the host, read-only, as (binds, symlinks): ``/usr`` and
+    the host's top-level layout, the files of ``/etc`` programs need, and the
+    installation the venvs' interpreter runs from (``sys.base_prefix``) unless it is
+    under ``/usr`` already."""
+    binds: list[list[Any]] = [["/usr", "/usr", False]]
+    symlinks: list[list[str]] = []
+    for name in TOP_LEVEL:
+        host = Path("/") / name
+        if host.is_symlink():
+            symlinks.append([os.readlink(host), f"/{name}"])
+        elif host.is_dir():
+            binds.append([str(host), f"/{name}", False])
+    for name in ETC_FILES:
+        host = Path("/etc") / name
+        if host.exists():
+            binds.append([str(host.resolve()), f"/etc/{name}", False])
+    prefix = Path(os.path.realpath(python)).parent.parent
+    if not _under(prefix, Path("/usr")):
+        binds.append([str(prefix), str(prefix), False])
+    return binds, symlinks
 
 
 def _under(path: Path, parent: Path) -> bool:

@@ -25,7 +25,7 @@ from typing import Any, Final
 import msgspec
 
 from puras_common.logging import get_logger
-from puras_runner.adapters.cgroups import JobCgroup, JobCgroups, Usage
+from puras_runner.adapters.cgroups import JobCgroup, JobCgroups, Usage, remove_cgroup
 from puras_runner.adapters.egress import EgressListener, EgressProxy
 
 __all__ = [
@@ -134,22 +134,6 @@ class ChildHandle:
         self.cgroup = None
         if self.cgroups is None or not self.cgroups.release(cg):
             remove_cgroup(cg)
-
-
-def ready_ok(data: bytes) -> bool:
-    return data.startswith((b'{"op": "ready"}', b'{"op":"ready"}'))
-
-
-def remove_cgroup(cg: JobCgroup, tries: int = 40) -> None:
-    """rmdir the cgroup once its last process is gone (a killed process takes a moment
-    to exit); retried from the event loop a few times, then left to the start-up sweep."""
-    if cg.remove() or tries <= 0:
-        if tries <= 0:
-            log.warning("cgroup still busy; left for the next sweep", path=str(cg.paths[0]))
-        return
-    cg.kill()
-    with contextlib.suppress(RuntimeError):  # no loop: at interpreter exit
-        asyncio.get_running_loop().call_later(0.05, remove_cgroup, cg, tries - 1)
 
 
 @dataclass(eq=False)
@@ -484,15 +468,15 @@ class TemplateProcess:
                         listener = socket.socket(fileno=fd)
                     else:
                         os.close(fd)
-        if listener is not None:
-            if self._egress is not None and ready_ok(data):
-                spare.egress = self._egress.serve(listener, self.spec.project_id)
-            else:
-                listener.close()
         try:
             ready = _decode_ready(data) if data else None
         except msgspec.DecodeError:
             ready = None
+        if listener is not None:
+            if self._egress is not None and ready is not None and ready.error is None:
+                spare.egress = self._egress.serve(listener, self.spec.project_id)
+            else:
+                listener.close()
         if ready is None or ready.op != "ready" or not job_pid:
             self._drop_spare(spare)  # it died while setting up; the template forks another
             return

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from puras_common.logging import get_logger
-from puras_runner.adapters.cgroups import CgroupLimits, JobCgroups
+from puras_runner.adapters.cgroups import CgroupLimits, JobCgroups, remove_cgroup
 from puras_runner.domain import errors
 
 if TYPE_CHECKING:
@@ -272,8 +272,6 @@ class VenvBuilder:
             if cgroup is not None:
                 usage = cgroup.usage()
                 cgroup.kill()
-                from puras_runner.adapters.templates import remove_cgroup
-
                 remove_cgroup(cgroup)
                 if usage.oom_killed and proc.returncode not in (0, None):
                     raise VenvBuildFailed(
