@@ -410,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
                 "fork-per-job vs in-process"
             )
             try:
-                from puras_runner.bench import measure_isolation_overhead
+                from puras_bench.isolation import measure_isolation_overhead
 
                 # Its progress lines are the runner's log lines: keep them off our stdout.
                 with contextlib.redirect_stdout(sys.stderr):

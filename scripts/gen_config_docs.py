@@ -25,7 +25,13 @@ from puras_scheduler.settings import SchedulerSettings
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 BEGIN, END = "<!-- settings:begin -->", "<!-- settings:end -->"
-SERVICES = [GatewaySettings, SchedulerSettings, RunnerSettings, BillingSettings, DriveSettings]
+SERVICES: list[type[ServiceSettings]] = [
+    GatewaySettings,
+    SchedulerSettings,
+    RunnerSettings,
+    BillingSettings,
+    DriveSettings,
+]
 
 
 def field_docs(cls: type) -> dict[str, str]:

@@ -24,11 +24,20 @@ from puras_common.bundles import NatsBundleStore, bundle_key, sha256_hex
 from puras_common.bus import Bus
 from puras_common.events.base import Envelope, Event, decode_envelope, decode_event
 from puras_common.events.commands import RunJob
-from puras_common.events.subjects import AGG_JOB, WORK_STREAM, event_subject, work_subject
+from puras_common.events.ids import deployment_created_id
+from puras_common.events.subjects import (
+    AGG_DEPLOYMENTS,
+    AGG_JOB,
+    WORK_STREAM,
+    event_subject,
+    work_subject,
+)
+from puras_common.events.types import BundleRef, DeploymentCreated, SkillRecord
 from puras_common.ids import new_id
+from puras_common.manifest import validate_bundle
 from puras_runner.adapters.secrets import NoSecrets
 from puras_runner.app.ports import SecretsProvider
-from puras_runner.bootstrap import Runner, start_runner
+from puras_runner.bootstrap import App, start_runner
 from puras_runner.settings import RunnerSettings
 
 TERMINAL = ("job.succeeded", "job.failed", "job.cancelled")
@@ -125,11 +134,29 @@ class Harness:
         return RunnerSettings(**values)
 
     async def deploy(self, files: dict[str, str], project_id: str | None = None) -> Deployed:
+        """Store the bundle and record its ``DeploymentCreated``, as the gateway does
+        (the runner takes the skills from that event)."""
         project = project_id or self.project_id
         deployment = new_id()
         data = make_zip(files)
         key = bundle_key(project, deployment)
         await self.store.put(key, data)
+        validated = validate_bundle(data)
+        await self.bus.append(
+            DeploymentCreated(
+                deployment_id=deployment,
+                notes="",
+                bundle=BundleRef(key=key, sha256=sha256_hex(data), size=len(data)),
+                requirements_sha256=validated.requirements_sha256,
+                skills=[
+                    msgspec.convert(msgspec.to_builtins(s), SkillRecord) for s in validated.skills
+                ],
+            ),
+            project_id=project,
+            aggregate=AGG_DEPLOYMENTS,
+            aggregate_id=project,
+            event_id=deployment_created_id(deployment),
+        )
         req = files.get("requirements.txt")
         return Deployed(
             project,
@@ -227,7 +254,7 @@ async def eventually(pred: Callable[[], bool], timeout: float = 10, what: str = 
 
 @dataclass
 class RunningRunner:
-    runner: Runner
+    runner: App
     _stop: asyncio.Event
     _task: asyncio.Task[None]
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
+from puras_bundle import pack_project
 from puras_cli.devstack import Stack
 from puras_cli.devstack.stack import claim_work_dir
-from puras_common.manifest import pack_project
 
 PROJECT_DIR = Path(__file__).parent / "e2e" / "project"
 
@@ -75,7 +75,7 @@ class Api:
     def push(self, project_dir: Path = PROJECT_DIR, **data: str) -> httpx.Response:
         return self.http.post(
             "/v1/deployments",
-            files={"bundle": ("bundle.zip", pack_project(project_dir), "application/zip")},
+            files={"bundle": ("bundle.zip", pack_project(project_dir).data, "application/zip")},
             data=data,
         )
 
@@ -102,6 +102,6 @@ def stop_stack(stack: Stack, work: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def new_api(stack: Stack, name: str, usd: float = 10) -> Api:
+def new_api(stack: Stack, name: str, usd: int = 10) -> Api:
     project = stack.bootstrap_project(name=name[:100], usd=usd)
     return Api(stack.api_base, project.api_key, project.project_id, stack.nats_url)

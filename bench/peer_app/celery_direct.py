@@ -11,14 +11,16 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Sequence
+from typing import Any
 
 from celery_peer import noop
 
 
-def _summary(seconds):  # type: ignore[no-untyped-def]
+def _summary(seconds: Sequence[float]) -> dict[str, float]:
     ms = sorted(s * 1000.0 for s in seconds)
 
-    def pct(p):  # type: ignore[no-untyped-def]
+    def pct(p: float) -> float:
         k = (len(ms) - 1) * p / 100.0
         lo = int(k)
         hi = min(lo + 1, len(ms) - 1)
@@ -33,10 +35,10 @@ def _summary(seconds):  # type: ignore[no-untyped-def]
     }
 
 
-def seq(n, warmup):  # type: ignore[no-untyped-def]
+def seq(n: int, warmup: int) -> dict[str, float]:
     for i in range(warmup):
         assert noop.apply_async((i,)).get(timeout=10) == i
-    lat = []
+    lat: list[float] = []
     for i in range(n):
         t0 = time.perf_counter()
         r = noop.apply_async((i,)).get(timeout=10)
@@ -45,12 +47,12 @@ def seq(n, warmup):  # type: ignore[no-untyped-def]
     return _summary(lat)
 
 
-def throughput(total, nthreads):  # type: ignore[no-untyped-def]
+def throughput(total: int, nthreads: int) -> dict[str, Any]:
     shares = [total // nthreads + (1 if k < total % nthreads else 0) for k in range(nthreads)]
     barrier = threading.Barrier(nthreads + 1)
-    errors = []
+    errors: list[str] = []
 
-    def worker(k, n):  # type: ignore[no-untyped-def]
+    def worker(k: int, n: int) -> None:
         try:
             noop.apply_async((-1,)).get(timeout=30)  # the result backend is per thread
         except Exception as e:
@@ -83,7 +85,7 @@ def throughput(total, nthreads):  # type: ignore[no-untyped-def]
     }
 
 
-def main():  # type: ignore[no-untyped-def]
+def main() -> None:
     n, warmup, total, nthreads = (int(a) for a in sys.argv[1:5])
     out = {"seq": seq(n, warmup), "throughput": throughput(total, nthreads)}
     print(json.dumps(out))

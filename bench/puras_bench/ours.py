@@ -23,11 +23,13 @@ import msgspec
 
 from puras_bench.load import Call, Sample
 from puras_bench.stats import latency_summary, pct
+from puras_bundle import pack_project
 from puras_cli.devstack import Stack
 from puras_cli.devstack.stack import claim_work_dir
 from puras_common.bus import EventFollower, connect
 from puras_common.events.base import decode_envelope
-from puras_common.manifest import pack_project
+from puras_common.events.subjects import AGG_JOB, aggregate_filter, submit_filter
+from puras_common.events.types import TERMINAL_EVENT_TYPES
 
 __all__ = [
     "BENCH_PROJECT",
@@ -42,8 +44,6 @@ __all__ = [
 
 BENCH_PROJECT = Path(__file__).resolve().parent.parent / "project"
 """The bench project: one deterministic skill, ``noop``, returning its inputs."""
-
-TERMINAL = frozenset({"job.succeeded", "job.failed", "job.cancelled"})
 
 
 @dataclass
@@ -86,9 +86,10 @@ def started_stack(
             headers={"Authorization": f"Bearer {project.api_key}"},
             timeout=60,
         ) as http:
+            bundle = pack_project(BENCH_PROJECT).data
             r = http.post(
                 "/v1/deployments",
-                files={"bundle": ("bench.zip", pack_project(BENCH_PROJECT), "application/zip")},
+                files={"bundle": ("bench.zip", bundle, "application/zip")},
                 data={"notes": "bench"},
             )
             if r.status_code != 200:
@@ -153,7 +154,7 @@ class TerminalWatcher:
 
     def __init__(self, nats_url: str, project_id: str) -> None:
         self._url = nats_url
-        self._filter = f"ev.{project_id}.job.*"
+        self._filter = aggregate_filter(AGG_JOB, project_id)
         self._cond = threading.Condition()
         self.done: dict[str, tuple[float, str, datetime]] = {}
         """job id -> (perf_counter when seen, event type, the event's own timestamp)."""
@@ -223,7 +224,7 @@ class TerminalWatcher:
                     ended = []
                     for raw in batch_task.result():
                         env = decode_envelope(raw.data)
-                        if env.type in TERMINAL:
+                        if env.type in TERMINAL_EVENT_TYPES:
                             ended.append((env.aggregate_id, (now, env.type, env.at)))
                     if ended:
                         with self._cond:
@@ -247,7 +248,12 @@ class WireObserver:
 
     def __init__(self, nats_url: str, project_id: str) -> None:
         self._url = nats_url
-        self._subjects = ("cmd.scheduler.submit", "work.>", f"ev.{project_id}.job.*")
+        # Submits are on ``cmd.scheduler.submit.<project>.<job>``: this project's only.
+        self._subjects = (
+            submit_filter(project_id),
+            "work.>",
+            aggregate_filter(AGG_JOB, project_id),
+        )
         self.seen: dict[str, dict[str, float]] = {}
         """job id -> {"cmd" | "work" | "job.queued" | ...: wall-clock time received}."""
         self._lock = threading.Lock()

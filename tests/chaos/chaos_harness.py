@@ -60,11 +60,11 @@ from typing import Any
 
 import httpx
 
+from puras_bundle import pack_project
 from puras_cli import api
 from puras_cli.client import PurasError
 from puras_cli.devstack import Stack
 from puras_cli.devstack.stack import StackError, claim_work_dir
-from puras_common.manifest import pack_project
 
 __all__ = [
     "CHAOS_ENV",
@@ -685,6 +685,7 @@ async def _scan_log(
     from puras_common.bus import connect
     from puras_common.events.base import decode_envelope, decode_event
     from puras_common.events.subjects import AGG_JOB, event_subject
+    from puras_common.events.types import JobSucceeded
 
     bus = await connect(nats_url, name="puras-chaos-scan")
     out: dict[str, list[tuple[str, str, Any]]] = {}
@@ -697,8 +698,8 @@ async def _scan_log(
                 env = decode_envelope(data)
                 if env.type in TERMINAL_EVENT_TYPES:
                     ev = decode_event(env)
-                    job = getattr(ev, "job", None)
-                    found.append((env.id, env.type, getattr(job, "result", None)))
+                    result = ev.result if isinstance(ev, JobSucceeded) else None
+                    found.append((env.id, env.type, result))
     finally:
         await bus.close()
     return out
@@ -900,7 +901,7 @@ def run_chaos(cfg: ChaosConfig, progress: Callable[[str], None] | None = None) -
     run_id = hashlib.sha256(f"{time.time_ns()}-{cfg.seed}".encode()).hexdigest()[:8]
     plan = _plan(cfg, run_id)
     report.planned = len(plan)
-    bundle = pack_project(PROJECT_DIR)
+    bundle = pack_project(PROJECT_DIR).data
     with _stack(cfg, say, lambda: bool(report.problems)) as stack:
         keys: list[str] = []
         for n in range(cfg.projects):

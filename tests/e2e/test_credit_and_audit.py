@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,46 @@ def test_a_job_without_credit_waits_and_starts_once_credit_is_granted(
         final = api.wait_terminal(job["id"])
         assert final["status"] == "succeeded"
         assert api.http.get("/v1/billing/balance").json() == {"credit_balance_micros": 500_000}
+    finally:
+        api.close()
+
+
+def test_a_grant_answers_with_the_balance_billing_recorded(
+    stack: Stack, admin: httpx.Client
+) -> None:
+    pid = admin.post("/v1/admin/projects", json={"name": "granted"}).json()["id"]
+    first = admin.post(f"/v1/admin/projects/{pid}/credits", json={"micros": 700, "note": "a"})
+    assert first.status_code == 200, first.text
+    assert first.json()["granted_micros"] == 700
+    assert first.json()["credit_balance_micros"] == 700
+    second = admin.post(f"/v1/admin/projects/{pid}/credits", json={"usd": "0.0003"})
+    assert second.json()["credit_balance_micros"] == 1_000
+    assert second.json()["grant_id"] != first.json()["grant_id"]
+
+
+def test_a_grant_sent_while_billing_is_down_lands_once_it_is_back(
+    stack: Stack, admin: httpx.Client
+) -> None:
+    # Billing is the ledger's one writer: the gateway accepts the grant (the command is
+    # durable) but cannot show a balance it does not have; the held job waits for it.
+    pid = admin.post("/v1/admin/projects", json={"name": "billing-down"}).json()["id"]
+    key = admin.post(f"/v1/admin/projects/{pid}/keys").json()["key"]
+    api = Api(stack.api_base, key, pid)
+    try:
+        assert api.push(PROJECT_DIR).status_code == 200
+        job = api.submit("echo", {"text": "later"}).json()
+        stack.kill_service("billing", signal.SIGKILL)
+        try:
+            grant = admin.post(f"/v1/admin/projects/{pid}/credits", json={"micros": 900})
+        finally:
+            stack.start_service("billing")
+        assert grant.status_code == 200, grant.text
+        assert grant.json()["granted_micros"] == 900
+        assert "credit_balance_micros" not in grant.json()
+        assert api.wait_terminal(job["id"])["status"] == "succeeded"
+        # The projection is ordered: once it shows this later grant, it has the first.
+        more = admin.post(f"/v1/admin/projects/{pid}/credits", json={"micros": 100})
+        assert more.json()["credit_balance_micros"] == 1_000
     finally:
         api.close()
 

@@ -180,7 +180,8 @@ def test_a_callers_trace_context_rides_along_to_every_event(api: Api) -> None:
         bus = await connect(api.nats_url, name="trace-check")
         try:
             subject = f"ev.{api.project_id}.job.{job['id']}"
-            out, seq = [], 1
+            out: list[dict[str, str]] = []
+            seq = 1
             while True:
                 try:
                     msg = await bus.js.get_msg(EVENTS_STREAM, seq=seq, subject=subject, next=True)

@@ -10,6 +10,7 @@ import asyncpg
 import msgspec
 
 from puras_common.events import decode_envelope, decode_event
+from puras_common.events.subjects import event_aggregate
 from puras_common.projection.base import Projection, RecordedEvent
 from puras_common.views.deployments import DeploymentsView
 from puras_common.views.jobs import apply_job_event, job_out
@@ -51,7 +52,7 @@ def fold_views(events: list[RecordedEvent]) -> dict[str, Any]:
     deployments, keys, balances = DeploymentsView(), KeysView(), BalancesView()
     jobs: dict[str, Any] = {}
     for rec in events:
-        agg = rec.subject.split(".")[2]
+        agg = event_aggregate(rec.subject)
         if agg == "deployments":
             deployments.apply(rec)
         elif agg in ("project", "key"):
@@ -67,7 +68,7 @@ def fold_views(events: list[RecordedEvent]) -> dict[str, Any]:
         pid: sorted(pd.active.skills) if pd.active else []
         for pid, pd in sorted(deployments.projects.items())
     }
-    return msgspec.to_builtins(
+    state: dict[str, Any] = msgspec.to_builtins(
         {
             "projects": dict(sorted(keys.projects.items())),
             "keys": {p: [k.project_id, k.revoked] for p, k in sorted(keys.keys.items())},
@@ -77,6 +78,7 @@ def fold_views(events: list[RecordedEvent]) -> dict[str, Any]:
             "jobs": {jid: job_out(j) for jid, j in sorted(jobs.items()) if j is not None},
         }
     )
+    return state
 
 
 async def dump_tables(conn: asyncpg.Connection, projections: list[Projection]) -> dict[str, Any]:

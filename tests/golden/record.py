@@ -1,7 +1,12 @@
 """Record a golden log from a running stack, and its expected replay result.
 
+    python tests/golden/record.py scenario --out tests/golden/NAME.jsonl
     python tests/golden/record.py dump --nats URL --out tests/golden/NAME.jsonl
     python tests/golden/record.py expect tests/golden/NAME.jsonl
+
+``scenario`` starts a throwaway stack, exercises every fact the log can hold (see
+:func:`scenario`; extend it when an event type is added), dumps the log and writes the
+expectation.
 
 ``expect`` replays the log into a throwaway nats-server and Postgres exactly as the test
 does and writes what today's code derives; read it before committing it.
@@ -64,6 +69,72 @@ async def expect(log: Path) -> None:
     print(f"wrote {target}")
 
 
+def scenario(api_base: str, admin_token: str, api: object) -> None:
+    """Every event type at least once, through the HTTP API only.
+
+    ``api`` is a funded project's ``stackapi.Api`` with nothing deployed yet.
+    """
+    import httpx
+
+    from stackapi import PROJECT_DIR, Api
+
+    assert isinstance(api, Api)
+    # deployment.created + deployment.activated; a second, never active, then deleted.
+    assert api.push(PROJECT_DIR, notes="v1").status_code == 200
+    spare = api.push(PROJECT_DIR, notes="spare", activate="false")
+    assert spare.status_code == 200, spare.text
+    assert api.http.delete(f"/v1/deployments/{spare.json()['id']}").status_code == 200
+    # job.queued, job.started, job.succeeded; job.log and job.failed.
+    assert api.run("echo", {"text": "one"})["status"] == "succeeded"
+    assert api.run("boom", {"n": 1})["status"] == "failed"
+    # job.cancelled of a running job.
+    nap = api.submit("nap", {"seconds": 30}).json()
+    api.wait_for_event(nap["id"], "started")
+    assert api.http.post(f"/v1/jobs/{nap['id']}/cancel").json()["status"] == "cancelled"
+    # key.created by a key, key.revoked.
+    made = api.http.post("/v1/keys")
+    assert made.status_code == 200, made.text
+    prefix = made.json()["prefix"]
+    assert api.http.delete(f"/v1/keys/{prefix}").status_code == 200
+    # A project without credit: job.queued held, job.cancelled of a queued job, then
+    # ledger.credit_granted and job.released.
+    with httpx.Client(
+        base_url=api_base, headers={"Authorization": f"Bearer {admin_token}"}, timeout=60
+    ) as admin:
+        pid = admin.post("/v1/admin/projects", json={"name": "broke"}).json()["id"]
+        key = admin.post(f"/v1/admin/projects/{pid}/keys").json()["key"]
+        broke = Api(api_base, key, pid)
+        try:
+            assert broke.push(PROJECT_DIR, notes="b").status_code == 200
+            never = broke.submit("echo", {"text": "never"}).json()
+            assert broke.http.post(f"/v1/jobs/{never['id']}/cancel").json()["status"] == (
+                "cancelled"
+            )
+            held = broke.submit("echo", {"text": "held"}).json()
+            admin.post(f"/v1/admin/projects/{pid}/credits", json={"usd": 1})
+            assert broke.wait_terminal(held["id"])["status"] == "succeeded"
+        finally:
+            broke.close()
+
+
+def record_scenario(out: Path) -> None:
+    # The stack runs its own event loop to start: no loop may be running here.
+    sys.path.insert(0, str(HERE.parent))
+    from stackapi import new_api, start_stack, stop_stack
+
+    stack, work = start_stack()
+    try:
+        api = new_api(stack, "golden")
+        try:
+            scenario(stack.api_base, stack.admin_token, api)
+        finally:
+            api.close()
+        asyncio.run(dump(stack.nats_url, out))
+    finally:
+        stop_stack(stack, work)
+    asyncio.run(expect(out))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -72,9 +143,13 @@ def main() -> None:
     d.add_argument("--out", required=True, type=Path)
     e = sub.add_parser("expect")
     e.add_argument("log", type=Path)
+    sc = sub.add_parser("scenario")
+    sc.add_argument("--out", required=True, type=Path)
     args = ap.parse_args()
     if args.cmd == "dump":
         asyncio.run(dump(args.nats, args.out))
+    elif args.cmd == "scenario":
+        record_scenario(args.out)
     else:
         asyncio.run(expect(args.log))
 

@@ -54,7 +54,7 @@ async def test_pull_consumer_delivers_published_messages(bus: Bus) -> None:
     await pc.start()
     for i in range(10):
         await bus.publish_raw("work.t", str(i).encode(), msg_id=f"m{i}")
-    got = []
+    got: list[int] = []
     while len(got) < 10:
         msg = await pc.next(timeout=5)
         assert msg is not None

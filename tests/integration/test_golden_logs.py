@@ -13,6 +13,7 @@ import pytest
 from puras_billing.bootstrap import BILLING_PROJECTIONS
 from puras_common.bus import connect, ensure_streams
 from puras_common.db import init_connection
+from puras_common.events import registered_types
 from puras_common.projection import ProjectorRunner
 from puras_gateway.adapters.projections import GATEWAY_PROJECTIONS
 
@@ -80,3 +81,41 @@ async def test_projections_rebuilt_from_the_log_match(
     expected = msgspec.json.decode(log.with_suffix(".expected.json").read_bytes())
     result = await replay_into(log, nats_server.url, database_url)
     assert result["tables"] == expected["tables"]
+
+
+def _logged_types() -> dict[str, set[int]]:
+    """Every event type in the golden logs, with the versions it was written at."""
+    seen: dict[str, set[int]] = {}
+    for log in LOGS:
+        for rec in load(log):
+            seen.setdefault(rec.envelope.type, set()).add(rec.envelope.v)
+    return seen
+
+
+def _product_types() -> dict[str, int]:
+    # Tests may register throwaway types; the log's own types live in the packages.
+    return {
+        tag: cls.version
+        for tag, cls in registered_types().items()
+        if cls.__module__.startswith("puras_")
+    }
+
+
+def test_every_event_type_has_a_golden_example() -> None:
+    missing = sorted(set(_product_types()) - set(_logged_types()))
+    assert not missing, (
+        f"event types with no example in tests/golden: {missing}; record a log that has "
+        "them (tests/golden/README.md)"
+    )
+
+
+def test_every_upcast_version_has_a_golden_example() -> None:
+    # An upcaster is only proven by a log its old version really wrote.
+    seen = _logged_types()
+    untested = sorted(
+        f"{tag} v{v}"
+        for tag, version in _product_types().items()
+        for v in range(1, version)
+        if v not in seen.get(tag, set())
+    )
+    assert not untested, f"old versions with no golden example: {untested}"

@@ -1,4 +1,7 @@
-"""Zip safety of bundles (validate and extract) and the pusher's packing (P1, P4)."""
+"""Zip safety of bundles: validation and extraction (P1).
+
+Packing a project folder (P4) is tested with the packer, in tests/unit/bundle.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +9,16 @@ import io
 import os
 import stat
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 from puras_common.manifest import (
-    EXCLUDED_NAMES,
     BundleInvalid,
     BundleLimits,
     Problem,
     extract_bundle,
-    pack_project,
     validate_bundle,
 )
 
@@ -26,7 +28,7 @@ VALID = {"skills/echo/skill.yaml": SKILL_YAML, "skills/echo/main.py": MAIN_PY}
 
 
 def make_zip(
-    files: dict[str, str | bytes],
+    files: Mapping[str, str | bytes],
     *,
     modes: dict[str, int] | None = None,
     compression: int = zipfile.ZIP_DEFLATED,
@@ -330,139 +332,3 @@ def test_extract_ignores_umask(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "d/run.sh").stat().st_mode) == 0o755
-
-
-# -- packing -------------------------------------------------------------------------
-
-
-def write_project(root: Path) -> None:
-    (root / "skills/echo").mkdir(parents=True)
-    (root / "skills/echo/skill.yaml").write_text(SKILL_YAML)
-    (root / "skills/echo/main.py").write_text(MAIN_PY)
-    (root / "requirements.txt").write_text("pillow\n")
-
-
-def test_pack_is_deterministic(tmp_path: Path) -> None:
-    write_project(tmp_path / "a")
-    first = pack_project(tmp_path / "a")
-    os.utime(tmp_path / "a/skills/echo/main.py", (1_000_000, 1_000_000))
-    assert pack_project(tmp_path / "a") == first
-    # The same tree written elsewhere, in another order, at another time.
-    (tmp_path / "b").mkdir()
-    (tmp_path / "b/requirements.txt").write_text("pillow\n")
-    (tmp_path / "b/skills/echo").mkdir(parents=True)
-    (tmp_path / "b/skills/echo/main.py").write_text(MAIN_PY)
-    (tmp_path / "b/skills/echo/skill.yaml").write_text(SKILL_YAML)
-    assert pack_project(tmp_path / "b") == first
-
-
-def test_pack_entries_are_sorted_and_dated_1980(tmp_path: Path) -> None:
-    write_project(tmp_path)
-    with zipfile.ZipFile(io.BytesIO(pack_project(tmp_path))) as zf:
-        names = zf.namelist()
-        assert names == sorted(names)
-        assert names == ["requirements.txt", "skills/echo/main.py", "skills/echo/skill.yaml"]
-        assert {i.date_time for i in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
-
-
-def test_pack_excludes(tmp_path: Path) -> None:
-    write_project(tmp_path)
-    for name in sorted(EXCLUDED_NAMES):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "inner.txt").write_text("x")
-        (tmp_path / "skills/echo" / name).mkdir()
-    (tmp_path / "skills/echo/.DS_Store").rmdir()
-    (tmp_path / "skills/echo/.DS_Store").write_bytes(b"\0")
-    (tmp_path / "skills/echo/__pycache__/main.cpython-311.pyc").write_bytes(b"\0")
-    (tmp_path / "stray.pyc").write_bytes(b"\0")
-    (tmp_path / "keep.py").write_text("x = 1\n")
-    (tmp_path / ".env.example").write_text("A=1\n")
-    with zipfile.ZipFile(io.BytesIO(pack_project(tmp_path))) as zf:
-        names = zf.namelist()
-    assert names == [
-        ".env.example",
-        "keep.py",
-        "requirements.txt",
-        "skills/echo/main.py",
-        "skills/echo/skill.yaml",
-    ]
-
-
-def test_pack_excluded_names_are_the_spec_list() -> None:
-    assert {
-        ".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__",
-        ".mypy_cache", ".pytest_cache", ".ruff_cache", ".DS_Store", ".puras", ".env",
-    } == EXCLUDED_NAMES  # fmt: skip
-
-
-def test_pack_keeps_only_the_exec_bit(tmp_path: Path) -> None:
-    write_project(tmp_path)
-    (tmp_path / "run.sh").write_text("#!/bin/sh\n")
-    (tmp_path / "run.sh").chmod(0o750)
-    (tmp_path / "skills/echo/main.py").chmod(0o600)
-    with zipfile.ZipFile(io.BytesIO(pack_project(tmp_path))) as zf:
-        modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
-    assert modes["run.sh"] == stat.S_IFREG | 0o755
-    assert modes["skills/echo/main.py"] == stat.S_IFREG | 0o644
-
-
-def test_pack_stores_a_linked_file_as_its_content(tmp_path: Path) -> None:
-    write_project(tmp_path / "p")
-    (tmp_path / "shared.py").write_text("SHARED = 1\n")
-    (tmp_path / "p/skills/echo/shared.py").symlink_to(tmp_path / "shared.py")
-    data = pack_project(tmp_path / "p")
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        info = zf.getinfo("skills/echo/shared.py")
-        assert stat.S_ISREG(info.external_attr >> 16)
-        assert zf.read(info) == b"SHARED = 1\n"
-    validate_bundle(data)
-
-
-def test_pack_refuses_a_linked_folder(tmp_path: Path) -> None:
-    write_project(tmp_path / "p")
-    (tmp_path / "lib").mkdir()
-    (tmp_path / "p/lib").symlink_to(tmp_path / "lib")
-    with pytest.raises(BundleInvalid) as err:
-        pack_project(tmp_path / "p")
-    assert err.value.problems[0].file == "lib"
-
-
-def test_pack_refuses_a_dangling_link(tmp_path: Path) -> None:
-    write_project(tmp_path)
-    (tmp_path / "gone.py").symlink_to(tmp_path / "nowhere.py")
-    with pytest.raises(BundleInvalid, match="dangling"):
-        pack_project(tmp_path)
-
-
-def test_pack_refuses_a_folder_without_skills(tmp_path: Path) -> None:
-    (tmp_path / "skills/echo").mkdir(parents=True)
-    (tmp_path / "skills/echo/main.py").write_text(MAIN_PY)
-    (tmp_path / "skill.yaml").write_text(SKILL_YAML)
-    with pytest.raises(BundleInvalid, match=r"expected skills/<name>/skill\.yaml"):
-        pack_project(tmp_path)
-
-
-def test_pack_ignores_a_skill_yaml_in_an_excluded_folder(tmp_path: Path) -> None:
-    (tmp_path / "node_modules/skills/x").mkdir(parents=True)
-    (tmp_path / "node_modules/skills/x/skill.yaml").write_text(SKILL_YAML)
-    (tmp_path / "skills/.git").mkdir(parents=True)
-    (tmp_path / "skills/.git/skill.yaml").write_text(SKILL_YAML)
-    with pytest.raises(BundleInvalid, match="no skills found"):
-        pack_project(tmp_path)
-
-
-def test_pack_refuses_a_missing_folder(tmp_path: Path) -> None:
-    with pytest.raises(BundleInvalid, match="not a folder"):
-        pack_project(tmp_path / "missing")
-
-
-def test_packed_project_extracts_to_the_same_tree(tmp_path: Path) -> None:
-    write_project(tmp_path / "p")
-    extract_bundle(pack_project(tmp_path / "p"), tmp_path / "out")
-    files = sorted(
-        p.relative_to(tmp_path / "out").as_posix()
-        for p in (tmp_path / "out").rglob("*")
-        if p.is_file()
-    )
-    assert files == ["requirements.txt", "skills/echo/main.py", "skills/echo/skill.yaml"]
-    assert (tmp_path / "out/skills/echo/main.py").read_text() == MAIN_PY

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import socket
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -170,7 +170,7 @@ def test_control_characters_in_headers_are_400(api: Api) -> None:
         api.http.post(
             "/v1/jobs",
             json={"skill": "echo", "inputs": {"text": "x"}},
-            headers={"Idempotency-Key": b"a\x85b"},
+            headers={b"Idempotency-Key": b"a\x85b"},
         )
     )
     assert "Idempotency-Key" in e["message"]
@@ -211,7 +211,7 @@ def test_control_characters_and_bad_utf8_in_path_parameters_are_400(api: Api) ->
 # -- deployments ---------------------------------------------------------------------------
 
 
-def bundle(files: dict[str, str | bytes]) -> bytes:
+def bundle(files: Mapping[str, str | bytes]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for name, content in files.items():

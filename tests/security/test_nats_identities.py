@@ -29,16 +29,15 @@ from puras_common.events.subjects import (
     AGG_JOB,
     AGG_KEY,
     AGG_LEDGER,
-    CMD_SCHEDULER_SUBMIT,
     CMDS_STREAM,
     EVENTS_STREAM,
     event_subject,
+    submit_subject,
 )
 from puras_common.events.types import (
     ApiKeyCreated,
     CreditGranted,
     DeploymentActivated,
-    JobRecord,
     JobSucceeded,
 )
 from puras_common.ids import new_id
@@ -119,17 +118,10 @@ async def _stored(bus: Bus, subject: str, stream: str = EVENTS_STREAM) -> int:
     return sum((info.state.subjects or {}).values())
 
 
-def _job(project_id: str, job_id: str) -> JobRecord:
-    return JobRecord(
-        id=job_id,
-        project_id=project_id,
-        skill="echo",
-        status="succeeded",
-        inputs={},
+def _forged_end() -> JobSucceeded:
+    return JobSucceeded(
         result={"forged": True},
-        deployment_id=new_id(),
-        attempts=1,
-        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        attempt=1,
         finished_at=datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC),
     )
 
@@ -151,7 +143,7 @@ async def test_the_runner_publishes_its_jobs_events(
     runner = await login("runner")
     project, job = new_id(), new_id()
     pub = await runner.bus.append(
-        JobSucceeded(job=_job(project, job)),
+        _forged_end(),
         project_id=project,
         aggregate=AGG_JOB,
         aggregate_id=job,
@@ -227,7 +219,10 @@ async def test_the_runner_cannot_send_commands(
     )
     await runner.refused(
         runner.bus.publish_raw(
-            CMD_SCHEDULER_SUBMIT, encode_command(cmd), msg_id=cmd.job_id, stream=CMDS_STREAM
+            submit_subject(cmd.project_id, cmd.job_id),
+            encode_command(cmd),
+            msg_id=cmd.job_id,
+            stream=CMDS_STREAM,
         )
     )
     assert await _stored(bus, "cmd.>", CMDS_STREAM) == 0
@@ -258,7 +253,7 @@ async def test_the_gateway_cannot_forge_a_job_result(
     project, job = new_id(), new_id()
     await gateway.refused(
         gateway.bus.append(
-            JobSucceeded(job=_job(project, job)),
+            _forged_end(),
             project_id=project,
             aggregate=AGG_JOB,
             aggregate_id=job,
@@ -268,10 +263,11 @@ async def test_the_gateway_cannot_forge_a_job_result(
     assert await _stored(bus, event_subject(project, AGG_JOB, job)) == 0
 
 
-@pytest.mark.parametrize("identity", ["billing", "drive"])
-async def test_readers_publish_no_event(
+@pytest.mark.parametrize("identity", ["gateway", "drive"])
+async def test_only_billing_writes_the_ledger(
     identity: str, bus: Bus, login: Callable[[str], Awaitable[Conn]]
 ) -> None:
+    # The gateway sends grants to billing as commands; it cannot append one itself.
     conn = await login(identity)
     project = new_id()
     await conn.refused(
@@ -286,12 +282,38 @@ async def test_readers_publish_no_event(
     assert await _stored(bus, event_subject(project, AGG_LEDGER, project)) == 0
 
 
+async def test_billing_writes_the_ledger_and_nothing_else(
+    bus: Bus, login: Callable[[str], Awaitable[Conn]]
+) -> None:
+    billing = await login("billing")
+    project = new_id()
+    pub = await billing.bus.append(
+        CreditGranted(grant_id=new_id(), micros=5),
+        project_id=project,
+        aggregate=AGG_LEDGER,
+        aggregate_id=project,
+        event_id=f"grant:{new_id()}",
+        expected_last_subject_seq=0,
+    )
+    assert pub.seq > 0
+    await billing.refused(
+        billing.bus.append(
+            ApiKeyCreated(prefix="billkey1", secret_sha256="2" * 64, created_by="admin"),
+            project_id=project,
+            aggregate=AGG_KEY,
+            aggregate_id="billkey1",
+            event_id="key:billkey1:created",
+        )
+    )
+    assert await _stored(bus, event_subject(project, AGG_KEY, "billkey1")) == 0
+
+
 async def test_no_service_can_delete_or_rewrite_the_log(
     bus: Bus, login: Callable[[str], Awaitable[Conn]]
 ) -> None:
     project, job = new_id(), new_id()
     pub = await bus.append(
-        JobSucceeded(job=_job(project, job)),
+        _forged_end(),
         project_id=project,
         aggregate=AGG_JOB,
         aggregate_id=job,

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from puras_billing.bootstrap import BILLING_PROJECTIONS
 from puras_billing.settings import BillingSettings
@@ -22,7 +23,13 @@ from puras_common.bus.permissions import (
 )
 from puras_common.bus.streams import declared_streams
 from puras_common.db import DB_ROLES
-from puras_common.events.subjects import CMD_SCHEDULER_CANCEL, CMD_SCHEDULER_SUBMIT
+from puras_common.events.subjects import (
+    CMD_BILLING_GRANT,
+    CMD_SCHEDULER_CANCEL,
+    CMD_SCHEDULER_SUBMIT,
+    submit_subject,
+)
+from puras_common.settings import ServiceSettings
 from puras_drive.settings import DriveSettings
 from puras_gateway.adapters import idempotency
 from puras_gateway.adapters.projections import GATEWAY_PROJECTIONS
@@ -35,12 +42,14 @@ P = "0a1b2c3d-0000-7000-8000-000000000001"
 
 # (subject, the identities that may publish it): every other service must be refused.
 WRITERS: list[tuple[str, set[str]]] = [
-    (CMD_SCHEDULER_SUBMIT, {"gateway"}),
+    (submit_subject(P, P), {"gateway"}),
+    (CMD_SCHEDULER_SUBMIT, set()),
     (CMD_SCHEDULER_CANCEL, {"gateway"}),
+    (CMD_BILLING_GRANT, {"gateway"}),
     ("cmd.drive.put", set()),
     (f"ev.{P}.project.{P}", {"gateway"}),
     (f"ev.{P}.key.abcd1234", {"gateway"}),
-    (f"ev.{P}.ledger.{P}", {"gateway"}),
+    (f"ev.{P}.ledger.{P}", {"billing"}),
     (f"ev.{P}.deployments.{P}", {"gateway"}),
     (f"ev.{P}.job.j1", {"scheduler", "runner"}),
     (f"ev.{P}.secret.s1", set()),
@@ -53,6 +62,8 @@ WRITERS: list[tuple[str, set[str]]] = [
     ("$JS.API.STREAM.MSG.DELETE.PURAS_WORK", {"scheduler"}),
     ("$JS.API.CONSUMER.MSG.NEXT.PURAS_WORK.runners-default", {"runner"}),
     ("$JS.API.CONSUMER.MSG.NEXT.PURAS_CMDS.scheduler", {"scheduler"}),
+    ("$JS.API.CONSUMER.MSG.NEXT.PURAS_CMDS.billing", {"billing"}),
+    ("$JS.ACK.PURAS_CMDS.billing.1.2.3.4.5", {"billing"}),
     ("$JS.ACK.PURAS_WORK.runners-default.1.2.3.4.5", {"runner"}),
     ("$KV.PURAS_IDEMPOTENCY.p.h", {"gateway"}),
     ("$O.PURAS_BUNDLES.M.x", {"gateway"}),
@@ -97,9 +108,11 @@ def test_replies_reach_only_their_identity() -> None:
     "settings_cls",
     [GatewaySettings, SchedulerSettings, RunnerSettings, BillingSettings, DriveSettings],
 )
-def test_each_service_connects_with_its_identitys_inbox(settings_cls: type) -> None:
+def test_each_service_connects_with_its_identitys_inbox(
+    settings_cls: type[ServiceSettings],
+) -> None:
     secret = "s3cr3t-n4ts-p4ss"
-    s = settings_cls(env="dev", nats_user=settings_cls.service, nats_password=secret)
+    s = settings_cls(env="dev", nats_user=settings_cls.service, nats_password=SecretStr(secret))
     creds = s.nats_credentials()
     assert (creds.user, creds.password) == (settings_cls.service, secret)
     assert creds.inbox_prefix == inbox_prefix(settings_cls.service)
@@ -162,6 +175,6 @@ def test_the_runner_forgets_its_credentials_once_read(monkeypatch: pytest.Monkey
 def test_a_placeholder_nats_password_is_refused_outside_dev() -> None:
     # (pydantic wraps the SettingsError in its ValidationError, a ValueError too)
     with pytest.raises(ValueError, match="PURAS_SCHEDULER_NATS_PASSWORD"):
-        SchedulerSettings(env="prod", nats_user="scheduler", nats_password="changeme")
+        SchedulerSettings(env="prod", nats_user="scheduler", nats_password=SecretStr("changeme"))
     with pytest.raises(ValueError, match="PURAS_SCHEDULER_NATS_PASSWORD"):
         SchedulerSettings(env="prod", nats_user="scheduler")

@@ -31,12 +31,12 @@ import httpx
 import msgspec
 import pytest
 
+from puras_bundle import pack_project
 from puras_cli.devstack import Stack
 from puras_cli.devstack.stack import claim_work_dir
 from puras_common.events.base import encode_event
 from puras_common.events.subjects import EVENTS_STREAM, event_subject
 from puras_common.events.types import JobQueued
-from puras_common.manifest import pack_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -197,7 +197,7 @@ def test_poisoned_log_leaves_every_tenant_served_and_the_operator_informed(
     ) as v:
         r = v.post(
             "/v1/deployments",
-            files={"bundle": ("b.zip", pack_project(PROJECT_DIR), "application/zip")},
+            files={"bundle": ("b.zip", pack_project(PROJECT_DIR).data, "application/zip")},
         )
         assert r.status_code == 200, r.text
         r = v.post(

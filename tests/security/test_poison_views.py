@@ -3,7 +3,8 @@
 Published straight into PURAS_EVENTS: bytes that are not JSON and a known type with a
 wrong field on key subjects, between two good key events. The views apply both good
 ones, skip the bad ones with a record (counted, handed to ``on_skip``), and stay alive;
-a follower that dies for another reason says so (``alive`` false), so /readyz turns red.
+a follower that dies for another reason says so (``alive`` false, ``ready`` cleared,
+``on_death`` called), so the gateway's /readyz and the scheduler's health turn red.
 """
 
 from __future__ import annotations
@@ -16,12 +17,19 @@ import msgspec
 import pytest
 
 from puras_common.bus.follow import RawEvent
+from puras_common.bus.view_follower import ViewFollower
 from puras_common.events.base import Envelope, encode_event
-from puras_common.events.subjects import AGG_KEY, EVENTS_STREAM, aggregate_filter, event_subject
-from puras_common.events.types import ApiKeyCreated
-from puras_common.views.follow import ViewFollower
+from puras_common.events.subjects import (
+    AGG_KEY,
+    AGG_LEDGER,
+    EVENTS_STREAM,
+    aggregate_filter,
+    event_subject,
+)
+from puras_common.events.types import ApiKeyCreated, CreditGranted
 from puras_common.views.keys import KeysView
 from puras_gateway.adapters.live_views import LiveViews
+from puras_scheduler.adapters.state import SchedulerState
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +75,15 @@ async def test_a_follower_that_dies_says_so(bus: Any) -> None:
     def on_skip(raw: RawEvent, env: Envelope | None, reason: str) -> None:
         seen.append((raw.seq, env, reason))
 
-    follower = ViewFollower(bus, [aggregate_filter(AGG_KEY)], view.apply, name="t", on_skip=on_skip)
+    deaths: list[str] = []
+    follower = ViewFollower(
+        bus,
+        [aggregate_filter(AGG_KEY)],
+        view.apply,
+        name="t",
+        on_skip=on_skip,
+        on_death=deaths.append,
+    )
     await follower.start()
     try:
         s_bad = await _publish(bus, event_subject(p, AGG_KEY, "k1"), b"[1, 2")
@@ -91,5 +107,63 @@ async def test_a_follower_that_dies_says_so(bus: Any) -> None:
             await asyncio.wait_for(asyncio.shield(follower._task), 10)
         assert not follower.alive
         assert "consumer deleted" in (follower.failure or "")
+        assert not follower.ready.is_set()
+        assert len(deaths) == 1
+        assert "consumer deleted" in deaths[0]
     finally:
         await follower.stop()
+
+
+def _kill(follow: ViewFollower) -> asyncio.Task[None]:
+    """Make the follower's next read fail as a lost consumer would."""
+    inner = follow._follower
+    assert inner is not None
+
+    async def broken(*_a: Any, **_k: Any) -> list[RawEvent]:
+        raise RuntimeError("consumer deleted")
+
+    inner.next_batch = broken  # type: ignore[method-assign]
+    assert follow._task is not None
+    return follow._task
+
+
+async def test_a_gateway_whose_views_die_is_not_ready(bus: Any) -> None:
+    views = LiveViews(bus)
+    await views.start()
+    try:
+        await asyncio.wait_for(views.ready.wait(), 10)
+        task = _kill(views._follow)
+        p = uuid.uuid4().hex
+        await _publish(bus, event_subject(p, AGG_KEY, "k1"), _key(p, "k1"))
+        with pytest.raises(RuntimeError):
+            await asyncio.wait_for(asyncio.shield(task), 10)
+        # What Gateway.readiness_problems reads: both say "not ready".
+        assert not views.ready.is_set()
+        assert not views.alive
+    finally:
+        await views.stop()
+
+
+async def test_a_scheduler_whose_views_die_is_not_ready_and_told(bus: Any) -> None:
+    deaths: list[str] = []
+    state = SchedulerState(bus, on_death=deaths.append)
+    await state.start(lambda _project: None)
+    try:
+        await asyncio.wait_for(state.ready.wait(), 10)
+        task = _kill(state._follow)
+        p = uuid.uuid4().hex
+        grant = CreditGranted(grant_id="g1", micros=1)
+        await _publish(
+            bus,
+            event_subject(p, AGG_LEDGER, p),
+            encode_event(grant, event_id=f"grant:{p}", project_id=p, aggregate_id=p),
+        )
+        with pytest.raises(RuntimeError):
+            await asyncio.wait_for(asyncio.shield(task), 10)
+        # The scheduler's health answers from ``ready``; ``on_death`` stops its commands.
+        assert not state.ready.is_set()
+        assert not state.alive
+        assert deaths
+        assert "consumer deleted" in deaths[0]
+    finally:
+        await state.stop()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 
 from puras_billing.adapters.projection import LedgerProjection
 from puras_billing.settings import BillingSettings
@@ -19,8 +20,8 @@ from puras_cli.infra.pg_roles import database_of, provision, role_url
 from puras_cli.infra.postgres import PostgresServer, postgres_bin_dir
 from puras_common.db import DB_ROLES
 from puras_common.projection.runner import ensure_projection_schema
+from puras_gateway.adapters.key_use import KeyLastUsedWriter
 from puras_gateway.adapters.projections import GATEWAY_PROJECTIONS
-from puras_gateway.adapters.read_models import KeyUsage
 
 Login = Callable[[str], Awaitable[asyncpg.Connection]]
 
@@ -43,7 +44,7 @@ async def login(database_url: str) -> AsyncIterator[Login]:
     gateway, billing = await _login("gateway"), await _login("billing")
     for proj in GATEWAY_PROJECTIONS:
         await ensure_projection_schema(gateway, proj(), "public")
-    await gateway.execute(KeyUsage.DDL)
+    await gateway.execute(KeyLastUsedWriter.DDL)
     await ensure_projection_schema(billing, LedgerProjection(), "public")
     await billing.execute(
         "INSERT INTO project_balances (project_id, credit_balance_micros, last_seq) "
@@ -181,7 +182,7 @@ async def test_a_service_connects_with_its_settings_password(database_url: str) 
     settings = BillingSettings(
         env="dev",
         database_url=role_url(database_url, "puras_billing"),
-        database_password=password,
+        database_password=SecretStr(password),
     )
     assert password not in settings.database_url
     conn = await asyncpg.connect(settings.database_dsn())

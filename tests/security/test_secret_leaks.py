@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from puras_bundle import pack_project
 from puras_cli.devstack import Stack
 from puras_common.bus.permissions import IDENTITIES
 from puras_common.db import DB_ROLES
-from puras_common.manifest import pack_project
 
 PROJECT_DIR = Path(__file__).resolve().parents[1] / "e2e" / "project"
 
@@ -68,7 +68,7 @@ def test_no_credential_leaks_into_logs_files_or_responses(stack: Stack) -> None:
     ) as http:
         r = http.post(
             "/v1/deployments",
-            files={"bundle": ("b.zip", pack_project(PROJECT_DIR), "application/zip")},
+            files={"bundle": ("b.zip", pack_project(PROJECT_DIR).data, "application/zip")},
         )
         assert r.status_code == 200, r.text
         bodies.append(r.content)

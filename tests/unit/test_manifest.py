@@ -7,10 +7,12 @@ import io
 import secrets
 import textwrap
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
+from puras_bundle import pack_project
 from puras_common.manifest import (
     BUILTIN_TOOL_NAMES,
     BundleInvalid,
@@ -18,10 +20,9 @@ from puras_common.manifest import (
     SkillSpec,
     ToolSpec,
     ValidatedBundle,
-    pack_project,
     validate_bundle,
 )
-from puras_common.models import known_models
+from puras_common.model_catalog import known_models
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,7 +52,7 @@ output_schema:
 """
 
 
-def make_zip(files: dict[str, str | bytes]) -> bytes:
+def make_zip(files: Mapping[str, str | bytes]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, content in files.items():
@@ -72,13 +73,13 @@ def agentic(yaml_text: str, **extra: str) -> dict[str, str | bytes]:
     return files
 
 
-def problems_of(files: dict[str, str | bytes]) -> list[Problem]:
+def problems_of(files: Mapping[str, str | bytes]) -> list[Problem]:
     with pytest.raises(BundleInvalid) as err:
         validate_bundle(make_zip(files))
     return err.value.problems
 
 
-def only_problem(files: dict[str, str | bytes]) -> Problem:
+def only_problem(files: Mapping[str, str | bytes]) -> Problem:
     found = problems_of(files)
     assert len(found) == 1, found
     return found[0]
@@ -681,7 +682,7 @@ def test_problem_str_without_field() -> None:
 
 @pytest.mark.parametrize("example", ["quickstart", "image-tools"])
 def test_examples_validate(example: str) -> None:
-    out = validate_bundle(pack_project(REPO / "examples" / example))
+    out = validate_bundle(pack_project(REPO / "examples" / example).data)
     kinds = {s.name: s.kind for s in out.skills}
     if example == "quickstart":
         assert kinds == {"echo": "deterministic", "hello": "agentic"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from puras_common import schemas
 from puras_common.schemas import (
@@ -155,7 +156,7 @@ def test_invalid_schema_raises_on_validate() -> None:
 
 def test_validators_are_compiled_once_per_schema(monkeypatch: pytest.MonkeyPatch) -> None:
     built: list[object] = []
-    real = schemas.Draft202012Validator
+    real = Draft202012Validator
 
     def counting(schema: Any) -> Any:
         built.append(schema)

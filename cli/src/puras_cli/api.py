@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from puras_bundle import PackError, pack_project
 from puras_cli.client import PurasClient, PurasError, SseEvent
 
 __all__ = [
@@ -68,13 +69,10 @@ def usd_to_micros(usd: str | Decimal | int) -> int:
 
 def pack(project_dir: Path) -> bytes:
     """The bundle zip of a project directory (P4 excludes), or a :class:`PurasError`."""
-    # Imported here: it pulls the manifest validators, which `puras --help` does not need.
-    from puras_common.manifest import BundleInvalid, pack_project
-
     try:
-        return pack_project(project_dir)
-    except BundleInvalid as exc:
-        problems = str(exc).splitlines()
+        return pack_project(project_dir).data
+    except PackError as exc:
+        problems = exc.problems
         detail = problems[0] if len(problems) == 1 else "\n  " + "\n  ".join(problems)
         raise PurasError(f"cannot push {project_dir}: {detail}") from exc
 

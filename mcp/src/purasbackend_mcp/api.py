@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno
 import json
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +26,6 @@ __all__ = [
     "ApiUnreachable",
     "SseEvent",
     "error_from_response",
-    "parse_sse",
     "seg",
 ]
 
@@ -196,14 +195,6 @@ class _SseParser:
             out = SseEvent(event=self._event or "message", data="\n".join(self._data), id=self._id)
         self._event, self._data = "", []
         return out
-
-
-def parse_sse(lines: Iterable[str]) -> list[SseEvent]:
-    """Every frame of a whole ``text/event-stream`` body (for tests and small bodies)."""
-    parser = _SseParser()
-    out = [ev for line in lines if (ev := parser.feed(line)) is not None]
-    last = parser.flush()
-    return [*out, last] if last is not None else out
 
 
 class Api:

@@ -24,6 +24,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from puras_bundle import PackedBundle, PackError, pack_project
 from purasbackend_mcp import __version__
 from purasbackend_mcp.api import Api, ApiFailure, seg
 from purasbackend_mcp.config import (
@@ -37,7 +38,6 @@ from purasbackend_mcp.config import (
     validate_api_key,
 )
 from purasbackend_mcp.docs import UnknownDoc, find_page, index, pages, tokenize
-from purasbackend_mcp.packer import PackedBundle, PackError, pack_project
 
 __all__ = ["JOB_STATUSES", "TAIL_MAX_S", "WAIT_MAX_S", "create_server", "main"]
 

@@ -5,9 +5,11 @@ only, the host resolved once, and every address it resolves to must be public; t
 connection then goes to the address that was checked (never to a fresh resolution, which
 a rebinding DNS server could point elsewhere) while the request still carries the URL's
 own host name (Host header, TLS SNI and certificate check). Private, loopback,
-link-local, multicast, reserved and unspecified addresses are refused unless the
-operator allows them with ``PURAS_ALLOW_PRIVATE_URLS``: ``1`` allows every address, a
-comma-separated list of networks (``10.0.0.0/8,fd00::/8``) allows those.
+link-local, multicast, reserved and unspecified addresses are refused unless their
+network is in ``PURAS_ALLOW_PRIVATE_URLS``, a comma-separated list of networks
+(``10.0.0.0/8,fd00::/8``). The runner sets it in every job's environment from its
+operator's ``egress_allow_networks``, the setting its egress proxy applies too; ``1``
+allows every address, for skill code run outside a runner.
 
 Inside the job sandbox there is no network but the runner's egress proxy (its address in
 ``PURAS_EGRESS_PROXY``): the fetch then goes through it (a CONNECT tunnel for https, the
@@ -44,7 +46,7 @@ TIMEOUT_SECONDS = 60.0
 MAX_REDIRECTS = 5
 """Redirects followed before a fetch fails."""
 ALLOW_PRIVATE_ENV = "PURAS_ALLOW_PRIVATE_URLS"
-"""The operator's switch for non-public addresses (see the module docs)."""
+"""Non-public networks a fetch may reach, set by the runner (see the module docs)."""
 EGRESS_PROXY_ENV = "PURAS_EGRESS_PROXY"
 """``host:port`` of the sandbox's egress proxy, set by the runner in a job's env."""
 
@@ -150,7 +152,7 @@ def _target(url: str) -> _Target:
 
 
 def _allowed() -> tuple[bool, list[IPNetwork]]:
-    """(every address allowed, extra allowed networks), from the operator's env."""
+    """(every address allowed, extra allowed networks), from the job's environment."""
     raw = os.environ.get(ALLOW_PRIVATE_ENV, "").strip()
     if raw.lower() in ("", "0", "false", "no"):
         return False, []
@@ -162,8 +164,8 @@ def _allowed() -> tuple[bool, list[IPNetwork]]:
             networks.append(ipaddress.ip_network(part.strip(), strict=False))
         except ValueError:
             raise PurasError(
-                f"{ALLOW_PRIVATE_ENV}={raw!r} is not valid: the operator sets it to 1 (allow "
-                "every address) or to networks such as 10.0.0.0/8,fd00::/8"
+                f"{ALLOW_PRIVATE_ENV}={raw!r} is not valid: it is 1 (allow every address) "
+                "or networks such as 10.0.0.0/8,fd00::/8"
             ) from None
     return False, networks
 
@@ -193,8 +195,8 @@ def _checked_addresses(target: _Target, url: str) -> list[str]:
             # private address would otherwise reach the private one on a retry.
             raise PurasError(
                 f"refusing to fetch {_shown(url)}: {target.host} resolves to {address}, "
-                f"{label} address; only public addresses may be fetched (the operator "
-                f"can allow others with {ALLOW_PRIVATE_ENV})"
+                f"{label} address; only public addresses may be fetched (the runner's "
+                "operator can allow a network with PURAS_RUNNER_EGRESS_ALLOW_NETWORKS)"
             )
     return addresses
 

@@ -16,7 +16,7 @@ def secret(name: str) -> str:
     """The value of the project secret ``name`` (S3).
 
     Raises :class:`PurasError` if ``name`` is not a valid secret name
-    (``^[A-Z_][A-Z0-9_]*$``) or the secret is not set for this project.
+    (``^[A-Z_][A-Z0-9_]*$``) or the job's environment does not hold it.
     """
     if not isinstance(name, str) or not _NAME.match(name):
         raise PurasError(
@@ -26,7 +26,9 @@ def secret(name: str) -> str:
     try:
         return os.environ[name]
     except KeyError:
+        # Says what is true of this version: the secrets API (SPEC X1) is not served yet,
+        # so there is nothing a user could set and the runner injects no secrets.
         raise PurasError(
-            f"secret {name} is not set for this project: set it (dashboard, "
-            f"`set_secret`, or PUT /v1/secrets/{name}) and run the job again"
+            f"secret {name} is not set for this job: this version of Puras has no "
+            "project secrets yet (no API stores them, so the runner gives jobs none)"
         ) from None

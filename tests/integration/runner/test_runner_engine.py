@@ -49,21 +49,16 @@ async def test_success_records_start_and_result(harness: Harness, start: StartRu
     assert (started.attempt, started.deployment_id) == (1, dep.deployment_id)
     assert started.runner_id == runner.runner.runner_id
     (done,) = watch.of("job.succeeded")
-    job = done.job
-    assert job.status == "succeeded"
-    assert job.error is None
-    assert job.result["echo"] == [1, "two"]
-    assert job.result["cwd"] == "/job"  # the job's private working directory
-    assert (job.attempts, job.deployment_id, job.inputs) == (
-        1,
-        dep.deployment_id,
-        {"x": [1, "two"]},
-    )
-    assert job.started_at is not None
-    assert job.finished_at >= job.started_at
+    # The end carries the attempt's facts; the job's skill, inputs and deployment are on
+    # its earlier events.
+    assert done.result["echo"] == [1, "two"]
+    assert done.result["cwd"] == "/job"  # the job's private working directory
+    assert done.attempt == 1
+    assert done.started_at == started.started_at
+    assert done.finished_at >= done.started_at
     ids = [r.envelope.id for r in watch.events]
-    assert ids[0] == f"{job.id}:started:1"
-    assert ids[-1] == f"{job.id}:terminal"
+    assert ids[0] == f"{watch.job.job_id}:started:1"
+    assert ids[-1] == f"{watch.job.job_id}:terminal"
     await _wait_acked(harness, runner.settings.durable)
 
 
@@ -71,7 +66,7 @@ async def test_large_inputs_travel_whole(harness: Harness, start: StartRunner) -
     await start()
     dep = await harness.deploy(skill_files("echo", ECHO))
     watch = await harness.run(dep, "echo", {"big": "y" * 300_000})
-    assert watch.of("job.succeeded")[0].job.result["n"] == 300_000
+    assert watch.of("job.succeeded")[0].result["n"] == 300_000
 
 
 async def test_an_exception_fails_the_job_with_type_message_traceback(
@@ -88,7 +83,7 @@ async def test_an_exception_fails_the_job_with_type_message_traceback(
     dep = await harness.deploy(skill_files("boom", code))
     watch = await harness.run(dep, "boom", {"v": 42})
     (failed,) = watch.of("job.failed")
-    error = failed.job.error
+    error = failed.error
     assert error.startswith("ValueError: bad value 42\n\nTraceback (most recent call last):\n")
     assert 'skills/boom/main.py", line 6, in run' in error
     assert "line 3, in helper" in error
@@ -106,7 +101,7 @@ async def test_output_schema_violation(harness: Harness, start: StartRunner) -> 
         skill_files("typed", "def run(inputs):\n    return {'n': 'x'}\n", output_schema=schema)
     )
     watch = await harness.run(dep, "typed")
-    assert watch.of("job.failed")[0].job.error == (
+    assert watch.of("job.failed")[0].error == (
         "output does not match output_schema: result.n: 'x' is not of type 'integer'"
     )
 
@@ -127,7 +122,7 @@ async def test_bad_return_values(harness: Harness, start: StartRunner) -> None:
     errors = {}
     for kind in ("list", "nan", "date"):
         watch = await harness.run(dep, "bad", {"kind": kind})
-        errors[kind] = watch.of("job.failed")[0].job.error
+        errors[kind] = watch.of("job.failed")[0].error
     assert errors["list"] == "run() must return a dict (a JSON object), it returned list"
     assert errors["nan"].startswith("run() returned a dict that is not JSON-serializable")
     assert "datetime is not JSON serializable" in errors["date"]
@@ -139,7 +134,7 @@ async def test_result_over_the_limit(harness: Harness, start: StartRunner) -> No
         skill_files("big", "def run(inputs):\n    return {'x': 'a' * 5000}\n")
     )
     watch = await harness.run(dep, "big")
-    error = watch.of("job.failed")[0].job.error
+    error = watch.of("job.failed")[0].error
     assert error.startswith("result is too large: 5008 bytes of JSON, over the 1000-byte limit")
 
 
@@ -157,7 +152,7 @@ async def test_timeout_kills_the_whole_process_group(harness: Harness, start: St
     """
     dep = await harness.deploy(skill_files("slow", code))
     watch = await harness.run(dep, "slow", timeout_seconds=1)
-    assert watch.of("job.failed")[0].job.error == "timed out after 1s (wall-clock limit)"
+    assert watch.of("job.failed")[0].error == "timed out after 1s (wall-clock limit)"
     lines = [line for e in watch.of("job.log") for line in e.lines]
     # The job is pid 1 of a pid namespace of its own; its child is 2 there.
     assert next(line for line in lines if line.startswith("pids")) == "pids 1 2"
@@ -173,7 +168,7 @@ async def test_memory_limit(harness: Harness, start: StartRunner) -> None:
     """
     dep = await harness.deploy(skill_files("hog", code))
     watch = await harness.run(dep, "hog")
-    error = watch.of("job.failed")[0].job.error
+    error = watch.of("job.failed")[0].error
     # The job's cgroup counts its memory; the kernel ends it at the limit.
     assert error.startswith("memory limit of 256 MB exceeded: the kernel killed the job's")
 
@@ -240,7 +235,7 @@ async def test_the_environment_is_clean(
     """
     dep = await harness.deploy(skill_files("env", code))
     watch = await harness.run(dep, "env")
-    result = watch.of("job.succeeded")[0].job.result
+    result = watch.of("job.succeeded")[0].result
     env: dict[str, Any] = result["env"]
     job_id = watch.job.job_id
     del runner
@@ -292,7 +287,7 @@ async def test_secrets_are_injected_and_masked(harness: Harness, start: StartRun
     dep = await harness.deploy(skill_files("secret", code))
     watch = await harness.run(dep, "secret")
     assert [line for e in watch.of("job.log") for line in e.lines] == ["using ***"]
-    assert watch.of("job.failed")[0].job.error.startswith("RuntimeError: rejected ***")
+    assert watch.of("job.failed")[0].error.startswith("RuntimeError: rejected ***")
 
 
 async def test_drive_writes_persist_and_nothing_else_does(
@@ -316,7 +311,7 @@ async def test_drive_writes_persist_and_nothing_else_does(
     """
     dep = await harness.deploy(skill_files("drive", code))
     first = await harness.run(dep, "drive", {"text": "one"})
-    result = first.of("job.succeeded")[0].job.result
+    result = first.of("job.succeeded")[0].result
     assert result["before"] == [["drive"], []]
     assert result["tmpfile"].startswith("/tmp/")
     drive_file = runner.settings.drive_root / dep.project_id / "out" / "hello.txt"
@@ -325,7 +320,7 @@ async def test_drive_writes_persist_and_nothing_else_does(
     assert drive_file.stat().st_uid not in (0, os.getuid())
     # The next job of the project starts from an empty workdir and /tmp: nothing leaked.
     second = await harness.run(dep, "drive", {"text": "two"})
-    assert second.of("job.succeeded")[0].job.result["before"] == [["drive"], []]
+    assert second.of("job.succeeded")[0].result["before"] == [["drive"], []]
     assert drive_file.read_text() == "two"
     await runner.stop()
     # Workdirs were private tmpfs mounts: nothing of them is on the host; the drive stayed.
@@ -352,7 +347,7 @@ async def test_jobs_run_concurrently_up_to_the_slots(harness: Harness, start: St
     dep = await harness.deploy(skill_files("barrier", code))
     watches = [await harness.submit(dep, "barrier", {"i": i}) for i in range(4)]
     await asyncio.gather(*(w.terminal() for w in watches))
-    results = [w.of("job.succeeded")[0].job.result for w in watches]
+    results = [w.of("job.succeeded")[0].result for w in watches]
     assert sorted(r["i"] for r in results) == [0, 1, 2, 3]
     assert len({r["token"] for r in results}) == 4
 
@@ -368,7 +363,7 @@ async def test_an_import_error_fails_each_job(harness: Harness, start: StartRunn
     dep = await harness.deploy(skill_files("broken", code))
     for _ in range(2):
         watch = await harness.run(dep, "broken")
-        error = watch.of("job.failed")[0].job.error
+        error = watch.of("job.failed")[0].error
         assert error.startswith(
             "ModuleNotFoundError: No module named 'not_a_module_anywhere' "
             "(while importing main.py)\n\nTraceback"
@@ -395,7 +390,7 @@ async def test_a_crashed_template_is_replaced(harness: Harness, start: StartRunn
     (template,) = runner.runner.engine.templates.live()
     os.kill(template.pid, signal.SIGKILL)
     await watch.terminal()
-    assert "template process ended" in watch.of("job.failed")[0].job.error
+    assert "template process ended" in watch.of("job.failed")[0].error
     watch = await harness.run(dep, "crash")
     assert watch.of("job.succeeded")
 
@@ -405,9 +400,9 @@ async def test_an_unusable_bundle_fails_the_job(harness: Harness, start: StartRu
     dep = await harness.deploy(skill_files("echo", ECHO))
     tampered = dep.__class__(dep.project_id, dep.deployment_id, dep.key, "0" * 64, None)
     watch = await harness.run(tampered, "echo")
-    assert "sha256" in watch.of("job.failed")[0].job.error
+    assert "sha256" in watch.of("job.failed")[0].error
     watch = await harness.run(dep, "nope")
-    assert watch.of("job.failed")[0].job.error == (
+    assert watch.of("job.failed")[0].error == (
         f"skill 'nope' is not in deployment {dep.deployment_id}; its skills: echo"
     )
 
@@ -418,7 +413,7 @@ async def test_bad_requirements_fail_with_uv_output(harness: Harness, start: Sta
     files["requirements.txt"] = "puras-no-such-package-9f3e==1.0\n"
     dep = await harness.deploy(files)
     watch = await harness.run(dep, "echo")
-    error = watch.of("job.failed")[0].job.error
+    error = watch.of("job.failed")[0].error
     assert error.startswith(
         "could not prepare the deployment's virtualenv: installing requirements.txt failed "
         "(uv exit code"
@@ -442,9 +437,10 @@ async def test_requirements_are_installed_into_the_deployment_venv(
     files["requirements.txt"] = "six==1.16.0\n"
     dep = await harness.deploy(files)
     watch = await harness.run(dep, "withdeps")
-    result = watch.of("job.succeeded")[0].job.result
+    result = watch.of("job.succeeded")[0].result
     assert result["six"] == "1.16.0"
     assert result["prefix"] == "/venv"
+    assert dep.requirements_sha256 is not None
     assert (runner.settings.data_dir / "venvs" / dep.requirements_sha256).is_dir()
 
 
@@ -474,7 +470,7 @@ async def test_heartbeats_keep_a_long_job_from_redelivery(
     """
     dep = await harness.deploy(skill_files("long", code))
     watch = await harness.run(dep, "long")
-    assert watch.of("job.succeeded")[0].job.attempts == 1
+    assert watch.of("job.succeeded")[0].attempt == 1
     assert [e.attempt for e in watch.of("job.started")] == [1]
     await _wait_acked(harness, runner.settings.durable)
 

@@ -15,6 +15,7 @@ import pytest
 from runner_helpers import Harness, eventually, processes_with, skill_files
 
 from puras_cli.infra.ports import free_port
+from puras_common.events import JobFailed, JobStarted, JobSucceeded
 
 pytestmark = pytest.mark.integration
 
@@ -94,6 +95,7 @@ async def test_a_job_of_a_killed_runner_runs_again_elsewhere(
     dep = await harness.deploy(skill_files("flaky", BLOCK_ON_FIRST_ATTEMPT))
     watch = await harness.submit(dep, "flaky")
     started = await watch.until(lambda r: r.type == "job.started", timeout=60)
+    assert isinstance(started.event, JobStarted)
     assert (started.event.attempt, started.event.runner_id) == (1, "runner-a")
     await watch.until(lambda r: r.type == "job.log")
     assert processes_with("sleep 3600.271828"), "the job's own child should be running"
@@ -113,9 +115,9 @@ async def test_a_job_of_a_killed_runner_runs_again_elsewhere(
 
     second = runners.start("runner-b", PURAS_RUNNER_MAX_ATTEMPTS="3")
     done = await watch.terminal(timeout=60)
-    assert done.type == "job.succeeded", done.event
-    assert done.event.job.result == {"attempt": "2"}
-    assert done.event.job.attempts == 2
+    assert isinstance(done.event, JobSucceeded), done.event
+    assert done.event.result == {"attempt": "2"}
+    assert done.event.attempt == 2
     restarted = watch.of("job.started")[-1]
     assert (restarted.attempt, restarted.runner_id) == (2, "runner-b")
 
@@ -137,9 +139,9 @@ async def test_a_job_past_its_attempts_fails_runner_lost(
 
     runners.start("runner-b", PURAS_RUNNER_MAX_ATTEMPTS="1")
     done = await watch.terminal(timeout=60)
-    assert done.type == "job.failed"
-    assert done.event.job.error == "runner lost"
-    assert done.event.job.attempts == 1
+    assert isinstance(done.event, JobFailed), done.event
+    assert done.event.error == "runner lost"
+    assert done.event.attempt == 1
     assert len(watch.of("job.started")) == 1  # the extra delivery ran nothing
 
 
@@ -156,8 +158,8 @@ async def test_sigterm_gives_an_unfinished_job_back(
     # Given back (nak), not left to ack_wait: the next runner takes it as attempt 2.
     runners.start("runner-b")
     done = await watch.terminal(timeout=60)
-    assert done.type == "job.succeeded"
-    assert done.event.job.result == {"attempt": "2"}
+    assert isinstance(done.event, JobSucceeded), done.event
+    assert done.event.result == {"attempt": "2"}
 
 
 async def test_no_nats_means_a_non_zero_exit(runners: RunnerProcesses) -> None:

@@ -131,7 +131,7 @@ async def test_a_build_backend_sees_nothing_of_the_runner(
         files["requirements.txt"] = "evilpkg==1.0\n"
         dep = await harness.deploy(files)
         watch = await harness.run(dep, "echo")
-    error = watch.of("job.failed")[0].job.error
+    error = watch.of("job.failed")[0].error
     assert error.startswith("could not prepare the deployment's virtualenv")
     assert "EVIL-FINDINGS" in error, error  # the backend ran, confined:
     findings = error[error.index("EVIL-FINDINGS") :]
@@ -156,7 +156,7 @@ async def test_a_build_past_its_time_limit_is_stopped(harness: Harness, start: S
         files["requirements.txt"] = "evilpkg==1.0\n"
         dep = await harness.deploy(files)
         watch = await harness.run(dep, "echo")
-    assert watch.of("job.failed")[0].job.error == (
+    assert watch.of("job.failed")[0].error == (
         "could not prepare the deployment's virtualenv: installing requirements.txt took "
         "longer than 3s (the build time limit)"
     )
@@ -194,7 +194,7 @@ async def test_a_build_reaches_only_the_index(harness: Harness, start: StartRunn
         files["requirements.txt"] = "evilpkg==1.0\n"
         dep = await harness.deploy(files)
         watch = await harness.run(dep, "echo")
-    error = watch.of("job.failed")[0].job.error
+    error = watch.of("job.failed")[0].error
     net = error[error.index("NET {") :]
     assert "'index': 200" in net
     assert "'other_host': 403" in net

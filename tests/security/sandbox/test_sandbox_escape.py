@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,8 +28,8 @@ async def _result(harness: Harness, files: dict[str, str], skill: str, **inputs:
     dep = await harness.deploy(files)
     watch = await harness.run(dep, skill, inputs)
     done = watch.of("job.succeeded")
-    assert done, watch.of("job.failed")[0].job.error if watch.of("job.failed") else watch.events
-    return done[0].job.result
+    assert done, watch.of("job.failed")[0].error if watch.of("job.failed") else watch.events
+    return done[0].result
 
 
 PROBE = """
@@ -100,7 +101,7 @@ def run(inputs):
 async def test_a_job_sees_nothing_of_the_platform(harness: Harness, start: StartRunner) -> None:
     runner = await start()
     nats = urlsplit(harness.nats_url)
-    site = f"/venv/lib/python3.{os.sys.version_info.minor}/site-packages"
+    site = f"/venv/lib/python3.{sys.version_info.minor}/site-packages"
     r = await _result(
         harness,
         skill_files("probe", PROBE),
@@ -161,7 +162,7 @@ async def test_projects_see_only_their_own_drive(harness: Harness, start: StartR
     b = await harness.deploy(skill_files("drive", DRIVE), project_id=new_id())
     wa = await harness.run(a, "drive", {"secret": "alpha"})
     wb = await harness.run(b, "drive", {"secret": "beta"})
-    ra, rb = wa.of("job.succeeded")[0].job.result, wb.of("job.succeeded")[0].job.result
+    ra, rb = wa.of("job.succeeded")[0].result, wb.of("job.succeeded")[0].result
     assert ra["drive"] == ["mine.txt"]
     assert rb["drive"] == ["mine.txt"]
     drive_root = runner.settings.drive_root
@@ -209,7 +210,7 @@ async def test_nothing_of_a_job_outlives_it(harness: Harness, start: StartRunner
     assert first.of("job.succeeded")
     await eventually(lambda: not processes_with(f"sleep {marker}"), what="daemon gone")
     second = await harness.run(dep, "daemon", {"marker": marker})
-    assert second.of("job.succeeded")[0].job.result == {
+    assert second.of("job.succeeded")[0].result == {
         "tmp": [],
         "job": ["drive"],
         "pids": ["1"],
@@ -232,7 +233,7 @@ async def test_each_job_has_its_own_random_state(harness: Harness, start: StartR
     results = []
     for _ in range(3):
         watch = await harness.run(dep, "rng")
-        results.append(watch.of("job.succeeded")[0].job.result)
+        results.append(watch.of("job.succeeded")[0].result)
     assert len({r["py"] for r in results}) == 3
     assert len({r["ssl"] for r in results}) == 3
 
@@ -281,20 +282,20 @@ async def test_limits_hold_for_the_job_as_a_whole(harness: Harness, start: Start
         }
     )
     bomb = await harness.run(dep, "bomb", timeout_seconds=20)
-    error = bomb.of("job.failed")[0].job.error
+    error = bomb.of("job.failed")[0].error
     assert error.startswith("RuntimeError: stopped after")
     assert "limit of 64 processes" in error
     # Five processes of 150 MB each: fine one by one, not together under 256 MB.
     together = await harness.run(dep, "together", timeout_seconds=20)
     failed = together.of("job.failed")
     if failed:
-        assert "memory limit of 256 MB" in failed[0].job.error
+        assert "memory limit of 256 MB" in failed[0].error
     else:
-        codes = together.of("job.succeeded")[0].job.result["codes"]
+        codes = together.of("job.succeeded")[0].result["codes"]
         assert -9 in codes, codes  # the kernel killed some of them at the limit
     # And the runner keeps serving.
     ok = await harness.run(dep, "ok")
-    assert ok.of("job.succeeded")[0].job.result == {"ok": True}
+    assert ok.of("job.succeeded")[0].result == {"ok": True}
 
 
 async def test_concurrent_jobs_of_one_project_do_not_see_each_other(
@@ -319,7 +320,7 @@ async def test_concurrent_jobs_of_one_project_do_not_see_each_other(
     watches = [await harness.submit(dep, "pair", {"name": n}) for n in ("a", "b")]
     await asyncio.gather(*(w.terminal() for w in watches))
     for name, watch in zip(("a", "b"), watches, strict=True):
-        r = watch.of("job.succeeded")[0].job.result
+        r = watch.of("job.succeeded")[0].result
         assert r == {"job": ["drive", f"mine-{name}"], "tmp": [f"mine-{name}"], "pids": ["1"]}
 
 
@@ -461,7 +462,7 @@ async def test_projects_sharing_a_uid_still_see_nothing_of_each_other(
     )
     attacker = await harness.deploy(skill_files("scan", code), project_id=new_id())
     watch = await harness.run(attacker, "scan")
-    r = watch.of("job.succeeded")[0].job.result
+    r = watch.of("job.succeeded")[0].result
     (t_seen, t_found), (j_seen, j_found) = r["template"], r["job"]
     assert t_found == []
     assert j_found == []

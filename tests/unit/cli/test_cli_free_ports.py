@@ -4,6 +4,7 @@ requests)."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,7 +37,7 @@ class _KernelSocket:
 
 def test_a_port_the_kernel_hands_out_again_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
     _KernelSocket.numbers = iter([41001, 41001, 41001, 41002])
-    monkeypatch.setattr(ports.socket, "socket", _KernelSocket)
+    monkeypatch.setattr(socket, "socket", _KernelSocket)
     monkeypatch.setattr(ports, "_HANDED_OUT", set())
     assert ports.free_port() == 41001
     assert ports.free_port() == 41002

@@ -107,7 +107,9 @@ def test_upcaster_brings_an_old_payload_to_the_current_shape() -> None:
             "data": {"name": "old"},
         }
     )
-    assert decode_event(decode_envelope(raw)) == Renamed(title="old")
+    # A throwaway type outside the product's union (AnyEvent): compare as plain objects.
+    decoded: object = decode_event(decode_envelope(raw))
+    assert decoded == Renamed(title="old")
 
 
 def test_type_tags_are_unique_and_registered() -> None:

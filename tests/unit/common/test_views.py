@@ -2,20 +2,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from puras_common.events import (
+    AnyEvent,
     BundleRef,
     CreditGranted,
     DeploymentActivated,
     DeploymentCreated,
     DeploymentDeleted,
     Envelope,
-    Event,
+    JobCancelled,
+    JobFailed,
     JobQueued,
     JobRecord,
     JobStarted,
     JobSucceeded,
+    SkillRecord,
 )
-from puras_common.manifest.spec import SkillSpec
 from puras_common.projection.base import RecordedEvent
 from puras_common.views.deployments import DeploymentsView
 from puras_common.views.jobs import apply_job_event, public_event_type, public_payload
@@ -24,7 +28,7 @@ from puras_common.views.ledger import BalancesView
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def rec(seq: int, ev: Event, project: str = "p", agg: str = "a") -> RecordedEvent:
+def rec(seq: int, ev: AnyEvent, project: str = "p", agg: str = "a") -> RecordedEvent:
     env = Envelope(
         id=f"e{seq}",
         type=type(ev).type,
@@ -45,6 +49,9 @@ def test_job_fold_goes_queued_running_terminal_and_terminal_is_final() -> None:
     job = apply_job_event(job, s.envelope, s.event)
     assert job is not None
     assert (job.status, job.attempts, job.started_at) == ("running", 1, T0)
+    t1 = T0 + timedelta(seconds=3)
+    done = rec(3, JobSucceeded(result={"ok": True}, attempt=1, started_at=T0, finished_at=t1))
+    job = apply_job_event(job, done.envelope, done.event)
     final = JobRecord(
         id="j",
         project_id="p",
@@ -52,14 +59,17 @@ def test_job_fold_goes_queued_running_terminal_and_terminal_is_final() -> None:
         status="succeeded",
         inputs={"a": 1},
         result={"ok": True},
+        deployment_id="d",
         created_at=T0,
         attempts=1,
+        started_at=T0,
+        finished_at=t1,
     )
-    done = rec(3, JobSucceeded(job=final), agg="j")
-    job = apply_job_event(job, done.envelope, done.event)
     assert job == final
-    late = rec(4, JobStarted(attempt=2, deployment_id="d", runner_id="r", started_at=T0), agg="j")
+    late = rec(4, JobStarted(attempt=2, deployment_id="d", runner_id="r", started_at=t1), agg="j")
     assert apply_job_event(job, late.envelope, late.event) == final
+    second = rec(5, JobFailed(error="runner lost", attempt=2, finished_at=t1), agg="j")
+    assert apply_job_event(job, second.envelope, second.event) == final
 
 
 def test_public_names_and_payloads() -> None:
@@ -67,9 +77,11 @@ def test_public_names_and_payloads() -> None:
     final = JobRecord(
         id="j", project_id="p", skill="s", status="failed", inputs={}, error="boom", created_at=T0
     )
-    payload = public_payload(JobSucceeded(job=final))
+    payload = public_payload(JobFailed(error="boom", finished_at=T0), job=final)
     assert payload["error"] == "boom"
     assert payload["created_at"] == T0.isoformat().replace("+00:00", "Z")
+    with pytest.raises(ValueError, match="folded job"):
+        public_payload(JobCancelled(finished_at=T0))
 
 
 def _created(dep: str, skills: list[str]) -> DeploymentCreated:
@@ -78,7 +90,9 @@ def _created(dep: str, skills: list[str]) -> DeploymentCreated:
         notes="",
         bundle=BundleRef(key=f"p/{dep}.zip", sha256="x", size=1),
         requirements_sha256=None,
-        skills=[SkillSpec(name=n, kind="deterministic", entrypoint="main.py:run") for n in skills],
+        skills=[
+            SkillRecord(name=n, kind="deterministic", entrypoint="main.py:run") for n in skills
+        ],
     )
 
 

@@ -69,7 +69,7 @@ def _workspace_members() -> list[str]:
 
 def _copied_before(stage: list[tuple[str, str]], marker: str) -> list[str]:
     """Context paths COPY'd in ``stage`` before the first RUN containing ``marker``."""
-    sources = []
+    sources: list[str] = []
     for word, args in stage:
         if word == "RUN" and marker in args:
             return sources

@@ -43,7 +43,7 @@ def test_modes() -> None:
     assert (m.kind, m.timeout_s) == ("wait", 5.0)
     assert parse_submit_mode("true", None, None, 30).timeout_s == 30
     assert parse_submit_mode(None, "1", None, 30).kind == "stream"
-    for args in (
+    for wait, stream, timeout in (
         ("true", "true", None),
         ("true", None, "0"),
         ("true", None, "61"),
@@ -51,7 +51,7 @@ def test_modes() -> None:
         ("maybe", None, None),
     ):
         with pytest.raises(ApiError) as ei:
-            parse_submit_mode(*args, 30)
+            parse_submit_mode(wait, stream, timeout, 30)
         assert ei.value.status == 400
 
 

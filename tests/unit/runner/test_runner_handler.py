@@ -5,100 +5,29 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
+from runner_fakes import T0, Clock, FakeLog, FakeMsg
 
-from puras_common.bus import ConcurrencyConflict
-from puras_common.events.base import Event
 from puras_common.events.commands import RunJob
 from puras_common.events.types import (
     JobCancelled,
     JobFailed,
     JobLogged,
-    JobRecord,
     JobStarted,
     JobSucceeded,
+    SkillRecord,
 )
-from puras_common.manifest import SkillSpec
+from puras_runner.app.attempt import Attempt
+from puras_runner.app.engines import DeterministicEngine, ProcessConfig
 from puras_runner.app.handler import HandlerConfig, JobHandler
-from puras_runner.app.ports import LastEvent
+from puras_runner.app.ports import Deployment
 from puras_runner.domain.errors import PreparationFailed
 from puras_runner.domain.logs import Stream
-from puras_runner.domain.outcome import Raised, Returned, RunFacts
-
-T0 = datetime(2030, 1, 1, tzinfo=UTC)
-
-
-class Clock:
-    def now(self) -> datetime:
-        return T0
-
-
-@dataclass
-class Stored:
-    seq: int
-    id: str
-    event: Event
-
-
-class FakeLog:
-    """The job's subject: sequence numbers, msg-id dedupe, expected-sequence checks."""
-
-    def __init__(self) -> None:
-        self.stored: list[Stored] = []
-        self.watchers: list[Callable[[str, Event | None], None]] = []
-
-    @property
-    def last_seq(self) -> int:
-        return self.stored[-1].seq if self.stored else 0
-
-    def put(self, event: Event, event_id: str) -> int:
-        """Someone else appends (the scheduler, another runner)."""
-        seq = self.last_seq + 1
-        self.stored.append(Stored(seq, event_id, event))
-        for w in list(self.watchers):
-            if type(event).type != JobLogged.type:
-                w(type(event).type, event if isinstance(event, JobStarted) else None)
-        return seq
-
-    async def append(
-        self, event: Event, *, job: RunJob, event_id: str, expected_seq: int | None
-    ) -> int:
-        await asyncio.sleep(0)
-        for s in self.stored:
-            if s.id == event_id:
-                return s.seq
-        if expected_seq is not None and expected_seq != self.last_seq:
-            raise ConcurrencyConflict(f"expected {expected_seq}, last is {self.last_seq}")
-        return self.put(event, event_id)
-
-    async def last(self, job: RunJob) -> LastEvent | None:
-        if not self.stored:
-            return None
-        return LastEvent(self.stored[-1].seq, type(self.stored[-1].event).type)
-
-    async def latest_started(self, job: RunJob) -> JobStarted | None:
-        started = [s.event for s in self.stored if isinstance(s.event, JobStarted)]
-        return started[-1] if started else None
-
-    async def watch(self, job: RunJob, on_event: Callable[[str, Event | None], None]) -> Any:
-        self.watchers.append(on_event)
-        log = self
-
-        class _W:
-            async def close(self) -> None:
-                log.watchers.remove(on_event)
-
-        return _W()
-
-    def types(self) -> list[str]:
-        return [type(s.event).type for s in self.stored]
-
-    def events(self, cls: type[Event]) -> list[Any]:
-        return [s.event for s in self.stored if isinstance(s.event, cls)]
+from puras_runner.domain.outcome import Outcome, Raised, Returned, RunFacts, Succeeded
 
 
 @dataclass
@@ -135,10 +64,32 @@ class FakeRunning:
 
 @dataclass
 class FakePrepared:
-    spec: SkillSpec
+    spec: SkillRecord
+
+
+class FakeDeployments:
+    """The shared bundle cache: one deployment, ``dep-1``, with the skills given."""
+
+    def __init__(self, *skills: SkillRecord, fail: str | None = None) -> None:
+        self.deployment = Deployment(
+            id="dep-1", root=Path("/nonexistent"), skills={s.name: s for s in skills}
+        )
+        self.fail = fail
+        self.loads = 0
+
+    def cached(self, deployment_id: str) -> Deployment | None:
+        return self.deployment if self.loads and not self.fail else None
+
+    async def get(self, job: RunJob) -> Deployment:
+        self.loads += 1
+        if self.fail:
+            raise PreparationFailed(self.fail)
+        return self.deployment
 
 
 class FakeEngine:
+    """The deterministic engine's processes (a ``ProcessEngine``)."""
+
     def __init__(
         self,
         running: FakeRunning | None = None,
@@ -148,21 +99,21 @@ class FakeEngine:
     ) -> None:
         self.running = running
         self.fail = fail
-        self.spec = SkillSpec(
+        self.spec = SkillRecord(
             name="echo", kind="deterministic", entrypoint="main.py:run", output_schema=output_schema
         )
         self.prepared = 0
         self.started: list[dict[str, Any]] = []
 
-    def lookup(self, job: RunJob) -> FakePrepared | None:
+    def lookup(self, deployment_id: str, skill: str) -> FakePrepared | None:
         # Cached after the first successful preparation, like the real engine.
         return FakePrepared(self.spec) if self.prepared and not self.fail else None
 
-    async def prepare(self, job: RunJob) -> FakePrepared:
+    async def prepare(self, deployment: Deployment, spec: SkillRecord, job: RunJob) -> FakePrepared:
         self.prepared += 1
         if self.fail:
             raise PreparationFailed(self.fail)
-        return FakePrepared(self.spec)
+        return FakePrepared(spec)
 
     async def start(
         self,
@@ -188,27 +139,6 @@ class Secrets:
         return self.values
 
 
-class FakeMsg:
-    def __init__(self, job: RunJob | bytes, attempt: int = 1) -> None:
-        self.data = job if isinstance(job, bytes) else msgspec.json.encode(job)
-        self.headers: dict[str, str] | None = None
-        self.attempt = attempt
-        self.acked = self.naked = self.termed = 0
-        self.progress = 0
-
-    async def ack(self) -> None:
-        self.acked += 1
-
-    async def nak(self, delay: float | None = None) -> None:
-        self.naked += 1
-
-    async def term(self) -> None:
-        self.termed += 1
-
-    async def in_progress(self) -> None:
-        self.progress += 1
-
-
 async def _stored(log: FakeLog, type_: str) -> None:
     """Until the handler's own (concurrent) publish of ``type_`` has landed."""
     while type_ not in log.types():
@@ -229,23 +159,33 @@ JOB = RunJob(
 
 
 def _handler(
-    log: FakeLog, engine: FakeEngine, *, secrets: dict[str, str] | None = None, **config: Any
+    log: FakeLog,
+    engine: FakeEngine,
+    *,
+    secrets: dict[str, str] | None = None,
+    deployments: FakeDeployments | None = None,
+    **config: Any,
 ) -> JobHandler:
     cfg: dict[str, Any] = {
         "runner_id": "runner-a",
         "max_attempts": 3,
-        "default_timeout_s": 30,
         "heartbeat_s": 10,
-        "memory_limit_mb": 256,
-        "max_result_bytes": 1000,
         "max_log_bytes": 1000,
         "log_flush_s": 0.01,
     }
     cfg.update(config)
     return JobHandler(
         events=log,
-        engine=engine,
-        secrets=Secrets(secrets),
+        deployments=deployments or FakeDeployments(engine.spec),
+        engines={
+            "deterministic": DeterministicEngine(
+                engine,
+                secrets=Secrets(secrets),
+                config=ProcessConfig(
+                    default_timeout_s=30, memory_limit_mb=256, max_result_bytes=1000
+                ),
+            )
+        },
         clock=Clock(),
         config=HandlerConfig(**cfg),
     )
@@ -273,8 +213,8 @@ async def test_first_attempt_records_start_logs_and_result_then_acks() -> None:
         "job-1:log:1:2",
     ]
     (done,) = log.events(JobSucceeded)
-    assert done.job.result == {"y": 2}
-    assert done.job.attempts == 1
+    assert done.result == {"y": 2}
+    assert done.attempt == 1
     assert engine.started == [{"attempt": 1, "timeout_s": 9.0, "secrets": {}}]
     assert msg.acked == 1
     assert running.closed
@@ -301,7 +241,7 @@ async def test_a_failure_to_prepare_fails_the_job_and_acks() -> None:
     msg = FakeMsg(JOB)
     await _handler(log, FakeEngine(fail="could not prepare the deployment bundle: x")).handle(msg)
     (failed,) = log.events(JobFailed)
-    assert failed.job.error == "could not prepare the deployment bundle: x"
+    assert failed.error == "could not prepare the deployment bundle: x"
     assert msg.acked == 1
 
 
@@ -311,7 +251,7 @@ async def test_a_user_error_is_recorded_and_not_retried() -> None:
     msg = FakeMsg(JOB)
     await _handler(log, FakeEngine(running)).handle(msg)
     (failed,) = log.events(JobFailed)
-    assert failed.job.error == "ValueError: bad"
+    assert failed.error == "ValueError: bad"
     assert msg.acked == 1
     assert msg.naked == 0
 
@@ -322,7 +262,7 @@ async def test_output_schema_is_checked() -> None:
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
     await _handler(log, FakeEngine(running, output_schema=schema)).handle(FakeMsg(JOB))
     (failed,) = log.events(JobFailed)
-    assert failed.job.error == (
+    assert failed.error == (
         "output does not match output_schema: result.n: 'x' is not of type 'integer'"
     )
 
@@ -333,10 +273,7 @@ async def test_a_redelivery_of_an_ended_job_is_only_acked() -> None:
         JobStarted(attempt=1, deployment_id="dep-1", runner_id="r0", started_at=T0),
         "job-1:started:1",
     )
-    record = JobRecord(
-        id="job-1", project_id="proj-1", skill="echo", status="succeeded", inputs={}, created_at=T0
-    )
-    log.put(JobSucceeded(job=record), "job-1:terminal")
+    log.put(JobSucceeded(result={}, attempt=1, finished_at=T0), "job-1:terminal")
     engine = FakeEngine()
     msg = FakeMsg(JOB, attempt=2)
     await _handler(log, engine).handle(msg)
@@ -356,7 +293,7 @@ async def test_a_redelivery_of_an_unfinished_job_runs_it_again() -> None:
     await _handler(log, FakeEngine(running)).handle(msg)
     assert log.types() == ["job.started", "job.started", "job.succeeded"]
     assert log.events(JobStarted)[-1].attempt == 2
-    assert log.events(JobSucceeded)[0].job.attempts == 2
+    assert log.events(JobSucceeded)[0].attempt == 2
     assert msg.acked == 1
 
 
@@ -371,9 +308,9 @@ async def test_the_delivery_after_the_last_attempt_fails_the_job_runner_lost() -
     msg = FakeMsg(JOB, attempt=4)
     await _handler(log, engine).handle(msg)
     (failed,) = log.events(JobFailed)
-    assert failed.job.error == "runner lost"
-    assert failed.job.attempts == 3
-    assert failed.job.started_at == started
+    assert failed.error == "runner lost"
+    assert failed.attempt == 3
+    assert failed.started_at == started
     assert log.stored[-1].id == "job-1:terminal"
     assert engine.prepared == 0
     assert msg.acked == 1
@@ -381,10 +318,7 @@ async def test_the_delivery_after_the_last_attempt_fails_the_job_runner_lost() -
 
 async def test_runner_lost_is_not_recorded_over_an_ended_job() -> None:
     log = FakeLog()
-    record = JobRecord(
-        id="job-1", project_id="proj-1", skill="echo", status="failed", inputs={}, created_at=T0
-    )
-    log.put(JobFailed(job=record), "job-1:terminal")
+    log.put(JobFailed(error="boom", attempt=1, finished_at=T0), "job-1:terminal")
     msg = FakeMsg(JOB, attempt=4)
     await _handler(log, FakeEngine()).handle(msg)
     assert len(log.stored) == 1
@@ -415,13 +349,10 @@ async def test_a_newer_attempt_stops_this_one_without_ack() -> None:
 
 async def test_a_job_cancelled_elsewhere_is_killed_and_acked() -> None:
     log = FakeLog()
-    record = JobRecord(
-        id="job-1", project_id="proj-1", skill="echo", status="cancelled", inputs={}, created_at=T0
-    )
 
     async def cancel_after_start() -> None:
         await _stored(log, "job.started")
-        log.put(JobCancelled(job=record), "job-1:terminal")
+        log.put(JobCancelled(finished_at=T0), "job-1:terminal")
 
     running = FakeRunning(
         RunFacts(report=Returned({}, 2), exit=None), block=True, on_wait=cancel_after_start
@@ -477,7 +408,7 @@ async def test_secrets_reach_the_engine_and_are_masked_in_logs_and_errors() -> N
     await _handler(log, engine, secrets={"TOKEN": "hunter22"}).handle(FakeMsg(JOB))
     assert engine.started[0]["secrets"] == {"TOKEN": "hunter22"}
     assert log.events(JobLogged)[0].lines == ["token=***"]
-    assert log.events(JobFailed)[0].job.error == "ValueError: bad token ***"
+    assert log.events(JobFailed)[0].error == "ValueError: bad token ***"
 
 
 @pytest.mark.parametrize("attempt", [1, 2])
@@ -494,3 +425,109 @@ async def test_shutdown_cancellation_gives_the_job_back(attempt: int) -> None:
     assert running.killed
     assert msg.naked == 1
     assert msg.acked == 0
+
+
+async def test_a_skill_of_a_kind_without_an_engine_fails_with_a_clear_reason() -> None:
+    log = FakeLog()
+    engine = FakeEngine()
+    agentic = SkillRecord(name="echo", kind="agentic", entrypoint="SKILL.md")
+    msg = FakeMsg(JOB)
+    await _handler(log, engine, deployments=FakeDeployments(agentic)).handle(msg)
+    (failed,) = log.events(JobFailed)
+    assert failed.error == (
+        "skill 'echo' is agentic (entrypoint SKILL.md): the agent runtime is not part of this "
+        "Puras build yet; this runner runs deterministic skills (entrypoint file.py:function) "
+        "only"
+    )
+    assert engine.prepared == 0
+    assert msg.acked == 1
+
+
+async def test_a_skill_missing_from_the_pinned_deployment_fails_the_job() -> None:
+    log = FakeLog()
+    other = SkillRecord(name="other", kind="deterministic", entrypoint="main.py:run")
+    engine = FakeEngine()
+    await _handler(log, engine, deployments=FakeDeployments(other)).handle(FakeMsg(JOB))
+    (failed,) = log.events(JobFailed)
+    assert failed.error == "skill 'echo' is not in deployment dep-1; its skills: other"
+    assert engine.prepared == 0
+
+
+async def test_an_unusable_deployment_fails_the_job_before_any_engine() -> None:
+    log = FakeLog()
+    engine = FakeEngine()
+    deployments = FakeDeployments(engine.spec, fail="could not prepare the deployment bundle: x")
+    await _handler(log, engine, deployments=deployments).handle(FakeMsg(JOB))
+    (failed,) = log.events(JobFailed)
+    assert failed.error == "could not prepare the deployment bundle: x"
+    assert engine.prepared == 0
+
+
+async def test_the_deployment_is_loaded_once_then_found_in_the_cache() -> None:
+    log = FakeLog()
+    engine = FakeEngine(FakeRunning(RunFacts(report=Returned({}, 2), exit=None)))
+    deployments = FakeDeployments(engine.spec)
+    handler = _handler(log, engine, deployments=deployments)
+    await handler.handle(FakeMsg(JOB))
+    await handler.handle(FakeMsg(msgspec.structs.replace(JOB, job_id="job-2")))
+    assert deployments.loads == 1
+    assert engine.prepared == 1
+    assert log.types().count("job.succeeded") == 2
+
+
+class StepsEngine:
+    """An engine that is not one process: steps (model calls, tool runs) that each write
+    output, then an outcome, all recorded through the same attempt."""
+
+    def __init__(self, steps: list[bytes], *, block: bool = False) -> None:
+        self.steps = steps
+        self.block = block
+        self.stopped = asyncio.Event()
+
+    async def run(self, attempt: Attempt, deployment: Deployment, skill: SkillRecord) -> Outcome:
+        attempt.begin()
+        attempt.on_stop(self.stopped.set)
+        for step in self.steps:
+            attempt.on_output("stdout", step)
+            await asyncio.sleep(0.02)  # the next model call, a tool process...
+            attempt.raise_if_stopped()
+        if self.block:
+            await self.stopped.wait()
+            attempt.raise_if_stopped()
+        return Succeeded({"steps": len(self.steps)})
+
+
+def _steps_handler(log: FakeLog, engine: StepsEngine) -> JobHandler:
+    agentic = SkillRecord(name="echo", kind="agentic", entrypoint="SKILL.md")
+    return JobHandler(
+        events=log,
+        deployments=FakeDeployments(agentic),
+        engines={"agentic": engine},
+        clock=Clock(),
+        config=HandlerConfig(runner_id="r", max_attempts=3, heartbeat_s=10, max_log_bytes=1000),
+    )
+
+
+async def test_an_engine_of_many_steps_records_its_logs_and_outcome_through_the_attempt() -> None:
+    log = FakeLog()
+    msg = FakeMsg(JOB)
+    await _steps_handler(log, StepsEngine([b"thinking\n", b"calling a tool\n"])).handle(msg)
+    assert log.types()[0] == "job.started"
+    assert log.types()[-1] == "job.succeeded"
+    lines = [line for e in log.events(JobLogged) for line in e.lines]
+    assert lines == ["thinking", "calling a tool"]
+    assert log.events(JobSucceeded)[0].result == {"steps": 2}
+    assert msg.acked == 1
+
+
+async def test_an_engine_of_many_steps_is_told_to_stop_when_the_job_is_cancelled() -> None:
+    log = FakeLog()
+    engine = StepsEngine([b"step\n"], block=True)
+    msg = FakeMsg(JOB)
+    task = asyncio.create_task(_steps_handler(log, engine).handle(msg))
+    await _stored(log, "job.started")
+    log.put(JobCancelled(finished_at=T0), "job-1:terminal")
+    await asyncio.wait_for(task, 5)
+    assert engine.stopped.is_set()
+    assert log.types()[-1] == "job.cancelled"
+    assert msg.acked == 1

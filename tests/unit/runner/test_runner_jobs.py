@@ -78,28 +78,22 @@ def test_started_event() -> None:
     )
 
 
-def test_terminal_event_success_carries_the_whole_job() -> None:
+def test_terminal_event_success_carries_the_attempts_facts() -> None:
     t1 = T0 + timedelta(seconds=1)
     ev = terminal_event(_job(), Succeeded({"y": 2}), attempt=2, started_at=T0, finished_at=t1)
     assert isinstance(ev, JobSucceeded)
-    j = ev.job
-    assert (j.id, j.project_id, j.skill, j.status) == ("job-1", "proj-1", "echo", "succeeded")
-    assert (j.inputs, j.result, j.error, j.cost_micros) == ({"x": 1}, {"y": 2}, None, 0)
-    assert (j.deployment_id, j.attempts) == ("dep-1", 2)
-    assert (j.created_at, j.started_at, j.finished_at) == (T0, T0, t1)
+    assert (ev.result, ev.attempt, ev.started_at, ev.finished_at) == ({"y": 2}, 2, T0, t1)
 
 
 def test_terminal_event_failure() -> None:
     ev = terminal_event(_job(), Failed("boom"), attempt=1, started_at=T0, finished_at=T0)
     assert isinstance(ev, JobFailed)
-    assert (ev.job.status, ev.job.error, ev.job.result) == ("failed", "boom", None)
+    assert (ev.error, ev.attempt) == ("boom", 1)
 
 
 def test_runner_lost_event() -> None:
     ev = runner_lost_event(_job(), max_attempts=3, started_at=T0, now=T0)
-    assert ev.job.status == "failed"
-    assert ev.job.error == "runner lost"
-    assert ev.job.attempts == 3
+    assert (ev.error, ev.attempt, ev.started_at) == ("runner lost", 3, T0)
 
 
 def test_log_events_mark_the_last_one_truncated() -> None:
@@ -143,6 +137,22 @@ def test_job_env_is_exactly_the_allowed_keys() -> None:
         "PURAS_ATTEMPT": "2",
         "API_KEY": "k",
     }
+
+
+def test_job_env_carries_the_operators_allowed_networks_not_a_secrets() -> None:
+    def env(allow: tuple[str, ...]) -> dict[str, str]:
+        return job_env(
+            _job(),
+            attempt=1,
+            venv_bin="/v/bin",
+            workdir="/w",
+            bundle_root="/b",
+            secrets={"PURAS_ALLOW_PRIVATE_URLS": "1"},
+            allow_networks=allow,
+        )
+
+    assert "PURAS_ALLOW_PRIVATE_URLS" not in env(())
+    assert env(("10.1.2.0/24", "fd00::/8"))["PURAS_ALLOW_PRIVATE_URLS"] == "10.1.2.0/24,fd00::/8"
 
 
 def test_timeout_precedence() -> None:

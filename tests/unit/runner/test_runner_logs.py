@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from puras_runner.domain.logs import LogCollector
+from puras_runner.domain.logs import LogBatch, LogCollector
 
 
-def _lines(batches: list) -> list[tuple[str, str]]:
+def _lines(batches: list[LogBatch]) -> list[tuple[str, str]]:
     return [(b.stream, line) for b in batches for line in b.lines]
 
 

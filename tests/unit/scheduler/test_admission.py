@@ -2,17 +2,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from puras_common.events import BundleRef, JobFailed, JobQueued
+from puras_common.events import BundleRef, Envelope, JobFailed, JobQueued, JobRecord, SkillRecord
 from puras_common.events.commands import SubmitJob
-from puras_common.manifest.spec import SkillSpec
 from puras_common.views.deployments import DeploymentInfo, ProjectDeployments
-from puras_scheduler.domain.admission import admit
+from puras_common.views.jobs import apply_job_event
+from puras_scheduler.domain.admission import Admission, admit
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
 
 
-def project(skills: dict[str, SkillSpec] | None) -> ProjectDeployments:
+def project(skills: dict[str, SkillRecord] | None) -> ProjectDeployments:
     pd = ProjectDeployments()
     if skills is not None:
         pd.deployments["d1"] = DeploymentInfo(
@@ -28,7 +28,7 @@ def project(skills: dict[str, SkillSpec] | None) -> ProjectDeployments:
     return pd
 
 
-ECHO = SkillSpec(
+ECHO = SkillRecord(
     name="echo",
     kind="deterministic",
     entrypoint="main.py:run",
@@ -39,6 +39,18 @@ ECHO = SkillSpec(
         "required": ["text"],
     },
 )
+
+
+def folded(a: Admission) -> JobRecord:
+    """The job as the events the admission records show it."""
+    job: JobRecord | None = None
+    for ev, event_id in a.events:
+        env = Envelope(
+            id=event_id, type=type(ev).type, v=1, at=T1, project_id="p", aggregate_id="j"
+        )
+        job = apply_job_event(job, env, ev)
+    assert job is not None
+    return job
 
 
 def cmd(inputs: dict[str, object], skill: str = "echo") -> SubmitJob:
@@ -68,9 +80,12 @@ def test_schema_violation_fails_without_running() -> None:
     assert a.work is None
     failed = a.events[1][0]
     assert isinstance(failed, JobFailed)
-    assert failed.job.status == "failed"
-    assert "inputs.text" in (failed.job.error or "")
-    assert failed.job.finished_at == T1
+    assert (failed.attempt, failed.finished_at) == (0, T1)
+    assert a.events[1][1] == "j:terminal"
+    job = folded(a)
+    assert (job.status, job.attempts, job.deployment_id) == ("failed", 0, "d1")
+    assert "inputs.text" in (job.error or "")
+    assert (job.started_at, job.finished_at) == (None, T1)
 
 
 def test_unknown_skill_and_missing_deployment_fail_with_a_reason() -> None:
@@ -78,6 +93,9 @@ def test_unknown_skill_and_missing_deployment_fail_with_a_reason() -> None:
     assert a.outcome == "fail"
     failed = a.events[1][0]
     assert isinstance(failed, JobFailed)
-    assert "echo" in (failed.job.error or "")
+    assert "echo" in failed.error
     b = admit(cmd({}), project(None), 10, T1)
     assert b.outcome == "fail"
+    job = folded(b)
+    assert (job.status, job.deployment_id) == ("failed", None)
+    assert "no active deployment" in (job.error or "")

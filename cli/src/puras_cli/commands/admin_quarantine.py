@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from puras_cli import extras
 from puras_cli.client import PurasError
 from puras_cli.commands.admin_rebuild import _need, all_projections
 from puras_cli.context import CliContext, emit
@@ -44,6 +45,9 @@ async def _with_conn(dsn: str, fn: Any) -> Any:
 @click.group()
 def quarantine() -> None:
     """Events a projection could not decode or apply (they make /readyz degraded)."""
+    extras.require(
+        extras.ADMIN, f"admin quarantine {click.get_current_context().invoked_subcommand}"
+    )
 
 
 @quarantine.command("list")

@@ -16,12 +16,17 @@ the environment or ``.puras/dev.env``), not to the HTTP API.
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import click
 
+from puras_cli import extras
 from puras_cli.client import PurasError
 from puras_cli.context import CliContext
-from puras_common.projection.base import Projection
+
+if TYPE_CHECKING:
+    # The services' code is the admin extra's; the base CLI must import without it.
+    from puras_common.projection.base import Projection
 
 __all__ = ["COMMANDS", "all_projections"]
 
@@ -67,6 +72,7 @@ async def _rebuild(nats_url: str, dsn: str, names: list[str], keep: bool) -> boo
 @click.pass_obj
 def rebuild(obj: CliContext, projection: str, keep: bool) -> None:
     """Rebuild PROJECTION (or `all`) from the event log and compare it with the live tables."""
+    extras.require(extras.ADMIN, "admin rebuild")
     known = all_projections()
     names = sorted(known) if projection == "all" else [projection]
     unknown = [n for n in names if n not in known]
@@ -103,6 +109,7 @@ def streams(obj: CliContext, apply_: bool, replicas: int | None) -> None:
     """Check the JetStream streams against their declarations (create missing ones)."""
     import os
 
+    extras.require(extras.ADMIN, "admin streams")
     from puras_common.bus import StreamConfigMismatch
 
     nats_url = _need(obj.config.nats_url, "PURAS_NATS_URL")

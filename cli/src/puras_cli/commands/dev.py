@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from puras_cli.devstack.repo import find_repo_root
+from puras_cli import extras
 
 __all__ = ["dev"]
 
@@ -12,6 +12,7 @@ __all__ = ["dev"]
 @click.group()
 def dev() -> None:
     """Run Puras locally: nats-server, Postgres and the five services."""
+    extras.require(extras.DEVSTACK, f"dev {click.get_current_context().invoked_subcommand}")
 
 
 @dev.command()
@@ -25,7 +26,9 @@ def dev() -> None:
 )
 def up(port: int | None, runners: int) -> None:
     """Run the stack in the foreground, data kept in .puras/stack (Ctrl-C stops it)."""
-    # Imported here: `puras --help` and the API commands need none of the stack machinery.
+    # Imported here: the stack machinery is the devstack extra's, which `puras --help`
+    # and the API commands do without.
+    from puras_cli.devstack.repo import find_repo_root
     from puras_cli.devstack.up import run_up
 
     raise SystemExit(run_up(find_repo_root(), port=port, runners=runners))
@@ -35,5 +38,6 @@ def up(port: int | None, runners: int) -> None:
 def demo() -> None:
     """Start a throwaway stack, push examples/, run jobs, print results, stop it all."""
     from puras_cli.devstack.demo import run_demo
+    from puras_cli.devstack.repo import find_repo_root
 
     raise SystemExit(run_demo(find_repo_root()))

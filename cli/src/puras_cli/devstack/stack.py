@@ -451,8 +451,14 @@ class Stack:
             env[f"PURAS_{kind.upper()}_HEALTH_HOST"] = "127.0.0.1"
             env[health_var] = str(free_port())
         env.update(self._env_overrides)
-        if kind == "gateway":
-            health_base: str | None = self.api_base
+        if kind == "gateway" and name != "gateway":
+            # A further replica: its own port and instance id, the same everything else.
+            port = free_port()
+            env["PURAS_GATEWAY_PORT"] = str(port)
+            env["PURAS_GATEWAY_INSTANCE_ID"] = name
+            health_base: str | None = f"http://127.0.0.1:{port}"
+        elif kind == "gateway":
+            health_base = self.api_base
         elif env.get(health_var, "0") not in ("", "0"):
             health_base = f"http://127.0.0.1:{int(env[health_var])}"
         else:
@@ -643,17 +649,32 @@ class Stack:
     def add_runner(self) -> str:
         """Start one more runner (``runner-2``, ``runner-3``, ...); returns its name once
         it is ready (at once if the runner has no health port to ask)."""
+        return self.add_replica("runner")
+
+    def add_replica(self, kind: str) -> str:
+        """Start one more replica of a service (``gateway-2``, ``scheduler-2``, ...) on
+        the same NATS and Postgres; returns its name once it is ready. A gateway replica
+        listens on a port of its own: :meth:`api_base_of` gives its address."""
+        if kind not in SERVICES:
+            raise StackError(f"no service kind {kind!r} (have: {', '.join(SERVICES)})")
         if not self._services:
             raise StackError("the stack is not started")
         n = 2
-        while f"runner-{n}" in self._services:
+        while f"{kind}-{n}" in self._services:
             n += 1
-        name = f"runner-{n}"
+        name = f"{kind}-{n}"
         svc = self._make_service(name)
         self._services[name] = svc
         self._spawn(svc)
         self._wait_ready([svc], time.monotonic() + 60.0, 60.0)
         return name
+
+    def api_base_of(self, name: str) -> str:
+        """The API address of gateway replica ``name`` (``gateway``: :attr:`api_base`)."""
+        svc = self._service(name)
+        if not name.startswith("gateway") or svc.health_base is None:
+            raise StackError(f"{name} is not a gateway")
+        return svc.health_base
 
     def wait_for_exit(
         self, timeout: float | None = None, *, ignore: Collection[str] = ()

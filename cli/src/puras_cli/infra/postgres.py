@@ -101,10 +101,6 @@ class PostgresServer:
         """The superuser's DSN (with its password): for the harness and operators only."""
         return f"postgresql://postgres:{self.superuser_password}@127.0.0.1:{self.port}/{database}"
 
-    def role_dsn(self, role: str, database: str) -> str:
-        """A service role's DSN, without its password (the service has that separately)."""
-        return f"postgresql://{role}@127.0.0.1:{self.port}/{database}"
-
     @property
     def socket_dir(self) -> Path:
         assert self.data_dir is not None

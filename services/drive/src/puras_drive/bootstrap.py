@@ -1,27 +1,41 @@
-"""Drive's composition root: provisions a drive for every project in the log.
+"""The drive's composition root: provisions a drive for every project in the log.
 
 The HTTP drive API (upload, list, sign, zip, origin) arrives with the drive capability;
-today the service owns the storage root and makes sure each project has its folder the
-moment the project exists, so jobs and the future API find it.
+today the service owns the storage root and makes sure each project has its drive the
+moment the project exists, so jobs and the future API find it. :func:`build` wires the
+handlers to the store it is given; :func:`run` connects the real adapters and follows
+the log until ``stop``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 
-from puras_common.bus import EventFollower, connect, ensure_streams
-from puras_common.events.subjects import AGG_PROJECT, aggregate_filter
-from puras_common.events.types import ProjectCreated
+from puras_common.bus import connect, ensure_streams
 from puras_common.health import HealthServer
 from puras_common.logging import get_logger
-from puras_common.projection import decode_batch
 from puras_drive.adapters.local_fs import LocalDrive
+from puras_drive.app.ports import DriveStore
+from puras_drive.app.provisioning import Provisioner
+from puras_drive.entrypoints.projects import follow_projects
 from puras_drive.settings import DriveSettings
 
-__all__ = ["run"]
+__all__ = ["App", "build", "run"]
 
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class App:
+    """The drive, wired: the handlers the log's events go to."""
+
+    provisioner: Provisioner
+
+
+def build(settings: DriveSettings, *, store: DriveStore) -> App:
+    return App(provisioner=Provisioner(store))
 
 
 async def run(settings: DriveSettings, stop: asyncio.Event) -> None:
@@ -31,32 +45,18 @@ async def run(settings: DriveSettings, stop: asyncio.Event) -> None:
         initial_timeout=settings.connect_timeout_s,
         credentials=settings.nats_credentials(),
     )
-    drive = LocalDrive(settings.root)
     ready = asyncio.Event()
     health: HealthServer | None = None
-    follower = EventFollower(bus.js, [aggregate_filter(AGG_PROJECT)], start_seq=1)
     try:
         await ensure_streams(bus.js, replicas=settings.stream_replicas)
-        drive.root.mkdir(parents=True, exist_ok=True)
+        settings.root.mkdir(parents=True, exist_ok=True)
+        app = build(settings, store=LocalDrive(settings.root))
         if settings.health_port:
             health = HealthServer(settings.health_host, settings.health_port, ready.is_set)
             await health.start()
-        await follower.start()
-        if follower.initial_pending == 0:
-            ready.set()
         log.info("drive started", root=str(settings.root))
-        while not stop.is_set():
-            raw = await follower.next_batch(500, timeout=0.5)
-            for rec in decode_batch(raw):
-                if isinstance(rec.event, ProjectCreated):
-                    path = await asyncio.to_thread(drive.provision, rec.envelope.project_id)
-                    log.info(
-                        "drive provisioned", project_id=rec.envelope.project_id, path=str(path)
-                    )
-            if raw and raw[-1].pending == 0:
-                ready.set()
+        await follow_projects(bus.js, app.provisioner, ready, stop)
     finally:
-        await follower.stop()
         if health is not None:
             await health.stop()
         with contextlib.suppress(Exception):

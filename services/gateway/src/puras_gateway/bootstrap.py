@@ -1,52 +1,136 @@
-"""The gateway's composition root: the one place real clients are built and wired."""
+"""The gateway's composition root.
+
+:func:`build` wires the use cases to the adapters it is given (real ones here, fakes in
+unit tests: no NATS needed); :class:`Gateway` is the thin runtime that connects the real
+adapters inside the HTTP app's lifespan, calls :func:`build`, and runs what runs beside
+the API (projectors, the in-memory views, the checkpoint watcher).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from puras_common.bundles import NatsBundleStore
+from puras_common.bundles import BundleStore, NatsBundleStore
 from puras_common.bus import Bus, connect, ensure_streams
+from puras_common.clock import Clock, SystemClock
 from puras_common.db import create_pool
 from puras_common.health import degraded_details
 from puras_common.logging import get_logger
 from puras_common.projection import ProjectorRunner
 from puras_common.projection.watch import CheckpointWatcher
+from puras_gateway.adapters.billing import BillingCommands
+from puras_gateway.adapters.commands import SchedulerCommands
 from puras_gateway.adapters.idempotency import IdempotencyKeys
 from puras_gateway.adapters.job_log import JobLog
+from puras_gateway.adapters.key_use import KeyLastUsedWriter
 from puras_gateway.adapters.live_views import VIEWS_NAME, LiveViews
 from puras_gateway.adapters.projections import GATEWAY_PROJECTIONS
-from puras_gateway.adapters.read_models import KeyUsage, ReadModels
+from puras_gateway.adapters.read_models import ReadModels
 from puras_gateway.app.admin import AdminService
 from puras_gateway.app.auth import Authenticator
 from puras_gateway.app.deployments import DeploymentsService
 from puras_gateway.app.jobs import JobsService
+from puras_gateway.app.ports import (
+    Billing,
+    Commands,
+    EventLog,
+    IdempotencyStore,
+    JobEvents,
+    KeyUseRecorder,
+    ProjectionWatch,
+    ReadViews,
+)
+from puras_gateway.app.ports import LiveViews as LiveViewsPort
 from puras_gateway.settings import GatewaySettings
 
-__all__ = ["Gateway"]
+__all__ = ["App", "Gateway", "build"]
 
 log = get_logger(__name__)
 
 
+@dataclass(frozen=True)
+class App:
+    """The gateway's use cases: everything the HTTP layer calls."""
+
+    settings: GatewaySettings
+    auth: Authenticator
+    jobs: JobsService
+    deployments: DeploymentsService
+    admin: AdminService
+    reads: ReadViews
+
+
+def build(
+    settings: GatewaySettings,
+    *,
+    events: EventLog,
+    commands: Commands,
+    billing: Billing,
+    views: LiveViewsPort,
+    reads: ReadViews,
+    job_log: JobEvents,
+    idempotency: IdempotencyStore | None,
+    bundles: BundleStore,
+    watcher: ProjectionWatch,
+    key_use: KeyUseRecorder | None = None,
+    clock: Clock | None = None,
+    sync_jobs_view: Callable[[], Awaitable[bool]] | None = None,
+) -> App:
+    """The use cases over the given adapters (started already)."""
+    s = settings
+    clock = clock or SystemClock()
+    return App(
+        settings=s,
+        auth=Authenticator(views.keys, s.admin_token.get_secret_value(), key_use, clock),
+        jobs=JobsService(
+            commands=commands,
+            views=views,
+            reads=reads,
+            job_log=job_log,
+            idempotency=idempotency,
+            clock=clock,
+            ping_s=s.sse_ping_s,
+            read_wait_s=s.read_your_writes_s,
+            sync_view=sync_jobs_view,
+        ),
+        deployments=DeploymentsService(
+            bus=events,
+            store=bundles,
+            views=views,
+            reads=reads,
+            watcher=watcher,
+            wait_s=s.read_your_writes_s,
+            requirements=s.requirements_policy(),
+        ),
+        admin=AdminService(
+            bus=events,
+            billing=billing,
+            views=views,
+            reads=reads,
+            watcher=watcher,
+            wait_s=s.read_your_writes_s,
+        ),
+        reads=reads,
+    )
+
+
 class Gateway:
-    """Everything the HTTP layer calls, built at start-up inside the app's lifespan."""
+    """The running gateway: real adapters connected in the HTTP app's lifespan."""
 
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
         self.bus: Bus
         self.pool: asyncpg.Pool
         self.views: LiveViews
-        self.reads: ReadModels
-        self.auth: Authenticator
-        self.jobs: JobsService
-        self.deployments: DeploymentsService
-        self.admin: AdminService
         self.watcher: CheckpointWatcher
+        self.app: App
         self._projectors: list[ProjectorRunner] = []
         self._projector_errors: dict[str, str] = {}
         """Projectors retrying after a failure that is not an event's (Postgres down)."""
@@ -63,8 +147,8 @@ class Gateway:
         )
         await ensure_streams(self.bus.js, replicas=s.stream_replicas)
         self.pool = await create_pool(s.database_dsn(), min_size=2, max_size=s.db_pool_size)
-        usage = KeyUsage(self.pool)
-        await usage.setup()
+        key_use = KeyLastUsedWriter(self.pool)
+        await key_use.setup()
         self.watcher = CheckpointWatcher(s.database_dsn())
         if s.run_projectors:
             for proj_cls in GATEWAY_PROJECTIONS:
@@ -80,37 +164,22 @@ class Gateway:
         self.views = LiveViews(self.bus, pool=self.pool)
         self.watcher.on_quarantine_change(self.views.recheck)
         await self.views.start()
-        self.reads = ReadModels(self.pool)
-        self.auth = Authenticator(self.views.keys, s.admin_token.get_secret_value(), usage)
-        job_log = JobLog(self.bus)
         idempotency = IdempotencyKeys(self.bus, replicas=s.stream_replicas)
         await idempotency.start()
-        self.jobs = JobsService(
-            bus=self.bus,
+        self.app = build(
+            s,
+            events=self.bus,
+            commands=SchedulerCommands(self.bus),
+            billing=BillingCommands(self.bus, self.watcher),
             views=self.views,
-            reads=self.reads,
-            job_log=job_log,
+            reads=ReadModels(self.pool),
+            job_log=JobLog(self.bus),
             idempotency=idempotency,
-            ping_s=s.sse_ping_s,
-            read_wait_s=s.read_your_writes_s,
-            sync_view=self._sync_jobs_view,
-        )
-        store = NatsBundleStore(self.bus.js, replicas=s.stream_replicas)
-        self.deployments = DeploymentsService(
-            bus=self.bus,
-            store=store,
-            views=self.views,
-            reads=self.reads,
+            bundles=NatsBundleStore(self.bus.js, replicas=s.stream_replicas),
             watcher=self.watcher,
-            wait_s=s.read_your_writes_s,
-            requirements=s.requirements_policy(),
-        )
-        self.admin = AdminService(
-            bus=self.bus,
-            views=self.views,
-            reads=self.reads,
-            watcher=self.watcher,
-            wait_s=s.read_your_writes_s,
+            key_use=key_use,
+            clock=SystemClock(),
+            sync_jobs_view=self._sync_jobs_view,
         )
         self._started = True
         log.info("gateway started", host=s.host, port=s.port)

@@ -1,4 +1,11 @@
-"""The runner's composition root: the one place real clients and adapters are built."""
+"""The runner's composition root: the one place real clients and adapters are built.
+
+:func:`build` wires a runner from adapters it is given (the job event log, the work
+source, the bundle store, the deployment log: fakes in unit tests, NATS in
+:func:`start_runner`) and the host's own pieces it makes from the settings (sandbox,
+cgroups, egress proxies, venv and template caches). :func:`run` is what the
+``puras-runner`` entrypoint calls.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import importlib.util
 import ipaddress
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +23,6 @@ import uv
 
 from puras_common.bundles import BundleStore, NatsBundleStore
 from puras_common.bus import (
-    Bus,
     NatsUnreachable,
     PullConsumer,
     connect,
@@ -29,21 +36,31 @@ from puras_common.logging import get_logger
 from puras_common.service import StartupError as CommonStartupError
 from puras_runner.adapters.bundle_cache import BundleCache
 from puras_runner.adapters.cgroups import CgroupLimits, JobCgroups
+from puras_runner.adapters.deployment_log import NatsDeploymentLog
 from puras_runner.adapters.egress import EgressPolicy, EgressProxy, index_hosts, index_ports
-from puras_runner.adapters.engine import DeterministicEngine
+from puras_runner.adapters.engine import TemplateEngine
 from puras_runner.adapters.event_log import NatsJobEvents
 from puras_runner.adapters.sandbox import Sandbox, SandboxUnavailable
 from puras_runner.adapters.secrets import NoSecrets
 from puras_runner.adapters.templates import TemplatePool
 from puras_runner.adapters.venvs import BuildSandbox, VenvBuilder
-from puras_runner.adapters.work import NatsWorkSource
 from puras_runner.adapters.workdir import Workdirs
+from puras_runner.app.engines import DeterministicEngine, Engine, ProcessConfig
 from puras_runner.app.handler import HandlerConfig, JobHandler
-from puras_runner.app.ports import SecretsProvider
-from puras_runner.app.service import RunnerService
+from puras_runner.app.ports import DeploymentLog, JobEventLog, SecretsProvider, WorkSource
+from puras_runner.entrypoints.consumer import RunnerService
+from puras_runner.entrypoints.work import NatsWorkSource
 from puras_runner.settings import RunnerSettings
 
-__all__ = ["Runner", "StartupError", "build_engine", "run", "sdk_dir", "start_runner"]
+__all__ = [
+    "App",
+    "StartupError",
+    "build",
+    "build_template_engine",
+    "run",
+    "sdk_dir",
+    "start_runner",
+]
 
 log = get_logger(__name__)
 
@@ -134,17 +151,17 @@ def build_cgroups(settings: RunnerSettings) -> JobCgroups | None:
     return JobCgroups.detect(socket.gethostname(), limits)
 
 
-def build_engine(
+def build_template_engine(
     settings: RunnerSettings,
-    store: BundleStore,
     *,
     sandbox: Sandbox | None = None,
     cgroups: JobCgroups | None = None,
     egress: tuple[EgressProxy | None, EgressProxy | None] = (None, None),
-) -> DeterministicEngine:
+) -> TemplateEngine:
+    """The deterministic engine's processes: venvs, templates and workdirs under
+    ``data_dir``, confined by ``sandbox`` and ``cgroups``."""
     data = settings.data_dir
-    return DeterministicEngine(
-        bundles=BundleCache(store, data / "bundles"),
+    return TemplateEngine(
         venvs=VenvBuilder(
             data / "venvs",
             python=settings.python,
@@ -178,21 +195,34 @@ def build_engine(
         memory_limit_mb=settings.memory_limit_mb,
         max_result_bytes=settings.max_result_bytes,
         sandbox=sandbox,
+        # Checked here too: with sandbox=off no proxy parses them, the SDK would.
+        allow_networks=[str(n) for n in _allowed_networks(settings)],
     )
 
 
 @dataclass
-class Runner:
-    """A started runner: run it until ``stop`` is set, then it has cleaned up."""
+class App:
+    """A built runner: :meth:`start` it, run it until ``stop`` is set, then it has
+    cleaned up (and closed what it was given, through ``on_close``)."""
 
     settings: RunnerSettings
-    bus: Bus
-    engine: DeterministicEngine
+    runner_id: str
+    bundles: BundleCache
+    engine: TemplateEngine
+    """The deterministic engine's processes (templates, workdirs)."""
     handler: JobHandler
     service: RunnerService
-    consumer: PullConsumer
-    runner_id: str
+    connected: Callable[[], bool]
+    """Whether the adapters still reach NATS (readiness)."""
+    on_close: Callable[[], Awaitable[None]]
     _closed: bool = field(default=False, init=False)
+
+    def start(self) -> None:
+        """Make the data folders, sweep what a dead run left, start the idle reaper."""
+        for sub in ("bundles", "venvs", "jobs"):
+            (self.settings.data_dir / sub).mkdir(parents=True, exist_ok=True)
+        self.engine.workdirs.reset()
+        self.engine.templates.start_reaper()
 
     async def run(self, stop: asyncio.Event) -> None:
         health = None
@@ -208,19 +238,87 @@ class Runner:
             await self.close()
 
     def _ready(self) -> bool:
-        return not self._closed and self.bus.nc.is_connected
+        return not self._closed and self.connected()
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        with contextlib.suppress(Exception):
-            await self.consumer.stop()
         await self.handler.drain()
         await self.engine.close()
         with contextlib.suppress(Exception):
-            await self.bus.close()
+            await self.on_close()
         log.info("runner stopped", runner_id=self.runner_id)
+
+
+async def _nothing() -> None:
+    return None
+
+
+def build(
+    settings: RunnerSettings,
+    *,
+    events: JobEventLog,
+    work: WorkSource,
+    bundle_store: BundleStore,
+    deployment_log: DeploymentLog,
+    runner_id: str,
+    clock: Clock | None = None,
+    secrets: SecretsProvider | None = None,
+    connected: Callable[[], bool] = lambda: True,
+    on_close: Callable[[], Awaitable[None]] = _nothing,
+) -> App:
+    """A runner over the given adapters; the host's isolation comes from ``settings``
+    (a host that cannot give the sandbox stops the runner here: :class:`StartupError`)."""
+    sandbox = build_sandbox(settings)
+    cgroups = build_cgroups(settings)
+    processes = build_template_engine(
+        settings, sandbox=sandbox, cgroups=cgroups, egress=build_proxies(settings, sandbox)
+    )
+    log.info(
+        "job isolation",
+        sandbox="namespaces+seccomp, uid per project" if sandbox is not None else "off",
+        limits=cgroups.describe() if cgroups is not None else "per-job cgroups disabled",
+    )
+    bundles = BundleCache(bundle_store, deployment_log, settings.data_dir / "bundles")
+    # One engine per skill kind; a kind with none fails its jobs with a clear error.
+    engines: dict[str, Engine] = {
+        "deterministic": DeterministicEngine(
+            processes,
+            secrets=secrets or NoSecrets(),
+            config=ProcessConfig(
+                default_timeout_s=settings.default_timeout_s,
+                memory_limit_mb=settings.memory_limit_mb,
+                max_result_bytes=settings.max_result_bytes,
+                max_processes=(
+                    settings.job_max_processes if cgroups is not None and cgroups.enabled else 0
+                ),
+            ),
+        ),
+    }
+    handler = JobHandler(
+        events=events,
+        deployments=bundles,
+        engines=engines,
+        clock=clock or SystemClock(),
+        config=HandlerConfig(
+            runner_id=runner_id,
+            max_attempts=settings.max_attempts,
+            heartbeat_s=settings.heartbeat_s,
+            max_log_bytes=settings.max_log_bytes,
+            log_flush_s=settings.log_flush_s,
+        ),
+    )
+    return App(
+        settings=settings,
+        runner_id=runner_id,
+        bundles=bundles,
+        engine=processes,
+        handler=handler,
+        service=RunnerService(work, handler, shutdown_grace_s=settings.shutdown_grace_s),
+        connected=connected,
+        on_close=on_close,
+    )
 
 
 async def start_runner(
@@ -228,8 +326,8 @@ async def start_runner(
     *,
     secrets: SecretsProvider | None = None,
     clock: Clock | None = None,
-) -> Runner:
-    """Connect, declare what the runner needs, and start pulling work."""
+) -> App:
+    """Connect, declare what the runner needs, build it over NATS, start pulling work."""
     runner_id = settings.instance_id or f"{socket.gethostname()}-{os.getpid()}"
     try:
         bus = await connect(
@@ -250,53 +348,31 @@ async def start_runner(
             ack_wait_s=settings.ack_wait_s,
             max_deliver=settings.max_attempts + 1,
         )
-        for sub in ("bundles", "venvs", "jobs"):
-            (settings.data_dir / sub).mkdir(parents=True, exist_ok=True)
-        sandbox = build_sandbox(settings)
-        proxies = build_proxies(settings, sandbox)
-        cgroups = build_cgroups(settings)
-        engine = build_engine(
-            settings,
-            NatsBundleStore(bus.js, replicas=settings.stream_replicas),
-            sandbox=sandbox,
-            cgroups=cgroups,
-            egress=proxies,
-        )
-        engine.workdirs.reset()
-        log.info(
-            "job isolation",
-            sandbox="namespaces+seccomp, uid per project" if sandbox is not None else "off",
-            limits=cgroups.describe() if cgroups is not None else "per-job cgroups disabled",
-        )
-        handler = JobHandler(
-            events=NatsJobEvents(bus),
-            engine=engine,
-            secrets=secrets or NoSecrets(),
-            clock=clock or SystemClock(),
-            config=HandlerConfig(
-                runner_id=runner_id,
-                max_attempts=settings.max_attempts,
-                default_timeout_s=settings.default_timeout_s,
-                heartbeat_s=settings.heartbeat_s,
-                memory_limit_mb=settings.memory_limit_mb,
-                max_result_bytes=settings.max_result_bytes,
-                max_log_bytes=settings.max_log_bytes,
-                log_flush_s=settings.log_flush_s,
-                max_processes=(
-                    settings.job_max_processes if cgroups is not None and cgroups.enabled else 0
-                ),
-            ),
-        )
         consumer = PullConsumer(bus.nc, WORK_STREAM, settings.durable, max_inflight=settings.slots)
+
+        async def close_nats() -> None:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            await bus.close()
+
+        app = build(
+            settings,
+            events=NatsJobEvents(bus),
+            work=NatsWorkSource(consumer),
+            bundle_store=NatsBundleStore(bus.js, replicas=settings.stream_replicas),
+            deployment_log=NatsDeploymentLog(bus),
+            runner_id=runner_id,
+            clock=clock,
+            secrets=secrets,
+            connected=lambda: bus.nc.is_connected,
+            on_close=close_nats,
+        )
+        app.start()
         await consumer.start()
-        engine.templates.start_reaper()
     except BaseException:
         with contextlib.suppress(Exception):
             await bus.close()
         raise
-    service = RunnerService(
-        NatsWorkSource(consumer), handler, shutdown_grace_s=settings.shutdown_grace_s
-    )
     log.info(
         "runner ready",
         runner_id=runner_id,
@@ -304,19 +380,11 @@ async def start_runner(
         slots=settings.slots,
         data_dir=str(settings.data_dir),
     )
-    return Runner(
-        settings=settings,
-        bus=bus,
-        engine=engine,
-        handler=handler,
-        service=service,
-        consumer=consumer,
-        runner_id=runner_id,
-    )
+    return app
 
 
 async def run(settings: RunnerSettings, stop: asyncio.Event) -> None:
     # Read once: no process the runner starts (a requirements build, a job) inherits them.
     settings.scrub_secrets_from_environ()
-    runner = await start_runner(settings)
-    await runner.run(stop)
+    app = await start_runner(settings)
+    await app.run(stop)

@@ -12,6 +12,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from puras_common.events.ids import runners_durable
 from puras_common.settings import ServiceSettings
 
 __all__ = ["RunnerSettings"]
@@ -78,7 +79,9 @@ class RunnerSettings(ServiceSettings):
     loopback, private, link-local or metadata address), ``off`` gives them none."""
     egress_allow_networks: list[str] = Field(default_factory=list)
     """Non-public networks jobs and builds may reach anyway (``10.1.2.0/24``), e.g. an
-    internal API or a private package index."""
+    internal API or a private package index. The egress proxy applies it, and jobs get it
+    as ``PURAS_ALLOW_PRIVATE_URLS`` for the SDK's URL inputs (with ``sandbox=off`` there is
+    no proxy and the SDK's own check is the one that applies)."""
     egress_ports: list[int] = Field(default_factory=lambda: [80, 443])
     """Destination ports jobs may reach through the proxy (empty: any)."""
     build_index_urls: list[str] = Field(default_factory=lambda: ["https://pypi.org/simple"])
@@ -110,7 +113,7 @@ class RunnerSettings(ServiceSettings):
     @property
     def durable(self) -> str:
         """The durable consumer shared by every runner of the pool."""
-        return f"runners-{self.pool}"
+        return runners_durable(self.pool)
 
     @property
     def heartbeat_s(self) -> float:

@@ -70,7 +70,10 @@ class EventFollower:
             pending_bytes_limit=-1,
         )
         info = await self._sub.consumer_info()
-        self.initial_pending = int(info.num_pending or 0)
+        # What matched at start and the caller has not taken yet: still pending on the
+        # server, or delivered already (a push consumer starts at once) and queued here.
+        delivered = int(info.delivered.consumer_seq or 0) if info.delivered else 0
+        self.initial_pending = int(info.num_pending or 0) + delivered
 
     async def position(self) -> tuple[int, int]:
         """``(last delivered stream seq, matching messages not yet delivered)`` now."""

@@ -8,18 +8,20 @@ subjects.
 
 Writers own their facts: a service may publish only the events it decides.
 
-* **gateway**: commands to the scheduler, and the facts it alone decides: projects, API
-  keys, credit grants (the ledger aggregate) and deployments. Never a job event: job
-  facts come from the scheduler (admission, lifecycle) and the runners (execution).
+* **gateway**: commands to the scheduler and to billing (credit grants), and the facts it
+  alone decides: projects, API keys and deployments. Never a job event: job facts come
+  from the scheduler (admission, lifecycle) and the runners (execution); nor a ledger
+  event: the ledger has one writer, billing.
 * **scheduler**: job admission and lifecycle events, work items and held jobs; it deletes
   a dead work item after failing its job (``runner lost``).
 * **runner**: job progress and terminal events (``ev.*.job.*``) and nothing else: no
-  keys, grants, deployments, commands or work items. (When usage facts get their own
-  subject, add it here.)
-* **billing**, **drive**: read the log; they publish no event today. When billing's
-  charges land, give them a subject of their own (``ev.<project>.charge.<usage id>``)
-  rather than the ledger subject the gateway's grants use: permissions are per subject,
-  so sharing it would let billing write grants.
+  keys, grants, deployments, commands or work items. It reads the log by direct get (a
+  job's last event; a deployment's ``deployment.created``, whose skills it runs). (When
+  usage facts get their own subject, add it here.)
+* **billing**: the ledger's one writer (``ev.*.ledger.*``): grants it is commanded to
+  record (``cmd.billing.>``), and the charges of usage when they land, each append
+  guarded by the project's ledger sequence.
+* **drive**: reads the log; it publishes no event today.
 
 JetStream's API is scoped the same way: each identity may call only the API subjects of
 the streams, consumers and buckets it uses, and receives replies only on its own inbox
@@ -41,12 +43,14 @@ from pathlib import Path
 
 from puras_common.bundles import BUNDLE_BUCKET
 from puras_common.bus.client import NatsCredentials
+from puras_common.events.ids import BILLING_DURABLE, SCHEDULER_DURABLE
 from puras_common.events.subjects import (
     AGG_DEPLOYMENTS,
     AGG_JOB,
     AGG_KEY,
     AGG_LEDGER,
     AGG_PROJECT,
+    CMD_BILLING_GRANT,
     CMD_SCHEDULER_CANCEL,
     CMD_SCHEDULER_SUBMIT,
     CMDS_STREAM,
@@ -152,11 +156,14 @@ def _bundles_read() -> tuple[str, ...]:
 def _gateway() -> Identity:
     return Identity(
         name="gateway",
-        purpose="HTTP API: commands, projects, keys, credit grants, deployments",
+        purpose="HTTP API: commands (jobs, credit grants), projects, keys, deployments",
         publish=(
-            CMD_SCHEDULER_SUBMIT,
+            f"{CMD_SCHEDULER_SUBMIT}.*.*",
             CMD_SCHEDULER_CANCEL,
-            *_events(AGG_PROJECT, AGG_KEY, AGG_LEDGER, AGG_DEPLOYMENTS),
+            CMD_BILLING_GRANT,
+            # A submit not admitted yet, looked up by its subject (a read right after it).
+            f"{_API}.STREAM.MSG.GET.{CMDS_STREAM}",
+            *_events(AGG_PROJECT, AGG_KEY, AGG_DEPLOYMENTS),
             *_ensure_streams(),
             *_follow(EVENTS_STREAM),
             *_direct_get(EVENTS_STREAM),
@@ -188,7 +195,9 @@ def _scheduler() -> Identity:
             *_ensure_streams(),
             *_follow(EVENTS_STREAM),
             *_direct_get(EVENTS_STREAM),
-            *_durable(CMDS_STREAM, "scheduler"),
+            *_durable(CMDS_STREAM, SCHEDULER_DURABLE),
+            # A submit still queued, read when its cancel is handled first.
+            f"{_API}.STREAM.MSG.GET.{CMDS_STREAM}",
             # Held jobs: one short-lived consumer per project being released.
             f"{_API}.CONSUMER.CREATE.{HELD_STREAM}",
             f"{_API}.CONSUMER.CREATE.{HELD_STREAM}.>",
@@ -224,6 +233,21 @@ def _runner() -> Identity:
     )
 
 
+def _billing() -> Identity:
+    return Identity(
+        name="billing",
+        purpose="the ledger's one writer (grants, charges) and its projection",
+        publish=(
+            *_events(AGG_LEDGER),
+            *_ensure_streams(),
+            *_follow(EVENTS_STREAM),
+            *_direct_get(EVENTS_STREAM),
+            *_durable(CMDS_STREAM, BILLING_DURABLE),
+        ),
+        subscribe=(f"{inbox_prefix('billing')}.>",),
+    )
+
+
 def _reader(name: str, purpose: str) -> Identity:
     return Identity(
         name=name,
@@ -248,7 +272,7 @@ IDENTITIES: dict[str, Identity] = {
         _gateway(),
         _scheduler(),
         _runner(),
-        _reader("billing", "ledger projection (publishes no event yet)"),
+        _billing(),
         _reader("drive", "provisions project drives (publishes no event yet)"),
         _ops(),
     )

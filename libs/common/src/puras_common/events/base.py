@@ -16,21 +16,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import msgspec
 
 from puras_common.clock import utcnow
 
+if TYPE_CHECKING:
+    from puras_common.events.types import AnyEvent
+
 __all__ = [
     "DecodeError",
     "Envelope",
     "Event",
-    "Recorded",
     "decode_envelope",
     "decode_event",
     "encode_event",
-    "event_class",
     "registered_types",
     "upcaster",
 ]
@@ -64,8 +65,6 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
 _REGISTRY: dict[str, type[Event]] = {}
 _UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
-E = TypeVar("E", bound=Event)
-
 
 class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     """What is stored in the log for one event."""
@@ -90,16 +89,6 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     """The payload, decoded lazily by type."""
 
 
-class Recorded(msgspec.Struct, Generic[E], frozen=True, kw_only=True):
-    """An event read back from the log, with where it sits in the stream."""
-
-    seq: int
-    """Stream sequence of the message (0 when not read from a stream)."""
-    subject: str
-    envelope: Envelope
-    event: E
-
-
 _envelope_decoder = msgspec.json.Decoder(Envelope)
 _encoder = msgspec.json.Encoder()
 _payload_decoders: dict[type[Event], msgspec.json.Decoder[Any]] = {}
@@ -108,10 +97,6 @@ _payload_decoders: dict[type[Event], msgspec.json.Decoder[Any]] = {}
 def registered_types() -> dict[str, type[Event]]:
     """Every known event type tag and its class (a copy)."""
     return dict(_REGISTRY)
-
-
-def event_class(tag: str) -> type[Event] | None:
-    return _REGISTRY.get(tag)
 
 
 def upcaster(
@@ -156,14 +141,19 @@ def encode_event(
 
 
 def decode_envelope(data: bytes) -> Envelope:
+    """The envelope of one stored message; the payload stays raw until :func:`decode_event`."""
     try:
         return _envelope_decoder.decode(data)
     except msgspec.DecodeError as exc:
         raise DecodeError(f"not an event envelope: {exc}") from exc
 
 
-def decode_event(env: Envelope) -> Event | None:
-    """The typed payload of ``env``; ``None`` for a type this build does not know."""
+def decode_event(env: Envelope) -> AnyEvent | None:
+    """The typed payload of ``env``; ``None`` for a type this build does not know.
+
+    The envelope's ``type`` is the union's tag: every registered class is a member of
+    :data:`puras_common.events.types.AnyEvent` (a unit test holds the two equal).
+    """
     cls = _REGISTRY.get(env.type)
     if cls is None:
         return None
@@ -172,7 +162,7 @@ def decode_event(env: Envelope) -> Event | None:
             dec = _payload_decoders.get(cls)
             if dec is None:
                 dec = _payload_decoders[cls] = msgspec.json.Decoder(cls)
-            return dec.decode(env.data)  # type: ignore[no-any-return]
+            return cast("AnyEvent", dec.decode(env.data))
         if env.v > cls.version:
             # Written by a newer build: treat as unknown rather than misread it.
             return None
@@ -182,6 +172,6 @@ def decode_event(env: Envelope) -> Event | None:
             if step is None:
                 raise DecodeError(f"no upcaster for {env.type} v{v} -> v{v + 1}")
             data = step(data)
-        return msgspec.convert(data, cls)
+        return cast("AnyEvent", msgspec.convert(data, cls))
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise DecodeError(f"{env.type} v{env.v} (event {env.id}): {exc}") from exc

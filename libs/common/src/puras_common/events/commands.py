@@ -11,18 +11,35 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["CancelJob", "Command", "RunJob", "SubmitJob", "decode_command", "encode_command"]
+__all__ = [
+    "CancelJob",
+    "Command",
+    "GrantCredit",
+    "RunJob",
+    "SubmitJob",
+    "decode_command",
+    "encode_command",
+]
 
 
 class SubmitJob(msgspec.Struct, frozen=True, kw_only=True, tag="submit_job", tag_field="cmd"):
     """Admit a job the API accepted."""
 
     job_id: str
+    """Id the API gave the job (also the command's message id: a retried submit is one)."""
     project_id: str
+    """The project submitting it."""
     skill: str
+    """The skill to run."""
     inputs: dict[str, Any]
+    """Inputs as submitted."""
     submitted_at: datetime
+    """When the API accepted the job (its ``created_at``)."""
     idempotency_key: str | None = None
+    """The request's ``Idempotency-Key`` (J10), if it had one."""
+    deployment_id: str | None = None
+    """The active deployment the gateway validated the submit against (the scheduler pins
+    its own); a read before admission shows it."""
     after_seq: int = 0
     """Event-log sequence the gateway's deployments view had reached when it validated the
     submit; the scheduler applies at least that much before pinning (read-your-writes)."""
@@ -32,21 +49,41 @@ class CancelJob(msgspec.Struct, frozen=True, kw_only=True, tag="cancel_job", tag
     """Cancel a job (queued: at once; running: signal its runner)."""
 
     job_id: str
+    """The job to cancel."""
     project_id: str
+    """The project it belongs to (checked against the job's events)."""
     requested_at: datetime
+    """When the API received the cancel."""
 
 
-Command = SubmitJob | CancelJob
+class GrantCredit(msgspec.Struct, frozen=True, kw_only=True, tag="grant_credit", tag_field="cmd"):
+    """Add credit to a project (B4): billing, the ledger's one writer, records it."""
+
+    grant_id: str
+    """Id the API gave the grant; its ledger event is ``grant:<grant id>``, so a command
+    delivered twice grants once."""
+    project_id: str
+    """The project credited."""
+    micros: int
+    """The amount, positive, in micro-USD."""
+    note: str = ""
+    """The operator's note, kept on the ledger entry."""
+
+
+Command = SubmitJob | CancelJob | GrantCredit
+"""Every command, a msgspec tagged union on ``cmd``."""
 
 _cmd_decoder = msgspec.json.Decoder(Command)
 _encoder = msgspec.json.Encoder()
 
 
 def encode_command(cmd: Command) -> bytes:
+    """The bytes published on ``PURAS_CMDS`` (tagged by ``cmd``)."""
     return _encoder.encode(cmd)
 
 
 def decode_command(data: bytes) -> Command:
+    """The command in ``data``; raises ``msgspec.DecodeError`` for anything else."""
     cmd: Command = _cmd_decoder.decode(data)
     return cmd
 
@@ -56,15 +93,25 @@ class RunJob(msgspec.Struct, frozen=True, kw_only=True):
     except the deployment's bundle (fetched by id and cached)."""
 
     job_id: str
+    """The job to run."""
     project_id: str
+    """The project it belongs to (its secrets, its subject)."""
     skill: str
+    """The skill to run."""
     inputs: dict[str, Any]
+    """Inputs as submitted."""
     deployment_id: str
+    """The deployment the job was pinned to at admission."""
     created_at: datetime
+    """When the API accepted the job."""
     bundle_key: str
+    """Object key of the deployment's zip in the bundle store."""
     bundle_sha256: str
+    """Hex sha256 the fetched zip must have."""
     requirements_sha256: str | None = None
+    """Hash of the deployment's ``requirements.txt`` (keys the venv cache); ``None``: none."""
     timeout_seconds: int | None = None
+    """Wall-clock limit from the skill (``None``: the runner's default)."""
     queued_seq: int = 0
     """Sequence of the job's last event when it was dispatched (job.queued or
     job.released). The first attempt records its start only if nothing came after it,

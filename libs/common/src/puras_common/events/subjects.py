@@ -1,4 +1,5 @@
-"""Stream and subject names: declared once, used everywhere.
+"""Stream and subject names: declared once, used everywhere (event ids and durable
+consumer names are in :mod:`puras_common.events.ids`).
 
 Subjects of the event log are ``ev.<project>.<aggregate>.<id>``; a project id and an
 aggregate id never contain ``.``, ``*``, ``>`` or whitespace (they are UUIDs or key
@@ -17,15 +18,24 @@ __all__ = [
     "AGG_LEDGER",
     "AGG_PROJECT",
     "CMDS_STREAM",
+    "CMD_BILLING_FILTER",
+    "CMD_BILLING_GRANT",
     "CMD_SCHEDULER_CANCEL",
+    "CMD_SCHEDULER_FILTER",
     "CMD_SCHEDULER_SUBMIT",
     "EVENTS_STREAM",
+    "HELD_FILTER",
     "HELD_STREAM",
     "WORK_STREAM",
     "aggregate_filter",
+    "event_aggregate",
     "event_subject",
+    "held_filter",
+    "held_project",
     "held_subject",
     "parse_event_subject",
+    "submit_filter",
+    "submit_subject",
     "work_subject",
 ]
 
@@ -45,9 +55,17 @@ AGG_DEPLOYMENTS: Final = "deployments"
 AGG_JOB: Final = "job"
 
 CMD_SCHEDULER_SUBMIT: Final = "cmd.scheduler.submit"
-"""Submit a job (gateway -> scheduler)."""
+"""Submit a job (gateway -> scheduler): the prefix of :func:`submit_subject`."""
 CMD_SCHEDULER_CANCEL: Final = "cmd.scheduler.cancel"
 """Cancel a job (gateway -> scheduler)."""
+CMD_SCHEDULER_FILTER: Final = "cmd.scheduler.>"
+"""Every command addressed to the scheduler."""
+HELD_FILTER: Final = "held.>"
+"""Every held job of every project."""
+CMD_BILLING_GRANT: Final = "cmd.billing.grant"
+"""Grant a project credit (gateway -> billing, the ledger's one writer)."""
+CMD_BILLING_FILTER: Final = "cmd.billing.>"
+"""Every command addressed to billing."""
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -78,6 +96,22 @@ def parse_event_subject(subject: str) -> tuple[str, str, str]:
     return parts[1], parts[2], parts[3]
 
 
+def event_aggregate(subject: str) -> str:
+    """The aggregate kind (``job``, ``deployments``, ...) of an event subject."""
+    return parse_event_subject(subject)[1]
+
+
+def submit_subject(project_id: str, job_id: str) -> str:
+    """``cmd.scheduler.submit.<project>.<job>``: one subject per job, so that any gateway
+    can find a submit the scheduler has not admitted yet (a read right after a submit)."""
+    return f"{CMD_SCHEDULER_SUBMIT}.{_token('project id', project_id)}.{_token('job id', job_id)}"
+
+
+def submit_filter(project_id: str = "*") -> str:
+    """``cmd.scheduler.submit.<project>.*``: the submits of one project (all by default)."""
+    return f"{CMD_SCHEDULER_SUBMIT}.{project_id}.*"
+
+
 def work_subject(pool: str) -> str:
     """``work.<pool>``: where runnable jobs of a runner pool are queued."""
     return f"work.{_token('pool', pool)}"
@@ -86,3 +120,16 @@ def work_subject(pool: str) -> str:
 def held_subject(project_id: str, job_id: str) -> str:
     """``held.<project>.<job>``: a job waiting for its project's credit."""
     return f"held.{_token('project id', project_id)}.{_token('job id', job_id)}"
+
+
+def held_filter(project_id: str) -> str:
+    """``held.<project>.*``: every held job of one project."""
+    return f"held.{_token('project id', project_id)}.*"
+
+
+def held_project(subject: str) -> str:
+    """The project of a ``held.<project>.<job>`` subject."""
+    parts = subject.split(".")
+    if len(parts) != 3 or parts[0] != "held":
+        raise ValueError(f"not a held subject: {subject!r}")
+    return parts[1]

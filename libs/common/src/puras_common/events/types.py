@@ -1,22 +1,28 @@
-"""Every event type of the log, grouped by aggregate.
+"""Every event type of the log, grouped by aggregate, and the unions that name them all.
 
 Subjects are ``ev.<project>.<aggregate>.<id>`` (see :mod:`puras_common.events.subjects`).
 Names are past tense; new fields get defaults; a breaking change bumps ``version`` and
-registers an upcaster in this package.
+registers an upcaster (:mod:`puras_common.events.upcasts`).
+
+A fold matches on one of the unions below and ends in ``assert_never``: a new event type
+added to its union makes mypy point at every fold that does not handle it yet, and
+``tests/unit/common/test_event_union.py`` fails for a type left out of the unions.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import msgspec
 
 from puras_common.events.base import Event
-from puras_common.manifest.spec import SkillSpec
 
 __all__ = [
+    "TERMINAL_EVENTS",
+    "TERMINAL_EVENT_TYPES",
     "TERMINAL_STATUSES",
+    "AnyEvent",
     "ApiKeyCreated",
     "ApiKeyRevoked",
     "BundleRef",
@@ -24,7 +30,9 @@ __all__ = [
     "DeploymentActivated",
     "DeploymentCreated",
     "DeploymentDeleted",
+    "DeploymentEvent",
     "JobCancelled",
+    "JobEvent",
     "JobFailed",
     "JobLogged",
     "JobQueued",
@@ -33,11 +41,24 @@ __all__ = [
     "JobStarted",
     "JobStatus",
     "JobSucceeded",
+    "JobTerminal",
+    "KeyEvent",
+    "LedgerEvent",
     "ProjectCreated",
+    "SkillKind",
+    "SkillRecord",
+    "ToolRecord",
+    "is_terminal_status",
 ]
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+"""The statuses a job never leaves (J3); each is the status set by one terminal event."""
+
+
+def is_terminal_status(status: str) -> bool:
+    """True for ``succeeded``, ``failed`` and ``cancelled``."""
+    return status in TERMINAL_STATUSES
 
 
 # -- project ---------------------------------------------------------------------------
@@ -103,6 +124,54 @@ class BundleRef(msgspec.Struct, frozen=True, kw_only=True):
     """Size of the zip in bytes."""
 
 
+SkillKind = Literal["deterministic", "agentic"]
+"""How a skill runs: a Python function, or a model loop over tools."""
+
+
+class ToolRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A user tool of an agentic skill, as the log records it."""
+
+    name: str
+    """The tool's name, as the model calls it."""
+    description: str = ""
+    """What the tool does, shown to the model."""
+    entrypoint: str
+    """``tools/x.py:run``, relative to the skill folder."""
+    input_schema: dict[str, Any] = msgspec.field(default_factory=dict)
+    """JSON Schema of the tool's arguments."""
+    output_schema: dict[str, Any] | None = None
+    """JSON Schema its result must match; ``None``: any result."""
+
+
+class SkillRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One skill of a deployment, as the log records it.
+
+    The log's own type, so that the manifest validator can change without changing the
+    log; its JSON is the validated ``skill.yaml`` (``puras_common.manifest.SkillSpec``).
+    """
+
+    name: str
+    """The folder name under ``skills/``."""
+    kind: SkillKind
+    """Decided by the entrypoint: ``.md`` is agentic, ``file.py:func`` deterministic."""
+    entrypoint: str
+    """``file.py:func`` of a deterministic skill, the markdown file of an agentic one."""
+    description: str = ""
+    """What the skill does, for people and for listings."""
+    model: str | None = None
+    """Model slug of an agentic skill (``None``: the platform default)."""
+    disable_bash: bool = False
+    """True when an agentic skill may not use the built-in bash tool."""
+    input_schema: dict[str, Any] | None = None
+    """JSON Schema the inputs must match; ``None``: any inputs."""
+    output_schema: dict[str, Any] | None = None
+    """JSON Schema the result must match; ``None``: any result."""
+    tools: list[ToolRecord] = msgspec.field(default_factory=list)
+    """User tools of an agentic skill."""
+    timeout_seconds: int | None = None
+    """Wall-clock limit of one run; ``None`` takes the runner's default."""
+
+
 class DeploymentCreated(Event, frozen=True, kw_only=True):
     """A validated bundle became an immutable deployment."""
 
@@ -115,7 +184,7 @@ class DeploymentCreated(Event, frozen=True, kw_only=True):
     """The stored zip."""
     requirements_sha256: str | None
     """Hash of ``requirements.txt`` (keys the runner's venv cache), ``None`` without one."""
-    skills: list[SkillSpec]
+    skills: list[SkillRecord]
     """Every discovered skill, validated."""
 
 
@@ -141,21 +210,34 @@ class DeploymentDeleted(Event, frozen=True, kw_only=True):
 
 
 class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """A job as the API shows it (JobOut); carried whole by terminal events."""
+    """A job as the API shows it (JobOut, J2): the fold of the job's events, never logged."""
 
     id: str
+    """The job's id (a UUID), also the aggregate id of its events."""
     project_id: str
+    """The project the job belongs to."""
     skill: str
+    """The skill the job runs."""
     status: JobStatus
+    """Where the job is in its lifecycle (J3)."""
     inputs: dict[str, Any]
+    """Inputs as submitted."""
     result: dict[str, Any] | None = None
+    """The skill's result, once succeeded."""
     error: str | None = None
+    """Why it failed, once failed."""
     cost_micros: int = 0
+    """What the job has cost so far, in micros (J8)."""
     deployment_id: str | None = None
+    """The deployment the job is pinned to (``None``: it failed admission without one)."""
     attempts: int = 0
+    """Deliveries to a runner so far (J11)."""
     created_at: datetime
+    """When the API accepted the job."""
     started_at: datetime | None = None
+    """When the job (or the attempt that ended it) began running."""
     finished_at: datetime | None = None
+    """When it reached its terminal status."""
 
 
 class JobQueued(Event, frozen=True, kw_only=True):
@@ -207,24 +289,70 @@ class JobLogged(Event, frozen=True, kw_only=True):
 
 
 class JobSucceeded(Event, frozen=True, kw_only=True):
-    """The job ended with a valid result."""
+    """The job ended with a valid result.
+
+    Version 1 carried the whole final job; the job view is now folded from the facts
+    (upcast in :mod:`puras_common.events.upcasts`).
+    """
 
     type = "job.succeeded"
-    job: JobRecord
-    """The final job."""
+    version = 2
+    result: dict[str, Any]
+    """The skill's result (it matched the skill's ``output_schema``)."""
+    attempt: int
+    """The attempt that produced it (1-based)."""
+    started_at: datetime | None = None
+    """When that attempt began (``None``: as the job's ``job.started`` events say)."""
+    finished_at: datetime
+    """When the job ended."""
 
 
 class JobFailed(Event, frozen=True, kw_only=True):
-    """The job ended with an error (its own, its input's, or a lost runner's)."""
+    """The job ended with an error (its own, its input's, or a lost runner's).
+
+    Version 1 carried the whole final job (upcast in :mod:`puras_common.events.upcasts`).
+    """
 
     type = "job.failed"
-    job: JobRecord
-    """The final job; ``job.error`` says why."""
+    version = 2
+    error: str
+    """Why it failed, as the API shows it."""
+    attempt: int = 0
+    """Deliveries to a runner when it failed (0: it failed before any, at admission)."""
+    started_at: datetime | None = None
+    """When the failed attempt began (``None``: as the job's ``job.started`` events say)."""
+    finished_at: datetime
+    """When the job ended."""
 
 
 class JobCancelled(Event, frozen=True, kw_only=True):
-    """The job was cancelled."""
+    """The job was cancelled.
+
+    Version 1 carried the whole final job (upcast in :mod:`puras_common.events.upcasts`).
+    """
 
     type = "job.cancelled"
-    job: JobRecord
-    """The final job."""
+    version = 2
+    finished_at: datetime
+    """When the cancel was recorded."""
+
+
+# -- the unions --------------------------------------------------------------------------
+
+KeyEvent: TypeAlias = ProjectCreated | ApiKeyCreated | ApiKeyRevoked
+"""Events of the ``project`` and ``key`` aggregates (the keys view)."""
+LedgerEvent: TypeAlias = CreditGranted
+"""Events of the ``ledger`` aggregate."""
+DeploymentEvent: TypeAlias = DeploymentCreated | DeploymentActivated | DeploymentDeleted
+"""Events of the ``deployments`` aggregate."""
+JobTerminal: TypeAlias = JobSucceeded | JobFailed | JobCancelled
+"""The events that end a job: one per job, each setting one of ``TERMINAL_STATUSES``."""
+JobEvent: TypeAlias = JobQueued | JobReleased | JobStarted | JobLogged | JobTerminal
+"""Events of the ``job`` aggregate."""
+AnyEvent: TypeAlias = KeyEvent | LedgerEvent | DeploymentEvent | JobEvent
+"""Every event type of the log; what :func:`puras_common.events.decode_event` returns."""
+
+TERMINAL_EVENTS: tuple[type[JobTerminal], ...] = (JobSucceeded, JobFailed, JobCancelled)
+"""The terminal event classes, for ``isinstance`` where a union cannot be used."""
+TERMINAL_EVENT_TYPES: frozenset[str] = frozenset(cls.type for cls in TERMINAL_EVENTS)
+"""Their type tags (``job.succeeded`` ...), to recognise an end without decoding it."""

@@ -2,17 +2,13 @@
 
 * :func:`validate_bundle` — the gateway's check of a pushed zip.
 * :func:`extract_bundle` — the runner's safe extraction of a deployment.
-* :func:`pack_project` — the pusher's deterministic zip of a project folder.
 """
 
 from puras_common.manifest.archive import (
-    EXCLUDED_NAMES,
-    EXCLUDED_SUFFIXES,
     BundleInvalid,
     BundleLimits,
     Problem,
     extract_bundle,
-    pack_project,
 )
 from puras_common.manifest.bundle import ValidatedBundle, validate_bundle
 from puras_common.manifest.requirements import RequirementsPolicy, check_requirements
@@ -21,8 +17,6 @@ from puras_common.manifest.spec import SkillKind, SkillSpec, ToolSpec
 
 __all__ = [
     "BUILTIN_TOOL_NAMES",
-    "EXCLUDED_NAMES",
-    "EXCLUDED_SUFFIXES",
     "BundleInvalid",
     "BundleLimits",
     "Problem",
@@ -33,6 +27,5 @@ __all__ = [
     "ValidatedBundle",
     "check_requirements",
     "extract_bundle",
-    "pack_project",
     "validate_bundle",
 ]

@@ -1,8 +1,9 @@
-"""Deployment zips as archives: safe reading, safe extraction, deterministic packing.
+"""Deployment zips as archives: safe reading and safe extraction.
 
 What a bundle may contain is decided here, once, for both sides: the gateway validating
 a push and the runner extracting a deployment read a zip through :func:`open_bundle`, so
-the two can never disagree about which files a bundle holds or where they land.
+the two can never disagree about which files a bundle holds or where they land. (The
+clients pack a project folder with ``puras_bundle``, which needs no server library.)
 
 Refused: archives over the size limits or with members that decompress far beyond their
 compressed size (zip bombs); member names with ``..`` or empty segments, absolute paths,
@@ -31,8 +32,6 @@ import msgspec
 
 __all__ = [
     "BUNDLE_FILE",
-    "EXCLUDED_NAMES",
-    "EXCLUDED_SUFFIXES",
     "READ_ERRORS",
     "BundleArchive",
     "BundleInvalid",
@@ -41,7 +40,6 @@ __all__ = [
     "Problem",
     "extract_bundle",
     "open_bundle",
-    "pack_project",
     "unreadable",
 ]
 
@@ -52,29 +50,6 @@ BUNDLE_FILE: Final = "<bundle>"
 
 SKILL_YAML: Final = re.compile(r"^skills/[^/]+/skill\.yaml$")
 
-EXCLUDED_NAMES: Final = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".svn",
-        ".venv",
-        "venv",
-        "node_modules",
-        "__pycache__",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".DS_Store",
-        ".puras",
-        # Local credentials must not ride along in a bundle: skills get project secrets.
-        ".env",
-    }
-)
-"""File and folder names :func:`pack_project` leaves out, at any depth (P4)."""
-
-EXCLUDED_SUFFIXES: Final = (".pyc",)
-"""File name endings :func:`pack_project` leaves out (P4)."""
-
 _CHUNK: Final = 1024 * 1024
 _MAX_SEGMENT_BYTES: Final = 255  # NAME_MAX of every filesystem a runner would use
 _SUPPORTED_COMPRESSION: Final = frozenset(
@@ -83,7 +58,6 @@ _SUPPORTED_COMPRESSION: Final = frozenset(
 # Finder's "Compress" adds resource-fork shadows under __MACOSX/ next to the folder the
 # user zipped; they are never part of the project, so they are skipped, not refused.
 _MACOS_JUNK: Final = "__MACOSX"
-_FIXED_DATE: Final = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can store
 READ_ERRORS: Final = (  # what reading a corrupt member can raise
     zipfile.BadZipFile,
     zlib.error,
@@ -265,77 +239,6 @@ def extract_bundle(
         raise
     finally:
         archive.close()
-
-
-def pack_project(project_dir: Path) -> bytes:
-    """Zips a project folder the way a deployment expects it (P4).
-
-    Leaves out :data:`EXCLUDED_NAMES` at any depth and :data:`EXCLUDED_SUFFIXES`.
-    A symbolic link to a file is stored as that file's content; a link to a folder, a
-    dangling link or a special file is refused. The output is deterministic: entries
-    sorted by path, fixed timestamps, only the exec bit of each file's mode kept, so the
-    same tree always gives the same bytes. Raises :class:`BundleInvalid` when the folder
-    holds no ``skills/<name>/skill.yaml``.
-    """
-    root = Path(project_dir)
-    if not root.is_dir():
-        raise BundleInvalid([Problem(str(root), None, "not a folder: give the project folder")])
-    files: list[tuple[str, Path]] = []
-    problems: list[Problem] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        kept_dirs = []
-        for name in dirnames:
-            if name in EXCLUDED_NAMES:
-                continue
-            if (here / name).is_symlink():
-                rel = (here / name).relative_to(root).as_posix()
-                problems.append(
-                    Problem(rel, None, "is a link to a folder: bundles hold no links; copy it in")
-                )
-                continue
-            kept_dirs.append(name)
-        dirnames[:] = kept_dirs  # prunes the walk
-        for name in filenames:
-            if name in EXCLUDED_NAMES or name.endswith(EXCLUDED_SUFFIXES):
-                continue
-            path = here / name
-            rel = path.relative_to(root).as_posix()
-            try:
-                st = path.stat()  # follows a link to its target
-            except OSError:
-                problems.append(Problem(rel, None, "is a dangling link: fix or remove it"))
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                problems.append(Problem(rel, None, "is not a regular file: remove it"))
-                continue
-            files.append((rel, path))
-    if problems:
-        raise BundleInvalid(problems)
-    if not any(SKILL_YAML.match(rel) for rel, _ in files):
-        raise BundleInvalid(
-            [
-                Problem(
-                    str(root),
-                    None,
-                    "no skills found: expected skills/<name>/skill.yaml in the project folder",
-                )
-            ]
-        )
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for rel, path in sorted(files):
-            st = path.stat()
-            info = zipfile.ZipInfo(rel, date_time=_FIXED_DATE)
-            info.create_system = 3  # Unix, so external_attr carries a mode on every OS
-            mode = 0o755 if st.st_mode & 0o111 else 0o644
-            info.external_attr = (stat.S_IFREG | mode) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            # Known up front so zipfile picks zip64 for huge members from the start.
-            info.file_size = st.st_size
-            with path.open("rb") as src, zf.open(info, "w") as dst:
-                shutil.copyfileobj(src, dst, _CHUNK)
-    return buf.getvalue()
 
 
 def _checked_entries(zf: zipfile.ZipFile, limits: BundleLimits) -> list[Entry]:

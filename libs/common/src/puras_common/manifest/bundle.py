@@ -3,8 +3,7 @@
 :func:`validate_bundle` is what the gateway runs on a push: it refuses an unsafe archive
 (see :mod:`puras_common.manifest.archive`), discovers every ``skills/<name>/skill.yaml``
 and checks each (see :mod:`puras_common.manifest.skill_yaml`), collecting every problem
-before it raises once. :func:`extract_bundle` (runner) and :func:`pack_project` (CLI,
-MCP server) are re-exported from the archive module.
+before it raises once. :func:`extract_bundle` (runner) is re-exported from the archive module.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from puras_common.manifest.archive import (
     Problem,
     extract_bundle,
     open_bundle,
-    pack_project,
     unreadable,
 )
 from puras_common.manifest.requirements import (
@@ -42,7 +40,6 @@ __all__ = [
     "RequirementsPolicy",
     "ValidatedBundle",
     "extract_bundle",
-    "pack_project",
     "validate_bundle",
 ]
 

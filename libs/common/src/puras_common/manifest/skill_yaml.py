@@ -18,7 +18,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from puras_common.manifest.archive import Problem
 from puras_common.manifest.spec import SkillKind, SkillSpec, ToolSpec
-from puras_common.models import is_known_model, unknown_model_message
+from puras_common.model_catalog import is_known_model, unknown_model_message
 from puras_common.schemas import find_schema_issue, format_path
 from puras_common.textsafety import unsafe_char
 

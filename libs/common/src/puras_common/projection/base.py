@@ -6,20 +6,11 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import asyncpg
-import msgspec
 
-from puras_common.events.base import Envelope, Event
+# Defined with the events so that pure folds can take it without importing I/O.
+from puras_common.events.recorded import RecordedEvent
 
 __all__ = ["Projection", "RecordedEvent"]
-
-
-class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """An event read from the log for a projection (``event`` is ``None`` if unknown)."""
-
-    seq: int
-    subject: str
-    envelope: Envelope
-    event: Event | None
 
 
 class Projection(ABC):

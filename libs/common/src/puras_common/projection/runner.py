@@ -37,6 +37,7 @@ from puras_common.logging import get_logger
 from puras_common.projection import quarantine
 from puras_common.projection.base import Projection, RecordedEvent
 from puras_common.projection.quarantine import PoisonEvent, decode_recorded, poison_reason
+from puras_common.sequence import SequenceBarrier
 
 __all__ = [
     "CheckpointMoved",
@@ -157,11 +158,10 @@ class ProjectorRunner:
         self.schema = schema
         self._batch = batch_size
         self._on_commit = on_commit
-        self.last_seq = 0
+        self._applied = SequenceBarrier()
         self.caught_up = asyncio.Event()
         self.standby = False
         """True while another replica holds the projection and this one waits to take over."""
-        self._advanced = asyncio.Condition()
         self._conn: asyncpg.Connection | None = None
         self._follower: EventFollower | None = None
         self.quarantined = 0
@@ -169,6 +169,16 @@ class ProjectorRunner:
         self.following = False
         """True while this runner is the active projector, following the log."""
         self._recount = False
+
+    @property
+    def last_seq(self) -> int:
+        """Everything of our subjects up to this sequence is applied and committed."""
+        return self._applied.seq
+
+    @last_seq.setter
+    def last_seq(self, seq: int) -> None:
+        # May go down: a projection whose version changed starts again from 0.
+        self._applied.reset(seq)
 
     async def run(self, stop: asyncio.Event | None = None, *, until_seq: int | None = None) -> None:
         """Apply events until ``stop`` is set (or, with ``until_seq``, until that sequence)."""
@@ -236,7 +246,7 @@ class ProjectorRunner:
             if until_seq is not None and self.last_seq >= until_seq:
                 return
 
-    def _on_quarantine_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _on_quarantine_notify(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
         if payload == f"{self.schema}.{self.projection.name}":
             self._recount = True
 
@@ -321,8 +331,6 @@ class ProjectorRunner:
         self.last_seq = seq
         if self._on_commit is not None:
             self._on_commit(self.projection.name, seq)
-        async with self._advanced:
-            self._advanced.notify_all()
 
     async def sync(self, timeout: float) -> bool:
         """Wait (bounded) until every event of our subjects stored before this call is
@@ -347,14 +355,7 @@ class ProjectorRunner:
 
     async def wait_for(self, seq: int, timeout: float) -> bool:
         """Wait (bounded) until this runner has applied everything up to ``seq``."""
-        if self.last_seq >= seq:
-            return True
-        try:
-            async with asyncio.timeout(timeout), self._advanced:
-                await self._advanced.wait_for(lambda: self.last_seq >= seq)
-        except TimeoutError:
-            return False
-        return True
+        return await self._applied.wait_for(seq, timeout)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from puras_common.db import quote_ident
 from puras_common.logging import get_logger
 from puras_common.projection.quarantine import QUARANTINE_CHANNEL
 from puras_common.projection.runner import NOTIFY_CHANNEL
+from puras_common.sequence import SequenceBarrier
 
 __all__ = ["CheckpointWatcher"]
 
@@ -34,8 +35,7 @@ class CheckpointWatcher:
         self._dsn = dsn
         self._schema = schema
         self._conn: asyncpg.Connection | None = None
-        self._seqs: dict[str, int] = {}
-        self._cond = asyncio.Condition()
+        self._seqs: dict[str, SequenceBarrier] = {}
         self._query = asyncio.Lock()
         self.quarantined: dict[str, int] = {}
         """Unresolved quarantined events per projection of this schema."""
@@ -66,8 +66,9 @@ class CheckpointWatcher:
             rows = []
         self.quarantined = {str(r["projection"]): int(r["n"]) for r in rows}
 
-    def _on_quarantine(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        if payload.partition(".")[0] == self._schema:
+    def _on_quarantine(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
+        # asyncpg hands NOTIFY payloads over as str; the listener protocol says object.
+        if str(payload).partition(".")[0] == self._schema:
             asyncio.get_running_loop().create_task(self._count_logged())
 
     async def _count_logged(self) -> None:
@@ -95,40 +96,30 @@ class CheckpointWatcher:
         except asyncpg.UndefinedTableError:
             rows = []
         for r in rows:
-            await self._set(str(r["name"]), int(r["last_seq"]))
+            self.note(str(r["name"]), int(r["last_seq"]))
+
+    def _barrier(self, name: str) -> SequenceBarrier:
+        b = self._seqs.get(name)
+        if b is None:
+            b = self._seqs[name] = SequenceBarrier()
+        return b
 
     def seq(self, name: str) -> int:
-        return self._seqs.get(name, 0)
+        b = self._seqs.get(name)
+        return b.seq if b is not None else 0
 
-    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        target, _, seq = payload.rpartition(":")
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
+        target, _, seq = str(payload).rpartition(":")
         schema, _, name = target.partition(".")
         if schema != self._schema or not seq.isdigit():
             return
-        asyncio.get_running_loop().create_task(self._set(name, int(seq)))
-
-    async def _set(self, name: str, seq: int) -> None:
-        if seq > self._seqs.get(name, 0):
-            self._seqs[name] = seq
-            async with self._cond:
-                self._cond.notify_all()
+        self.note(name, int(seq))
 
     def note(self, name: str, seq: int) -> None:
-        """A local projector committed ``seq`` (no round trip through Postgres needed)."""
-        if seq > self._seqs.get(name, 0):
-            self._seqs[name] = seq
-            asyncio.get_running_loop().create_task(self._wake())
-
-    async def _wake(self) -> None:
-        async with self._cond:
-            self._cond.notify_all()
+        """Projection ``name`` committed ``seq`` (heard from Postgres, or from a projector
+        of this process, which needs no round trip)."""
+        self._barrier(name).advance(seq)
 
     async def wait_for(self, name: str, seq: int, timeout: float) -> bool:
-        if self._seqs.get(name, 0) >= seq:
-            return True
-        try:
-            async with asyncio.timeout(timeout), self._cond:
-                await self._cond.wait_for(lambda: self._seqs.get(name, 0) >= seq)
-        except TimeoutError:
-            return False
-        return True
+        """Wait (bounded) until projection ``name`` has committed ``seq``."""
+        return await self._barrier(name).wait_for(seq, timeout)

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import assert_never
 
+from puras_common.events.recorded import RecordedEvent
 from puras_common.events.types import (
     BundleRef,
     DeploymentActivated,
     DeploymentCreated,
     DeploymentDeleted,
+    DeploymentEvent,
+    SkillRecord,
 )
-from puras_common.manifest.spec import SkillSpec
-from puras_common.projection.base import RecordedEvent
 
 __all__ = ["DeploymentInfo", "DeploymentsView", "ProjectDeployments"]
 
@@ -28,7 +30,7 @@ class DeploymentInfo:
     notes: str
     bundle: BundleRef
     requirements_sha256: str | None
-    skills: dict[str, SkillSpec]
+    skills: dict[str, SkillRecord]
     created_at: datetime
 
 
@@ -66,20 +68,25 @@ class DeploymentsView:
         pid = rec.envelope.project_id
         pd = self.projects.setdefault(pid, ProjectDeployments())
         pd.subject_seq = max(pd.subject_seq, rec.seq)
-        if isinstance(ev, DeploymentCreated):
-            pd.deployments[ev.deployment_id] = DeploymentInfo(
-                id=ev.deployment_id,
-                project_id=pid,
-                notes=ev.notes,
-                bundle=ev.bundle,
-                requirements_sha256=ev.requirements_sha256,
-                skills={s.name: s for s in ev.skills},
-                created_at=rec.envelope.at,
-            )
-        elif isinstance(ev, DeploymentActivated):
-            if ev.deployment_id in pd.deployments:
-                pd.active_id = ev.deployment_id
-        elif isinstance(ev, DeploymentDeleted):
-            pd.deployments.pop(ev.deployment_id, None)
-            if pd.active_id == ev.deployment_id:
-                pd.active_id = None
+        if not isinstance(ev, DeploymentEvent):
+            return  # a newer type (counted in subject_seq above) or another aggregate's
+        match ev:
+            case DeploymentCreated():
+                pd.deployments[ev.deployment_id] = DeploymentInfo(
+                    id=ev.deployment_id,
+                    project_id=pid,
+                    notes=ev.notes,
+                    bundle=ev.bundle,
+                    requirements_sha256=ev.requirements_sha256,
+                    skills={s.name: s for s in ev.skills},
+                    created_at=rec.envelope.at,
+                )
+            case DeploymentActivated():
+                if ev.deployment_id in pd.deployments:
+                    pd.active_id = ev.deployment_id
+            case DeploymentDeleted():
+                pd.deployments.pop(ev.deployment_id, None)
+                if pd.active_id == ev.deployment_id:
+                    pd.active_id = None
+            case _:
+                assert_never(ev)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, assert_never
 
 import msgspec
 
-from puras_common.events.base import Envelope, Event
+from puras_common.events.base import Envelope
 from puras_common.events.types import (
+    TERMINAL_STATUSES,
+    AnyEvent,
     JobCancelled,
+    JobEvent,
     JobFailed,
     JobLogged,
     JobQueued,
@@ -26,63 +29,104 @@ def public_event_type(internal: str) -> str:
     return internal[4:] if internal.startswith("job.") else internal
 
 
-def apply_job_event(job: JobRecord | None, env: Envelope, ev: Event | None) -> JobRecord | None:
-    """Fold one event into the job; terminal states are final (J3)."""
-    if isinstance(ev, JobQueued):
-        if job is not None:
+def apply_job_event(job: JobRecord | None, env: Envelope, ev: AnyEvent | None) -> JobRecord | None:
+    """Fold one event into the job.
+
+    The first terminal event ends the job and its status is final (J3): attempts and
+    logs that come after it (a runner that had not yet seen the end) change nothing,
+    nor does a second terminal event. Facts that are about an ended job rather than
+    about its run (what it cost, once usage is recorded) still apply after the end.
+    """
+    if not isinstance(ev, JobEvent):
+        return job  # unknown to this build, or not a job's event
+    match ev:
+        case JobQueued():
+            if job is not None:
+                return job
+            return JobRecord(
+                id=env.aggregate_id,
+                project_id=env.project_id,
+                skill=ev.skill,
+                status="queued",
+                inputs=ev.inputs,
+                deployment_id=ev.deployment_id,
+                created_at=ev.created_at,
+            )
+        case JobStarted():
+            if job is None or job.status in TERMINAL_STATUSES:
+                return job
+            return msgspec.structs.replace(
+                job,
+                status="running",
+                deployment_id=ev.deployment_id,
+                attempts=max(job.attempts, ev.attempt),
+                started_at=job.started_at or ev.started_at,
+            )
+        case JobSucceeded():
+            if job is None or job.status in TERMINAL_STATUSES:
+                return job
+            return msgspec.structs.replace(
+                job,
+                status="succeeded",
+                result=ev.result,
+                error=None,
+                attempts=max(job.attempts, ev.attempt),
+                started_at=ev.started_at or job.started_at,
+                finished_at=ev.finished_at,
+            )
+        case JobFailed():
+            if job is None or job.status in TERMINAL_STATUSES:
+                return job
+            return msgspec.structs.replace(
+                job,
+                status="failed",
+                result=None,
+                error=ev.error,
+                attempts=max(job.attempts, ev.attempt),
+                started_at=ev.started_at or job.started_at,
+                finished_at=ev.finished_at,
+            )
+        case JobCancelled():
+            if job is None or job.status in TERMINAL_STATUSES:
+                return job
+            return msgspec.structs.replace(
+                job, status="cancelled", result=None, error=None, finished_at=ev.finished_at
+            )
+        case JobLogged() | JobReleased():
             return job
-        return JobRecord(
-            id=env.aggregate_id,
-            project_id=env.project_id,
-            skill=ev.skill,
-            status="queued",
-            inputs=ev.inputs,
-            deployment_id=ev.deployment_id,
-            created_at=ev.created_at,
-        )
-    if job is None or job.status in ("succeeded", "failed", "cancelled"):
-        return job
-    if isinstance(ev, JobStarted):
-        return JobRecord(
-            id=job.id,
-            project_id=job.project_id,
-            skill=job.skill,
-            status="running",
-            inputs=job.inputs,
-            result=job.result,
-            error=job.error,
-            cost_micros=job.cost_micros,
-            deployment_id=ev.deployment_id,
-            attempts=max(job.attempts, ev.attempt),
-            created_at=job.created_at,
-            started_at=job.started_at or ev.started_at,
-            finished_at=None,
-        )
-    if isinstance(ev, JobSucceeded | JobFailed | JobCancelled):
-        return ev.job
-    return job
+        case _:
+            assert_never(ev)
 
 
-def public_payload(ev: Event | None, raw: dict[str, Any] | None = None) -> dict[str, Any]:
+def public_payload(
+    ev: AnyEvent | None, raw: dict[str, Any] | None = None, *, job: JobRecord | None = None
+) -> dict[str, Any]:
     """The ``payload`` of an event in the events API and SSE frames (J5).
 
-    Terminal events carry the final JobOut; progress events carry what a client shows.
-    An event type this build does not know keeps its stored data (``raw``).
+    A terminal event shows the final JobOut: ``job`` is the job folded up to and
+    including the event. Progress events carry what a client shows. An event type this
+    build does not know keeps its stored data (``raw``).
     """
-    if isinstance(ev, JobQueued):
-        out: dict[str, Any] = {"skill": ev.skill, "deployment_id": ev.deployment_id}
-        if ev.held:
-            out["held"] = True
-        return out
-    if isinstance(ev, JobStarted):
-        return {"attempt": ev.attempt, "deployment_id": ev.deployment_id}
-    if isinstance(ev, JobLogged):
-        return {"stream": ev.stream, "lines": ev.lines, "truncated": ev.truncated}
-    if isinstance(ev, JobSucceeded | JobFailed | JobCancelled):
-        return job_out(ev.job)
-    if isinstance(ev, JobReleased):
-        return {}
-    return raw or {}
+    if not isinstance(ev, JobEvent):
+        return raw or {}
+    match ev:
+        case JobQueued():
+            out: dict[str, Any] = {"skill": ev.skill, "deployment_id": ev.deployment_id}
+            if ev.held:
+                out["held"] = True
+            return out
+        case JobStarted():
+            return {"attempt": ev.attempt, "deployment_id": ev.deployment_id}
+        case JobLogged():
+            return {"stream": ev.stream, "lines": ev.lines, "truncated": ev.truncated}
+        case JobSucceeded() | JobFailed() | JobCancelled():
+            if job is None:
+                raise ValueError(f"the payload of {ev.type} is the folded job; none was given")
+            return job_out(job)
+        case JobReleased():
+            return {}
+        case _:
+            assert_never(ev)
 
 
 def job_out(job: JobRecord) -> dict[str, Any]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import assert_never
 
-from puras_common.events.types import ApiKeyCreated, ApiKeyRevoked, ProjectCreated
-from puras_common.projection.base import RecordedEvent
+from puras_common.events.recorded import RecordedEvent
+from puras_common.events.types import ApiKeyCreated, ApiKeyRevoked, KeyEvent, ProjectCreated
 
 __all__ = ["KeyInfo", "KeysView"]
 
@@ -32,22 +33,27 @@ class KeysView:
             return
         self.last_seq = max(self.last_seq, rec.seq)
         ev = rec.event
-        if isinstance(ev, ProjectCreated):
-            self.projects[rec.envelope.project_id] = ev.name
-        elif isinstance(ev, ApiKeyCreated):
-            self.keys[ev.prefix] = KeyInfo(
-                prefix=ev.prefix,
-                project_id=rec.envelope.project_id,
-                secret_sha256=ev.secret_sha256,
-                created_at=rec.envelope.at,
-            )
-        elif isinstance(ev, ApiKeyRevoked):
-            k = self.keys.get(ev.prefix)
-            if k is not None and k.project_id == rec.envelope.project_id:
+        if not isinstance(ev, KeyEvent):
+            return
+        match ev:
+            case ProjectCreated():
+                self.projects[rec.envelope.project_id] = ev.name
+            case ApiKeyCreated():
                 self.keys[ev.prefix] = KeyInfo(
-                    prefix=k.prefix,
-                    project_id=k.project_id,
-                    secret_sha256=k.secret_sha256,
-                    created_at=k.created_at,
-                    revoked=True,
+                    prefix=ev.prefix,
+                    project_id=rec.envelope.project_id,
+                    secret_sha256=ev.secret_sha256,
+                    created_at=rec.envelope.at,
                 )
+            case ApiKeyRevoked():
+                k = self.keys.get(ev.prefix)
+                if k is not None and k.project_id == rec.envelope.project_id:
+                    self.keys[ev.prefix] = KeyInfo(
+                        prefix=k.prefix,
+                        project_id=k.project_id,
+                        secret_sha256=k.secret_sha256,
+                        created_at=k.created_at,
+                        revoked=True,
+                    )
+            case _:
+                assert_never(ev)

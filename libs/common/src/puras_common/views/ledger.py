@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from puras_common.events.types import CreditGranted
-from puras_common.projection.base import RecordedEvent
+from typing import assert_never
+
+from puras_common.events.recorded import RecordedEvent
+from puras_common.events.types import CreditGranted, LedgerEvent
 
 __all__ = ["BalancesView"]
 
@@ -23,9 +25,13 @@ class BalancesView:
         self.last_seq = max(self.last_seq, rec.seq)
         ev = rec.event
         pid = rec.envelope.project_id
-        if isinstance(ev, CreditGranted):
-            before = self.balances.get(pid, 0)
-            after = before + ev.micros
-            self.balances[pid] = after
-            return before, after
-        return None
+        if not isinstance(ev, LedgerEvent):
+            return None
+        match ev:
+            case CreditGranted():
+                before = self.balances.get(pid, 0)
+                after = before + ev.micros
+                self.balances[pid] = after
+                return before, after
+            case _:
+                assert_never(ev)

@@ -9,7 +9,6 @@ after ``ttl_s`` (25 h: "remembered at least 24 h").
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 import msgspec
 from nats.js.api import KeyValueConfig, StorageType
@@ -17,31 +16,16 @@ from nats.js.errors import BucketNotFoundError, KeyWrongLastSequenceError, NotFo
 from nats.js.kv import KeyValue
 
 from puras_common.bus import Bus
+from puras_gateway.domain.idempotency import Claim, body_hash
 
 __all__ = ["IDEMPOTENCY_BUCKET", "Claim", "IdempotencyKeys", "body_hash"]
 
 IDEMPOTENCY_BUCKET = "PURAS_IDEMPOTENCY"
-_sorted = msgspec.json.Encoder(order="sorted")
 
 
 class _Entry(msgspec.Struct, frozen=True):
     job_id: str
     body_sha256: str
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    job_id: str
-    """The job this key stands for (new, or the original one)."""
-    first: bool
-    """True for the request that created the key: it must submit the job."""
-    same_body: bool
-    """False when the key was first used with a different body."""
-
-
-def body_hash(skill: str, inputs: dict[str, object]) -> str:
-    """A hash of the request that ignores key order and whitespace."""
-    return hashlib.sha256(_sorted.encode({"skill": skill, "inputs": inputs})).hexdigest()
 
 
 class IdempotencyKeys:

@@ -11,53 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
-from typing import Any
 
-import msgspec
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.errors import NotFoundError
 
 from puras_common.bus import Bus
-from puras_common.events.base import Envelope, Event, decode_envelope, decode_event
+from puras_common.events.base import decode_envelope, decode_event
 from puras_common.events.subjects import AGG_JOB, EVENTS_STREAM, event_subject
-from puras_common.events.types import JobRecord
-from puras_common.views.jobs import apply_job_event, public_event_type, public_payload
+from puras_gateway.domain.job_events import JobEvent
 
-__all__ = ["JobEvent", "JobLog", "JobTail", "fold"]
-
-
-@dataclass(frozen=True, slots=True)
-class JobEvent:
-    idx: int
-    envelope: Envelope
-    event: Event | None
-    seq: int = 0
-    """Stream sequence (0 for an event seen live, which carries none)."""
-
-    @property
-    def type(self) -> str:
-        return public_event_type(self.envelope.type)
-
-    def payload(self) -> dict[str, Any]:
-        raw = None if self.event is not None else msgspec.json.decode(self.envelope.data)
-        return public_payload(self.event, raw)
-
-    def as_api(self) -> dict[str, Any]:
-        return {
-            "id": self.idx,
-            "type": self.type,
-            "payload": self.payload(),
-            "at": self.envelope.at,
-        }
-
-
-def fold(events: list[JobEvent]) -> JobRecord | None:
-    job: JobRecord | None = None
-    for e in events:
-        job = apply_job_event(job, e.envelope, e.event)
-    return job
+__all__ = ["JobLog", "JobTail"]
 
 
 class JobTail:

@@ -23,12 +23,18 @@ import asyncpg
 
 from puras_common.bus import Bus
 from puras_common.bus.follow import RawEvent
+from puras_common.bus.view_follower import ViewFollower
 from puras_common.events.base import Envelope
-from puras_common.events.subjects import AGG_DEPLOYMENTS, AGG_KEY, AGG_PROJECT, aggregate_filter
+from puras_common.events.recorded import RecordedEvent
+from puras_common.events.subjects import (
+    AGG_DEPLOYMENTS,
+    AGG_KEY,
+    AGG_PROJECT,
+    aggregate_filter,
+    event_aggregate,
+)
 from puras_common.logging import get_logger
-from puras_common.projection.base import RecordedEvent
 from puras_common.views.deployments import DeploymentsView
-from puras_common.views.follow import ViewFollower
 from puras_common.views.keys import KeysView
 
 __all__ = ["VIEWS_NAME", "LiveViews"]
@@ -105,7 +111,7 @@ class LiveViews:
         self._pending -= {int(r["stream_seq"]) for r in rows}
 
     def _apply(self, rec: RecordedEvent) -> None:
-        if rec.subject.split(".")[2] == AGG_DEPLOYMENTS:
+        if event_aggregate(rec.subject) == AGG_DEPLOYMENTS:
             self.deployments.apply(rec)
         else:
             self.keys.apply(rec)

@@ -38,7 +38,9 @@ class JobsProjection(Projection):
     """``jobs`` (one row per job, the JobOut) and ``job_events`` (J5, numbered per job)."""
 
     name: ClassVar[str] = "jobs"
-    version: ClassVar[int] = 1
+    # 2: terminal events became facts (v2). A replica still on version 1 during a rolling
+    # upgrade skips them as unknown; the rebuild applies them.
+    version: ClassVar[int] = 2
     filter_subjects: ClassVar[list[str]] = [aggregate_filter(AGG_JOB)]
     tables: ClassVar[list[str]] = ["jobs", "job_events"]
     compare_order: ClassVar[dict[str, str]] = {"jobs": "id", "job_events": "job_id, idx"}
@@ -114,7 +116,7 @@ class JobsProjection(Projection):
                         count,
                         rec.envelope.project_id,
                         public_event_type(rec.envelope.type),
-                        public_payload(rec.event, raw),
+                        public_payload(rec.event, raw, job=job),
                         rec.envelope.at,
                         rec.seq,
                     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -11,7 +10,7 @@ import msgspec
 from puras_common.events.types import JobRecord
 from puras_gateway.domain.requests import Cursor, ListParams
 
-__all__ = ["KeyUsage", "ReadModels"]
+__all__ = ["ReadModels"]
 
 _JOB_COLS = (
     "id, project_id, skill, status, inputs, result, error, cost_micros, deployment_id, "
@@ -107,41 +106,3 @@ class ReadModels:
             # The billing service has not created its ledger yet: nothing was granted.
             return 0
         return int(v or 0)
-
-
-class KeyUsage:
-    """``last_used_at`` per key: operational data outside the projections (not an event).
-
-    Written at most once a minute per key, off the request path.
-    """
-
-    DDL = """
-    CREATE TABLE IF NOT EXISTS api_key_usage (
-        prefix text PRIMARY KEY,
-        last_used_at timestamptz NOT NULL
-    )
-    """
-
-    def __init__(self, pool: asyncpg.Pool, *, every_s: float = 60.0) -> None:
-        self._pool = pool
-        self._every = every_s
-        self._last_written: dict[str, float] = {}
-
-    async def setup(self) -> None:
-        await self._pool.execute(self.DDL)
-
-    def due(self, prefix: str, now_mono: float) -> bool:
-        last = self._last_written.get(prefix)
-        if last is not None and now_mono - last < self._every:
-            return False
-        self._last_written[prefix] = now_mono
-        return True
-
-    async def touch(self, prefix: str, at: datetime) -> None:
-        await self._pool.execute(
-            "INSERT INTO api_key_usage (prefix, last_used_at) VALUES ($1, $2) "
-            "ON CONFLICT (prefix) DO UPDATE SET last_used_at = GREATEST("
-            "api_key_usage.last_used_at, EXCLUDED.last_used_at)",
-            prefix,
-            at,
-        )

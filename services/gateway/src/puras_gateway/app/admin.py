@@ -8,13 +8,12 @@ from typing import Any
 import msgspec
 
 from puras_common.auth import generate_key
-from puras_common.bus import Bus
-from puras_common.events.subjects import AGG_KEY, AGG_LEDGER, AGG_PROJECT
-from puras_common.events.types import ApiKeyCreated, ApiKeyRevoked, CreditGranted, ProjectCreated
+from puras_common.events.commands import GrantCredit
+from puras_common.events.ids import key_created_id, key_revoked_id, project_created_id
+from puras_common.events.subjects import AGG_KEY, AGG_PROJECT
+from puras_common.events.types import ApiKeyCreated, ApiKeyRevoked, ProjectCreated
 from puras_common.ids import new_id
-from puras_common.projection.watch import CheckpointWatcher
-from puras_gateway.adapters.live_views import LiveViews
-from puras_gateway.adapters.read_models import ReadModels
+from puras_gateway.app.ports import Billing, EventLog, LiveViews, ProjectionWatch, ReadViews
 from puras_gateway.domain.errors import ApiError
 
 __all__ = ["AdminService", "CreateProjectBody", "GrantBody"]
@@ -65,13 +64,15 @@ class AdminService:
     def __init__(
         self,
         *,
-        bus: Bus,
+        bus: EventLog,
+        billing: Billing,
         views: LiveViews,
-        reads: ReadModels,
-        watcher: CheckpointWatcher,
+        reads: ReadViews,
+        watcher: ProjectionWatch,
         wait_s: float,
     ) -> None:
         self._bus = bus
+        self._billing = billing
         self._views = views
         self._reads = reads
         self._watcher = watcher
@@ -87,7 +88,7 @@ class AdminService:
             project_id=pid,
             aggregate=AGG_PROJECT,
             aggregate_id=pid,
-            event_id=f"{pid}:created",
+            event_id=project_created_id(pid),
         )
         await self._views.wait_for(pub.seq, self._wait)
         return {"id": pid, "name": name}
@@ -104,7 +105,7 @@ class AdminService:
             project_id=project_id,
             aggregate=AGG_KEY,
             aggregate_id=k.prefix,
-            event_id=f"key:{k.prefix}:created",
+            event_id=key_created_id(k.prefix),
         )
         # The key must work on the very next request to this gateway, and be listed.
         await self._views.wait_for(pub.seq, self._wait)
@@ -125,7 +126,7 @@ class AdminService:
             project_id=project_id,
             aggregate=AGG_KEY,
             aggregate_id=prefix,
-            event_id=f"key:{prefix}:revoked",
+            event_id=key_revoked_id(prefix),
         )
         await self._views.wait_for(pub.seq, self._wait)
         await self._watcher.wait_for("keys", pub.seq, self._wait)
@@ -134,20 +135,15 @@ class AdminService:
     async def grant(self, project_id: str, body: GrantBody) -> dict[str, Any]:
         self._require_project(project_id)
         micros = grant_micros(body)
-        grant_id = new_id()
-        pub = await self._bus.append(
-            CreditGranted(grant_id=grant_id, micros=micros, note=body.note),
-            project_id=project_id,
-            aggregate=AGG_LEDGER,
-            aggregate_id=project_id,
-            event_id=f"grant:{grant_id}",
-        )
+        cmd = GrantCredit(grant_id=new_id(), project_id=project_id, micros=micros, note=body.note)
+        # Billing records it (the ledger has one writer, which guards its sequence).
+        projected = await self._billing.grant(cmd, self._wait)
         out: dict[str, Any] = {
             "project_id": project_id,
-            "grant_id": grant_id,
+            "grant_id": cmd.grant_id,
             "granted_micros": micros,
         }
         # Show the new balance when the ledger projection (billing) has it within the bound.
-        if await self._watcher.wait_for("ledger", pub.seq, self._wait):
+        if projected:
             out["credit_balance_micros"] = await self._reads.balance(project_id)
         return out

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import structlog
 
 from puras_common.auth import parse_key, tokens_equal, verify_secret
-from puras_common.clock import utcnow
+from puras_common.clock import Clock, SystemClock
 from puras_common.logging import get_logger
 from puras_common.views.keys import KeysView
-from puras_gateway.adapters.read_models import KeyUsage
+from puras_gateway.app.ports import KeyUseRecorder
 from puras_gateway.domain.errors import ApiError
 
 __all__ = ["Authenticator", "Principal"]
@@ -40,10 +40,17 @@ def _bearer(authorization: str | None) -> str:
 
 
 class Authenticator:
-    def __init__(self, keys: KeysView, admin_token: str, usage: KeyUsage | None) -> None:
+    def __init__(
+        self,
+        keys: KeysView,
+        admin_token: str,
+        usage: KeyUseRecorder | None,
+        clock: Clock | None = None,
+    ) -> None:
         self._keys = keys
         self._admin = admin_token
         self._usage = usage
+        self._clock = clock or SystemClock()
         self._bg: set[asyncio.Task[None]] = set()
 
     def key(self, authorization: str | None) -> Principal:
@@ -82,6 +89,6 @@ class Authenticator:
     async def _write_usage(self, prefix: str) -> None:
         assert self._usage is not None
         try:
-            await self._usage.touch(prefix, utcnow())
+            await self._usage.record(prefix, self._clock.now())
         except Exception as exc:  # last_used_at is informative; never fail a request on it
             log.warning("could not record key use", prefix=prefix, error=str(exc))

@@ -8,32 +8,41 @@ from typing import Any
 import msgspec
 
 from puras_common.bundles import BundleStore, bundle_key, sha256_hex
-from puras_common.bus import Bus, ConcurrencyConflict
-from puras_common.events.subjects import AGG_DEPLOYMENTS
+from puras_common.bus import ConcurrencyConflict
+from puras_common.events.ids import (
+    deployment_activated_id,
+    deployment_created_id,
+    deployment_deleted_id,
+)
+from puras_common.events.subjects import AGG_DEPLOYMENTS, event_subject
 from puras_common.events.types import (
     BundleRef,
     DeploymentActivated,
     DeploymentCreated,
     DeploymentDeleted,
+    SkillRecord,
 )
 from puras_common.ids import new_id
 from puras_common.manifest import BundleInvalid, RequirementsPolicy, validate_bundle
 from puras_common.manifest.spec import SkillSpec
-from puras_common.projection.watch import CheckpointWatcher
 from puras_common.views.deployments import DeploymentInfo
-from puras_gateway.adapters.live_views import LiveViews
-from puras_gateway.adapters.read_models import ReadModels
 from puras_gateway.app.auth import Principal
+from puras_gateway.app.ports import EventLog, LiveViews, ProjectionWatch, ReadViews
 from puras_gateway.domain.errors import ApiError
 
 __all__ = ["DeploymentsService"]
 
 
-def skill_summary(s: SkillSpec) -> dict[str, Any]:
+def skill_record(spec: SkillSpec) -> SkillRecord:
+    """The log's record of a validated skill (the same JSON, the events' own type)."""
+    return msgspec.convert(msgspec.to_builtins(spec), SkillRecord)
+
+
+def skill_summary(s: SkillRecord) -> dict[str, Any]:
     return {"name": s.name, "kind": s.kind, "description": s.description}
 
 
-def skill_detail(s: SkillSpec) -> dict[str, Any]:
+def skill_detail(s: SkillRecord) -> dict[str, Any]:
     out: dict[str, Any] = msgspec.to_builtins(s)
     out["tools"] = [t["name"] for t in out.get("tools", [])]
     return out
@@ -54,11 +63,11 @@ class DeploymentsService:
     def __init__(
         self,
         *,
-        bus: Bus,
+        bus: EventLog,
         store: BundleStore,
         views: LiveViews,
-        reads: ReadModels,
-        watcher: CheckpointWatcher,
+        reads: ReadViews,
+        watcher: ProjectionWatch,
         wait_s: float,
         requirements: RequirementsPolicy = RequirementsPolicy(),  # noqa: B008 - frozen
     ) -> None:
@@ -91,9 +100,9 @@ class DeploymentsService:
             notes=notes,
             bundle=BundleRef(key=key, sha256=digest, size=len(data)),
             requirements_sha256=validated.requirements_sha256,
-            skills=validated.skills,
+            skills=[skill_record(s) for s in validated.skills],
         )
-        seq = await self._append(p.project_id, created, f"{dep_id}:created")
+        seq = await self._append(p.project_id, created, deployment_created_id(dep_id))
         if activate:
             seq = await self._append(
                 p.project_id,
@@ -101,7 +110,7 @@ class DeploymentsService:
                     deployment_id=dep_id,
                     previous_id=self._views.deployments.project(p.project_id).active_id,
                 ),
-                f"{dep_id}:activated:{seq}",
+                deployment_activated_id(dep_id, seq),
             )
         await self._settle(seq)
         info = self._views.deployments.get(p.project_id, dep_id)
@@ -124,7 +133,7 @@ class DeploymentsService:
             except ConcurrencyConflict:
                 # Another request changed the project's deployments: catch up, try again.
                 last = await self._bus.last_subject_seq(
-                    f"ev.{project_id}.{AGG_DEPLOYMENTS}.{project_id}"
+                    event_subject(project_id, AGG_DEPLOYMENTS, project_id)
                 )
                 await self._views.wait_for(last, self._wait)
                 continue
@@ -165,7 +174,7 @@ class DeploymentsService:
             seq = await self._append(
                 p.project_id,
                 DeploymentActivated(deployment_id=deployment_id, previous_id=pd.active_id),
-                f"{deployment_id}:activated:{pd.subject_seq}",
+                deployment_activated_id(deployment_id, pd.subject_seq),
             )
             await self._settle(seq)
         return _deployment_out(info, True)
@@ -180,7 +189,9 @@ class DeploymentsService:
                 code="deployment_active",
             )
         seq = await self._append(
-            p.project_id, DeploymentDeleted(deployment_id=deployment_id), f"{deployment_id}:deleted"
+            p.project_id,
+            DeploymentDeleted(deployment_id=deployment_id),
+            deployment_deleted_id(deployment_id),
         )
         await self._settle(seq)
         # The bundle stays in the store: jobs pinned to this deployment may still run (P2).

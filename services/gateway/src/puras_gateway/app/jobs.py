@@ -3,40 +3,41 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import msgspec
 
-from puras_common.bus import Bus
-from puras_common.clock import utcnow
-from puras_common.events.commands import CancelJob, SubmitJob, encode_command
-from puras_common.events.subjects import CMD_SCHEDULER_CANCEL, CMD_SCHEDULER_SUBMIT, CMDS_STREAM
-from puras_common.events.types import JobCancelled, JobFailed, JobRecord, JobSucceeded
+from puras_common.clock import Clock, SystemClock
+from puras_common.events.commands import CancelJob, SubmitJob
+from puras_common.events.types import TERMINAL_EVENTS, JobRecord
 from puras_common.ids import new_id
-from puras_common.schemas import validate_instance
+from puras_common.skills import InvalidInputs, NoDeployment, UnknownSkill, resolve
 from puras_common.views.jobs import apply_job_event, job_out
-from puras_gateway.adapters.idempotency import IdempotencyKeys, body_hash
-from puras_gateway.adapters.job_log import JobEvent, JobLog, JobTail, fold
-from puras_gateway.adapters.live_views import LiveViews
-from puras_gateway.adapters.read_models import ReadModels
 from puras_gateway.app.auth import Principal
+from puras_gateway.app.ports import (
+    Commands,
+    IdempotencyStore,
+    JobEvents,
+    JobTail,
+    LiveViews,
+    ReadViews,
+)
+from puras_gateway.domain.accepted import accepted_job
 from puras_gateway.domain.errors import ApiError
+from puras_gateway.domain.idempotency import body_hash
+from puras_gateway.domain.job_events import JobEvent, api_events, fold
 from puras_gateway.domain.requests import ListParams, SubmitBody, SubmitMode, is_terminal
 
 __all__ = ["JobsService"]
 
 _json = msgspec.json.Encoder()
 
-TERMINAL_TYPES = (JobSucceeded, JobFailed, JobCancelled)
 
-
-def _frame(ev: JobEvent) -> bytes:
+def _frame(ev: JobEvent, job: JobRecord | None) -> bytes:
     data = _json.encode(
-        {"id": ev.idx, "type": ev.type, "payload": ev.payload(), "at": ev.envelope.at}
+        {"id": ev.idx, "type": ev.type, "payload": ev.payload(job), "at": ev.envelope.at}
     )
     return b"id: %d\ndata: %s\n\n" % (ev.idx, data)
 
@@ -48,46 +49,22 @@ def _end_frame(job: JobRecord) -> bytes:
 PING = b": ping\n\n"
 
 
-class _Recent:
-    """Jobs this process accepted recently, for reads that beat the projection (J4)."""
-
-    def __init__(self, max_items: int = 100_000, ttl_s: float = 600.0) -> None:
-        self._items: OrderedDict[str, tuple[float, JobRecord]] = OrderedDict()
-        self._max = max_items
-        self._ttl = ttl_s
-
-    def add(self, job: JobRecord) -> None:
-        now = time.monotonic()
-        self._items[job.id] = (now, job)
-        while len(self._items) > self._max:
-            self._items.popitem(last=False)
-        while self._items:
-            first_at, _ = next(iter(self._items.values()))
-            if now - first_at <= self._ttl:
-                break
-            self._items.popitem(last=False)
-
-    def get(self, project_id: str, job_id: str) -> JobRecord | None:
-        item = self._items.get(job_id)
-        if item is None or item[1].project_id != project_id:
-            return None
-        return item[1]
-
-
 class JobsService:
     def __init__(
         self,
         *,
-        bus: Bus,
+        commands: Commands,
         views: LiveViews,
-        reads: ReadModels,
-        job_log: JobLog,
-        idempotency: IdempotencyKeys | None = None,
+        reads: ReadViews,
+        job_log: JobEvents,
+        idempotency: IdempotencyStore | None = None,
+        clock: Clock | None = None,
         ping_s: float = 15.0,
         read_wait_s: float = 5.0,
         sync_view: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
-        self._bus = bus
+        self._commands = commands
+        self._clock = clock or SystemClock()
         self._views = views
         self._reads = reads
         self._log = job_log
@@ -95,33 +72,20 @@ class JobsService:
         self._idem = idempotency
         self._read_wait = read_wait_s
         self._sync_view = sync_view
-        self._recent = _Recent()
 
     # -- submit ------------------------------------------------------------------------
 
     def _admit(self, p: Principal, body: SubmitBody) -> tuple[str, int]:
         pd = self._views.deployments.project(p.project_id)
         dep = pd.active
-        if dep is None:
+        skill = resolve(dep, body.skill, body.inputs, at="submit")
+        if isinstance(skill, InvalidInputs):
+            raise ApiError.unprocessable(skill.message, code="invalid_inputs")
+        if isinstance(skill, NoDeployment | UnknownSkill):
             raise ApiError.not_found(
-                f"unknown skill {body.skill!r}: the project has no active deployment yet; "
-                "push one with `puras push <project dir>` (POST /v1/deployments)",
-                code="skill_not_found",
-                available_skills=[],
+                skill.message, code="skill_not_found", available_skills=skill.available_skills
             )
-        spec = dep.skills.get(body.skill)
-        if spec is None:
-            names = sorted(dep.skills)
-            raise ApiError.not_found(
-                f"unknown skill {body.skill!r}; skills of the active deployment: "
-                + (", ".join(names) if names else "(none)"),
-                code="skill_not_found",
-                available_skills=names,
-            )
-        if spec.input_schema is not None:
-            problem = validate_instance(spec.input_schema, body.inputs, root="inputs")
-            if problem is not None:
-                raise ApiError.unprocessable(problem, code="invalid_inputs")
+        assert dep is not None  # the skill was found in it
         return dep.id, pd.subject_seq
 
     async def submit(
@@ -160,22 +124,21 @@ class JobsService:
         after_seq: int,
         idempotency_key: str | None,
     ) -> dict[str, Any] | AsyncIterator[bytes]:
-        now = utcnow()
+        now = self._clock.now()
         cmd = SubmitJob(
             job_id=job_id,
             project_id=p.project_id,
             skill=body.skill,
             inputs=body.inputs,
             submitted_at=now,
+            deployment_id=deployment_id,
             after_seq=after_seq,
             idempotency_key=idempotency_key,
         )
         # For wait and stream, listen before publishing: no event can slip past us.
         tail = await self._log.tail(p.project_id, job_id) if mode.kind != "async" else None
         try:
-            await self._bus.publish_raw(
-                CMD_SCHEDULER_SUBMIT, encode_command(cmd), msg_id=job_id, stream=CMDS_STREAM
-            )
+            await self._commands.submit(cmd)
         except BaseException:
             if tail is not None:
                 await tail.close()
@@ -189,7 +152,6 @@ class JobsService:
             deployment_id=deployment_id,
             created_at=now,
         )
-        self._recent.add(queued)
         if tail is None:
             return job_out(queued)
         if mode.kind == "wait":
@@ -210,14 +172,16 @@ class JobsService:
         """
         tail = await self._log.tail(p.project_id, job_id)
         try:
-            past = await self._log.replay(p.project_id, job_id)
-            if not past and self._recent.get(p.project_id, job_id) is None:
-                first = await tail.next(self._read_wait)
-                if first is None:
+            past, pending = await self._accepted(p, job_id)
+            if not past and pending is None:
+                # Published meanwhile, the job shows on the tail once admitted, or in the
+                # queue if no scheduler has taken it.
+                await tail.next(self._read_wait)
+                past, pending = await self._accepted(p, job_id)
+                if not past and pending is None:
                     await tail.close()
                     deployment_id, after_seq = self._admit(p, body)
                     return await self._submit(p, body, mode, job_id, deployment_id, after_seq, key)
-                past = await self._log.replay(p.project_id, job_id)
             tail.mark_seen(past)
         except BaseException:
             await tail.close()
@@ -225,7 +189,7 @@ class JobsService:
         if mode.kind == "stream":
             return self._stream(p.project_id, job_id, tail, past=past, after=0)
         try:
-            current = fold(past) or self._recent.get(p.project_id, job_id)
+            current = fold(past) or (accepted_job(pending) if pending else None)
             if current is None:
                 raise ApiError.unavailable(
                     "the original job of this Idempotency-Key is not visible yet; retry"
@@ -248,14 +212,29 @@ class JobsService:
             ev = await tail.next(left)
             if ev is None:
                 break
-            if isinstance(ev.event, TERMINAL_TYPES):
-                return ev.event.job
             seen.append(ev)
+            if isinstance(ev.event, TERMINAL_EVENTS):
+                # From its job.queued when the tail saw it (the scheduler pinned the
+                # deployment), else on top of the job as the caller last saw it.
+                return fold(seen) or fold(seen, queued) or queued
         # Timed out: answer with the job as the log has it now (J1: the current row).
         current = fold(await self._log.replay(p.project_id, queued.id))
         return current or fold(seen) or queued
 
     # -- reads -------------------------------------------------------------------------
+
+    async def _accepted(self, p: Principal, job_id: str) -> tuple[list[JobEvent], SubmitJob | None]:
+        """The job's events, or else its submit still waiting for the scheduler.
+
+        This holds no memory of its own, so it answers the same on every replica and
+        after a restart (J4): a job this API accepted is either in the log or its submit
+        is in the command queue. The queue is asked first: the scheduler appends
+        ``job.queued`` before it acks (and so deletes) the submit, so a submit missing
+        there is admitted and the log, asked next, has it. (With the submit still there,
+        the log may already hold ``job.queued``: the events win over the command.)
+        """
+        pending = await self._commands.pending_submit(p.project_id, job_id)
+        return await self._log.replay(p.project_id, job_id), pending
 
     async def get(self, p: Principal, job_id: str) -> dict[str, Any]:
         return job_out(await self._find(p, job_id))
@@ -276,7 +255,10 @@ class JobsService:
             return found[0]
         last = await self._log.last(p.project_id, job_id)
         if last is None:
-            job = found[0] if found else self._recent.get(p.project_id, job_id)
+            if found is not None:
+                return found[0]
+            past, pending = await self._accepted(p, job_id)
+            job = fold(past) or (accepted_job(pending) if pending is not None else None)
             if job is None:
                 raise ApiError.not_found(
                     f"job {job_id!r} not found in this project", code="job_not_found"
@@ -284,8 +266,6 @@ class JobsService:
             return job
         if found is not None and last.seq == found[1]:
             return found[0]
-        if isinstance(last.event, TERMINAL_TYPES):
-            return last.event.job
         row, after = (found[0], found[1]) if found else (None, 0)
         job = row
         for e in await self._log.replay(p.project_id, job_id, after_seq=after):
@@ -309,22 +289,21 @@ class JobsService:
             )
         tail = await self._log.tail(p.project_id, job_id)
         try:
-            cmd = CancelJob(job_id=job_id, project_id=p.project_id, requested_at=utcnow())
-            await self._bus.publish_raw(
-                CMD_SCHEDULER_CANCEL,
-                encode_command(cmd),
-                msg_id=f"{job_id}:cancel",
-                stream=CMDS_STREAM,
-            )
+            deadline = asyncio.get_running_loop().time() + wait_s
+            # A job accepted but not admitted yet needs nothing special: the scheduler that
+            # takes this cancel first admits the job from its queued submit, undispatched,
+            # and cancels it.
+            cmd = CancelJob(job_id=job_id, project_id=p.project_id, requested_at=self._clock.now())
+            await self._commands.cancel(cmd)
             # Answer with the outcome when it comes soon (it normally does in ms); a job
             # whose runner is slow to stop is answered as it stands.
-            deadline = asyncio.get_running_loop().time() + wait_s
             while (left := deadline - asyncio.get_running_loop().time()) > 0:
                 ev = await tail.next(left)
                 if ev is None:
                     break
-                if isinstance(ev.event, TERMINAL_TYPES):
-                    return job_out(ev.event.job)
+                job = fold([ev], job) or job
+                if isinstance(ev.event, TERMINAL_EVENTS):
+                    return job_out(job)
         finally:
             await tail.close()
         return job_out(await self._find(p, job_id))
@@ -344,11 +323,11 @@ class JobsService:
             if job.status in ("queued", "running") or not rows:
                 past = await self._log.replay(p.project_id, job_id)
                 if len(past) > len(rows):
-                    return {"events": [e.as_api() for e in past]}
+                    return {"events": api_events(past)}
             return {"events": rows}
         await self._find(p, job_id)  # 404 unless the job exists
         past = await self._log.replay(p.project_id, job_id)
-        return {"events": [e.as_api() for e in past]}
+        return {"events": api_events(past)}
 
     async def attach(self, p: Principal, job_id: str, after: int) -> AsyncIterator[bytes]:
         """SSE attach or re-attach (J5); ``after`` is the Last-Event-ID (0: from the start)."""
@@ -371,23 +350,24 @@ class JobsService:
         self, project_id: str, job_id: str, tail: JobTail, *, past: list[JobEvent], after: int
     ) -> AsyncIterator[bytes]:
         try:
+            job: JobRecord | None = None
             for ev in past:
-                if isinstance(ev.event, TERMINAL_TYPES):
-                    if ev.idx > after:
-                        yield _frame(ev)
-                    yield _end_frame(ev.event.job)
-                    return
+                job = fold([ev], job)
                 if ev.idx > after:
-                    yield _frame(ev)
+                    yield _frame(ev, job)
+                if isinstance(ev.event, TERMINAL_EVENTS) and job is not None:
+                    yield _end_frame(job)
+                    return
             while True:
                 ev2 = await tail.next(self._ping)
                 if ev2 is None:
                     yield PING
                     continue
+                job = fold([ev2], job)
                 if ev2.idx > after:
-                    yield _frame(ev2)
-                if isinstance(ev2.event, TERMINAL_TYPES):
-                    yield _end_frame(ev2.event.job)
+                    yield _frame(ev2, job)
+                if isinstance(ev2.event, TERMINAL_EVENTS) and job is not None:
+                    yield _end_frame(job)
                     return
         finally:
             await tail.close()

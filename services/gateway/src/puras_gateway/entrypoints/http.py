@@ -132,41 +132,41 @@ def create_app(gw: Gateway) -> FastAPI:
 
     @app.post("/v1/jobs")
     async def submit_job(request: Request) -> Response:
-        p = gw.auth.key(request.headers.get("authorization"))
+        p = gw.app.auth.key(request.headers.get("authorization"))
         q = request.query_params
         mode = parse_submit_mode(q.get("wait"), q.get("stream"), q.get("timeout"), s.default_wait_s)
         body = parse_submit_body(await _body(request, s.max_body_bytes))
         key = parse_idempotency_key(request.headers.get("idempotency-key"))
-        out = await gw.jobs.submit(p, body, mode, key)
+        out = await gw.app.jobs.submit(p, body, mode, key)
         if isinstance(out, dict):
             return JSON(out)
         return _sse(out)
 
     @app.get("/v1/jobs")
     async def list_jobs(request: Request) -> Response:
-        p = gw.auth.key(request.headers.get("authorization"))
+        p = gw.app.auth.key(request.headers.get("authorization"))
         q = request.query_params
         params = parse_list_params(q.get("status"), q.get("limit"), q.get("cursor"))
-        return JSON(await gw.jobs.list_jobs(p, params))
+        return JSON(await gw.app.jobs.list_jobs(p, params))
 
     @app.get("/v1/jobs/{job_id}")
     async def get_job(job_id: str, request: Request) -> Response:
-        p = gw.auth.key(request.headers.get("authorization"))
-        return JSON(await gw.jobs.get(p, job_id))
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.app.jobs.get(p, job_id))
 
     @app.get("/v1/jobs/{job_id}/events")
     async def job_events(job_id: str, request: Request) -> Response:
-        p = gw.auth.key(request.headers.get("authorization"))
-        return JSON(await gw.jobs.events(p, job_id))
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.app.jobs.events(p, job_id))
 
     @app.post("/v1/jobs/{job_id}/cancel")
     async def cancel_job(job_id: str, request: Request) -> Response:
-        p = gw.auth.key(request.headers.get("authorization"))
-        return JSON(await gw.jobs.cancel(p, job_id, s.cancel_wait_s))
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.app.jobs.cancel(p, job_id, s.cancel_wait_s))
 
     @app.get("/v1/jobs/{job_id}/stream")
     async def job_stream(job_id: str, request: Request) -> Response:
-        p = gw.auth.key(request.headers.get("authorization"))
+        p = gw.app.auth.key(request.headers.get("authorization"))
         last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
         after = 0
         if last:
@@ -175,13 +175,13 @@ def create_app(gw: Gateway) -> FastAPI:
                     "Last-Event-ID must be the integer id of an event", code="invalid_request"
                 )
             after = int(last)
-        return _sse(await gw.jobs.attach(p, job_id, after))
+        return _sse(await gw.app.jobs.attach(p, job_id, after))
 
     # -- deployments ---------------------------------------------------------------------
 
     @app.post("/v1/deployments")
     async def create_deployment(request: Request) -> Response:
-        p = gw.auth.key(request.headers.get("authorization"))
+        p = gw.app.auth.key(request.headers.get("authorization"))
         ctype = request.headers.get("content-type", "")
         if not ctype.startswith("multipart/form-data"):
             raise ApiError.bad_request(
@@ -220,67 +220,67 @@ def create_app(gw: Gateway) -> FastAPI:
             act = True if activate is None or activate == "" else parse_bool("activate", activate)
         finally:
             await form.close()
-        return JSON(await gw.deployments.create(p, data, notes, act))
+        return JSON(await gw.app.deployments.create(p, data, notes, act))
 
     @app.get("/v1/deployments")
     async def list_deployments(request: Request) -> Response:
-        p = gw.auth.key(request.headers.get("authorization"))
-        return JSON(await gw.deployments.list(p))
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.app.deployments.list(p))
 
     @app.post("/v1/deployments/{deployment_id}/activate")
     async def activate_deployment(deployment_id: str, request: Request) -> Response:
-        p = gw.auth.key(request.headers.get("authorization"))
-        return JSON(await gw.deployments.activate(p, deployment_id))
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.app.deployments.activate(p, deployment_id))
 
     @app.delete("/v1/deployments/{deployment_id}")
     async def delete_deployment(deployment_id: str, request: Request) -> Response:
-        p = gw.auth.key(request.headers.get("authorization"))
-        return JSON(await gw.deployments.delete(p, deployment_id))
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.app.deployments.delete(p, deployment_id))
 
     @app.get("/v1/skills")
     async def list_skills(request: Request) -> Response:
-        p = gw.auth.key(request.headers.get("authorization"))
-        return JSON(gw.deployments.skills(p))
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        return JSON(gw.app.deployments.skills(p))
 
     # -- keys and balance ----------------------------------------------------------------
 
     @app.post("/v1/keys")
     async def create_key(request: Request) -> Response:
-        p = gw.auth.key(request.headers.get("authorization"))
-        return JSON(await gw.admin.create_key(p.project_id, by="key"))
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.app.admin.create_key(p.project_id, by="key"))
 
     @app.get("/v1/keys")
     async def list_keys(request: Request) -> Response:
-        p = gw.auth.key(request.headers.get("authorization"))
-        return JSON(await gw.admin.list_keys(p.project_id))
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.app.admin.list_keys(p.project_id))
 
     @app.delete("/v1/keys/{prefix}")
     async def revoke_key(prefix: str, request: Request) -> Response:
-        p = gw.auth.key(request.headers.get("authorization"))
-        return JSON(await gw.admin.revoke_key(p.project_id, prefix))
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.app.admin.revoke_key(p.project_id, prefix))
 
     @app.get("/v1/billing/balance")
     async def balance(request: Request) -> Response:
-        p = gw.auth.key(request.headers.get("authorization"))
-        return JSON({"credit_balance_micros": await gw.reads.balance(p.project_id)})
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        return JSON({"credit_balance_micros": await gw.app.reads.balance(p.project_id)})
 
     # -- admin ---------------------------------------------------------------------------
 
     @app.post("/v1/admin/projects")
     async def admin_create_project(request: Request) -> Response:
-        gw.auth.admin(request.headers.get("authorization"))
+        gw.app.auth.admin(request.headers.get("authorization"))
         body = parse_json_body(await _body(request, 64 * 1024), CreateProjectBody)
-        return JSON(await gw.admin.create_project(body))
+        return JSON(await gw.app.admin.create_project(body))
 
     @app.post("/v1/admin/projects/{project_id}/keys")
     async def admin_create_key(project_id: str, request: Request) -> Response:
-        gw.auth.admin(request.headers.get("authorization"))
-        return JSON(await gw.admin.create_key(project_id, by="admin"))
+        gw.app.auth.admin(request.headers.get("authorization"))
+        return JSON(await gw.app.admin.create_key(project_id, by="admin"))
 
     @app.post("/v1/admin/projects/{project_id}/credits")
     async def admin_grant(project_id: str, request: Request) -> Response:
-        gw.auth.admin(request.headers.get("authorization"))
+        gw.app.auth.admin(request.headers.get("authorization"))
         body = parse_json_body(await _body(request, 64 * 1024), GrantBody)
-        return JSON(await gw.admin.grant(project_id, body))
+        return JSON(await gw.app.admin.grant(project_id, body))
 
     return app

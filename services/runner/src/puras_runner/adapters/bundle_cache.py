@@ -1,11 +1,14 @@
 """Deployment bundles on this machine: ``<data_dir>/bundles/<deployment_id>/``.
 
-On a deployment's first job in this process the zip is fetched from the bundle store by
-``RunJob.bundle_key``, checked against ``bundle_sha256``, validated (the skill manifests
-are what tell the runner each skill's entrypoint, output schema and timeout) and, unless
-an earlier run already did, extracted. Extraction is atomic (``extract_bundle`` renames a
-finished temporary folder into place), so a folder that exists is complete; concurrent
-jobs of one deployment wait for the same load. A failed load is not remembered.
+On a deployment's first job in this process its skills are read from the event log
+(the ``DeploymentCreated`` the gateway appended after validating the bundle once: the
+runner does not validate it again), the zip is fetched from the bundle store by
+``RunJob.bundle_key`` and checked against ``bundle_sha256`` (which must be the hash the
+deployment was created with: the skills were validated from those bytes), and, unless an earlier run
+already did, extracted (``extract_bundle`` applies its own safety checks to every
+member). Extraction is atomic (a finished temporary folder is renamed into place), so a
+folder that exists is complete; concurrent jobs of one deployment wait for the same
+load. A failed load is not remembered. Every engine uses the same cache.
 """
 
 from __future__ import annotations
@@ -13,36 +16,28 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from puras_common.bundles import BundleNotFound, BundleStore
 from puras_common.events.commands import RunJob
 from puras_common.logging import get_logger
-from puras_common.manifest import BundleInvalid, SkillSpec, extract_bundle, validate_bundle
+from puras_common.manifest import BundleInvalid, extract_bundle
+from puras_runner.app.ports import Deployment, DeploymentLog
 from puras_runner.domain import errors
+from puras_runner.domain.errors import PreparationFailed
 from puras_runner.domain.jobs import safe_token
 
-__all__ = ["BundleCache", "BundleUnusable", "Deployment"]
+__all__ = ["BundleCache"]
 
 log = get_logger(__name__)
 
 
-class BundleUnusable(Exception):
-    """The deployment's bundle cannot be used; ``str()`` is the job's error."""
-
-
-@dataclass(frozen=True, slots=True)
-class Deployment:
-    id: str
-    root: Path
-    """The extracted bundle (the deployment root)."""
-    skills: dict[str, SkillSpec]
-
-
 class BundleCache:
-    def __init__(self, store: BundleStore, root: Path) -> None:
+    """:class:`~puras_runner.app.ports.Deployments` over the bundle store and the log."""
+
+    def __init__(self, store: BundleStore, deployment_log: DeploymentLog, root: Path) -> None:
         self._store = store
+        self._deployment_log = deployment_log
         self.root = root
         self._ready: dict[str, Deployment] = {}
         self._loading: dict[str, asyncio.Task[Deployment]] = {}
@@ -72,10 +67,18 @@ class BundleCache:
 
     async def _load(self, job: RunJob) -> Deployment:
         dest = self.root / safe_token("deployment id", job.deployment_id)
+        created = await self._deployment_log.created(job.project_id, job.deployment_id)
+        if created is None:
+            raise PreparationFailed(
+                errors.bundle_error(
+                    f"deployment {job.deployment_id} has no deployment.created event in the "
+                    "event log"
+                )
+            )
         try:
             data = await self._store.get(job.bundle_key)
         except BundleNotFound:
-            raise BundleUnusable(
+            raise PreparationFailed(
                 errors.bundle_error(
                     f"bundle {job.bundle_key!r} is not in the bundle store (was the deployment "
                     "deleted?)"
@@ -83,31 +86,28 @@ class BundleCache:
             ) from None
         digest = hashlib.sha256(data).hexdigest()
         if digest != job.bundle_sha256:
-            raise BundleUnusable(
+            raise PreparationFailed(
                 errors.bundle_error(
                     f"bundle {job.bundle_key!r} has sha256 {digest}, the deployment recorded "
                     f"{job.bundle_sha256}"
                 )
             )
-        try:
-            validated = await asyncio.to_thread(validate_bundle, data)
-        except BundleInvalid as exc:
-            raise BundleUnusable(errors.bundle_error(str(exc))) from None
+        if created.bundle.sha256 != job.bundle_sha256:
+            # The skills below were validated from the deployment's own bytes only.
+            raise PreparationFailed(
+                errors.bundle_error(
+                    f"the work item names bundle sha256 {job.bundle_sha256}, deployment "
+                    f"{job.deployment_id} was created with {created.bundle.sha256}"
+                )
+            )
         if not dest.is_dir():
             try:
                 await asyncio.to_thread(extract_bundle, data, dest)
-                log.info(
-                    "bundle extracted",
-                    deployment_id=job.deployment_id,
-                    path=str(dest),
-                    files=validated.file_count,
-                )
+                log.info("bundle extracted", deployment_id=job.deployment_id, path=str(dest))
             except FileExistsError:
                 pass  # another runner sharing this data dir extracted it first
             except BundleInvalid as exc:
-                raise BundleUnusable(errors.bundle_error(str(exc))) from None
+                raise PreparationFailed(errors.bundle_error(str(exc))) from None
         return Deployment(
-            id=job.deployment_id,
-            root=dest,
-            skills={s.name: s for s in validated.skills},
+            id=job.deployment_id, root=dest, skills={s.name: s for s in created.skills}
         )

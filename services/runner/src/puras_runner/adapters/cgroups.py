@@ -255,23 +255,14 @@ class JobCgroups:
         while self._free:
             self._free.pop().remove()
 
-    def sweep(self) -> None:
-        """Remove what a previous runner with the same parent left (empty or killed)."""
-        for parent in self.parents:
-            with contextlib.suppress(OSError):
-                for entry in parent.iterdir():
-                    if entry.is_dir() and entry.name.split("-", 1)[0] in ("job", "tpl", "build"):
-                        cg = JobCgroup([entry], self.version)
-                        cg.kill()
-                        cg.remove()
-
 
 def remove_cgroup(cg: JobCgroup, tries: int = 40) -> None:
     """rmdir the cgroup once its last process is gone (a killed process takes a moment
-    to exit); retried from the event loop a few times, then left to the start-up sweep."""
+    to exit); retried from the event loop a few times, then left behind: on cgroup v1 the
+    next runner of this host removes a dead runner's folders at start (``_sweep_dead``)."""
     if cg.remove() or tries <= 0:
         if tries <= 0:
-            log.warning("cgroup still busy; left for the next sweep", path=str(cg.paths[0]))
+            log.warning("cgroup still busy; left behind", path=str(cg.paths[0]))
         return
     cg.kill()
     with contextlib.suppress(RuntimeError):  # no loop: at interpreter exit

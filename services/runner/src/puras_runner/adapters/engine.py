@@ -1,8 +1,10 @@
-"""The deterministic engine: a job's bundle, venv, template, workdir and process.
+"""The deterministic engine's processes: a skill's venv and template, a job's workdir
+and process.
 
-:meth:`DeterministicEngine.prepare` makes sure the deployment is on disk with its venv
-(cached after the first job); :meth:`DeterministicEngine.start` creates the job's
-workdir and pipes and hands the job to the warm template's waiting child; the returned
+:meth:`TemplateEngine.prepare` makes sure the skill of a deployment already on disk
+(the shared bundle cache) has its venv (the shared venv cache) and template (cached
+after the first job); :meth:`TemplateEngine.start` creates the job's workdir and pipes
+and hands the job to the warm template's waiting child; the returned
 :class:`Execution` reads the child's output live, enforces the wall-clock limit by
 killing the job's process group, and gathers the facts the domain turns into an outcome.
 """
@@ -14,7 +16,7 @@ import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -22,10 +24,9 @@ from typing import Any, Final
 import msgspec
 
 from puras_common.events.commands import RunJob
+from puras_common.events.types import SkillRecord
 from puras_common.logging import get_logger
-from puras_common.manifest import SkillSpec
 from puras_runner import jail
-from puras_runner.adapters.bundle_cache import BundleCache, BundleUnusable, Deployment
 from puras_runner.adapters.sandbox import Sandbox
 from puras_runner.adapters.templates import (
     ChildHandle,
@@ -37,6 +38,7 @@ from puras_runner.adapters.templates import (
 )
 from puras_runner.adapters.venvs import Venv, VenvBuilder, VenvBuildFailed
 from puras_runner.adapters.workdir import Workdirs
+from puras_runner.app.ports import Deployment
 from puras_runner.domain.errors import PreparationFailed
 from puras_runner.domain.jobs import cpu_limits, job_env, process_limits
 from puras_runner.domain.logs import Stream
@@ -51,7 +53,7 @@ from puras_runner.domain.outcome import (
     TooLarge,
 )
 
-__all__ = ["DeterministicEngine", "Execution", "PreparationFailed", "PreparedSkill"]
+__all__ = ["Execution", "PreparationFailed", "PreparedSkill", "TemplateEngine"]
 
 log = get_logger(__name__)
 
@@ -78,7 +80,7 @@ OutputSink = Callable[[Stream, bytes], None]
 @dataclass(frozen=True, slots=True)
 class PreparedSkill:
     deployment: Deployment
-    spec: SkillSpec
+    spec: SkillRecord
     venv: Venv
     template: TemplateSpec
 
@@ -169,7 +171,6 @@ class Execution:
         self._result_cap = result_cap
         self._result = bytearray()
         self._overflow = 0
-        self._killed = False
         self._closed = False
         self._fds: dict[int, asyncio.Future[None]] = {}
         self._eof_out = self._watch(stdout_r, "stdout")
@@ -246,7 +247,6 @@ class Execution:
 
     def kill(self) -> None:
         """SIGKILL the job's process group."""
-        self._killed = True
         self._template.kill_child(self.handle)
 
     async def wait(self, timeout_s: float) -> RunFacts:
@@ -331,19 +331,20 @@ class Execution:
 # -- the engine ----------------------------------------------------------------------------
 
 
-class DeterministicEngine:
+class TemplateEngine:
+    """:class:`~puras_runner.app.ports.ProcessEngine` over warm templates (one per skill)."""
+
     def __init__(
         self,
         *,
-        bundles: BundleCache,
         venvs: VenvBuilder,
         templates: TemplatePool,
         workdirs: Workdirs,
         memory_limit_mb: int,
         max_result_bytes: int,
         sandbox: Sandbox | None = None,
+        allow_networks: Sequence[str] = (),
     ) -> None:
-        self.bundles = bundles
         self.venvs = venvs
         self.templates = templates
         self.workdirs = workdirs
@@ -351,6 +352,8 @@ class DeterministicEngine:
         self.max_result_bytes = max_result_bytes
         self.sandbox = sandbox
         """``None``: jobs run unconfined (a development setting only)."""
+        self.allow_networks = tuple(allow_networks)
+        """Non-public networks the SDK's own fetch may reach (``egress_allow_networks``)."""
         self._prepared: dict[TemplateKey, PreparedSkill] = {}
 
     async def close(self) -> None:
@@ -360,30 +363,17 @@ class DeterministicEngine:
             self.templates.cgroups.drain()
         await asyncio.to_thread(self.workdirs.close)
 
-    def lookup(self, job: RunJob) -> PreparedSkill | None:
-        return self._prepared.get((job.deployment_id, job.skill))
+    def lookup(self, deployment_id: str, skill: str) -> PreparedSkill | None:
+        return self._prepared.get((deployment_id, skill))
 
-    async def prepare(self, job: RunJob) -> PreparedSkill:
-        """The job's deployment on disk, its skill and its venv (cached per skill)."""
-        prepared = self._prepared.get((job.deployment_id, job.skill))
+    async def prepare(
+        self, deployment: Deployment, spec: SkillRecord, job: RunJob
+    ) -> PreparedSkill:
+        """The skill's venv (cached per ``requirements.txt``) and template spec (cached
+        per skill)."""
+        prepared = self._prepared.get((deployment.id, spec.name))
         if prepared is not None:
             return prepared
-        try:
-            deployment = await self.bundles.get(job)
-        except BundleUnusable as exc:
-            raise PreparationFailed(str(exc)) from None
-        spec = deployment.skills.get(job.skill)
-        if spec is None:
-            raise PreparationFailed(
-                f"skill {job.skill!r} is not in deployment {job.deployment_id}; its skills: "
-                + (", ".join(sorted(deployment.skills)) or "(none)")
-            )
-        if spec.kind != "deterministic":
-            raise PreparationFailed(
-                f"skill {job.skill!r} is {spec.kind} (entrypoint {spec.entrypoint}): the agent "
-                "runtime is not part of this Puras build yet; this runner runs deterministic "
-                "skills (entrypoint file.py:function) only"
-            )
         try:
             venv = await self.venvs.ensure(deployment.root, job.project_id)
         except VenvBuildFailed as exc:
@@ -451,6 +441,7 @@ class DeterministicEngine:
             tmpdir=tmpdir,
             bundle_root=bundle_root,
             secrets=secrets,
+            allow_networks=self.allow_networks,
         )
         if prepared.template.jail is not None and self.sandbox is not None:
             env.update(self.sandbox.job_env())
@@ -557,7 +548,7 @@ class DeterministicEngine:
 
 def prepare_skill(
     deployment: Deployment,
-    spec: SkillSpec,
+    spec: SkillRecord,
     venv: Venv,
     *,
     memory_limit_mb: int,
@@ -566,6 +557,8 @@ def prepare_skill(
     project_id: str = "",
 ) -> PreparedSkill:
     skill_dir = deployment.root / "skills" / spec.name
+    # A deterministic skill's entrypoint is ``file.py:function`` (checked at deploy).
+    module_file, function = spec.entrypoint.split(":", 1)
     limits = dataclasses.asdict(process_limits(memory_limit_mb=memory_limit_mb))
     if per_job_cgroups:
         # The cgroup counts memory and processes for the job as a whole; an address-space
@@ -582,8 +575,8 @@ def prepare_skill(
             venv_bin=venv.bin,
             bundle_root=deployment.root,
             skill_dir=skill_dir,
-            module_file=spec.module_file,
-            function=spec.function,
+            module_file=module_file,
+            function=function,
             deployment_id=deployment.id,
             skill=spec.name,
             limits=limits,

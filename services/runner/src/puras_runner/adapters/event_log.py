@@ -1,8 +1,8 @@
-"""The job's subject in the event log, and work items, over NATS / JetStream."""
+"""The job's subject in the event log over NATS / JetStream (the runner's ``JobEventLog``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Final
 
 from nats.aio.msg import Msg
@@ -17,45 +17,12 @@ from puras_common.events.types import JobLogged, JobStarted
 from puras_common.logging import get_logger
 from puras_runner.app.ports import LastEvent
 
-__all__ = ["NatsJobEvents", "NatsWorkMessage", "SubjectWatch"]
+__all__ = ["NatsJobEvents", "SubjectWatch"]
 
 log = get_logger(__name__)
 
 MAX_WALK: Final = 10_000
 """Events read when looking for a job's latest start (only on the ``runner lost`` path)."""
-
-
-class NatsWorkMessage:
-    """A JetStream delivery of ``work.<pool>`` as the handler sees it."""
-
-    __slots__ = ("_msg",)
-
-    def __init__(self, msg: Msg) -> None:
-        self._msg = msg
-
-    @property
-    def data(self) -> bytes:
-        return bytes(self._msg.data)
-
-    @property
-    def headers(self) -> Mapping[str, str] | None:
-        return self._msg.headers
-
-    @property
-    def attempt(self) -> int:
-        return int(self._msg.metadata.num_delivered)
-
-    async def ack(self) -> None:
-        await self._msg.ack()
-
-    async def nak(self, delay: float | None = None) -> None:
-        await self._msg.nak(delay)
-
-    async def term(self) -> None:
-        await self._msg.term()
-
-    async def in_progress(self) -> None:
-        await self._msg.in_progress()
 
 
 class SubjectWatch:

@@ -89,7 +89,6 @@ class ChildHandle:
     exited: asyncio.Future[int | None]
     """The child's raw wait status, or ``None`` if its template went away first."""
     fork_us: float = 0.0
-    sent_at: float = field(default_factory=time.perf_counter)
     cgroup: JobCgroup | None = None
     """The job's own cgroup, if the runner has cgroups."""
     usage: Usage | None = None
@@ -308,10 +307,6 @@ class TemplateProcess:
     @property
     def alive(self) -> bool:
         return not self._closed
-
-    @property
-    def spares_ready(self) -> int:
-        return len(self._spares)
 
     # -- jobs ----------------------------------------------------------------------------
 
@@ -700,6 +695,3 @@ class TemplatePool:
         templates = list(self._live.values())
         self._live.clear()
         await asyncio.gather(*(t.close() for t in templates), return_exceptions=True)
-
-    def stats(self) -> dict[str, Any]:
-        return {"templates": len(self.live())}

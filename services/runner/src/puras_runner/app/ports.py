@@ -1,31 +1,36 @@
 """What the runner's handlers need from the outside world, as protocols.
 
-Real implementations live in :mod:`puras_runner.adapters`; unit tests pass fakes.
+Real implementations live in :mod:`puras_runner.adapters`; unit tests pass fakes. The
+pieces every engine shares (the deployment's files, the job's event log, secrets) are
+here next to the engines' own port (:class:`ProcessEngine` for deterministic skills).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 from puras_common.events.base import Event
 from puras_common.events.commands import RunJob
-from puras_common.events.types import JobStarted
-from puras_common.manifest import SkillSpec
+from puras_common.events.types import DeploymentCreated, JobStarted, SkillRecord
 from puras_runner.domain.logs import Stream
 from puras_runner.domain.outcome import RunFacts
 
 __all__ = [
-    "Engine",
+    "Deployment",
+    "DeploymentLog",
+    "Deployments",
     "JobEventLog",
     "LastEvent",
     "OutputSink",
-    "Prepared",
+    "ProcessEngine",
     "Running",
     "SecretsProvider",
     "Watch",
     "WorkMessage",
+    "WorkSource",
 ]
 
 OutputSink = Callable[[Stream, bytes], None]
@@ -88,15 +93,58 @@ class JobEventLog(Protocol):
         ...
 
 
+class WorkSource(Protocol):
+    """Where work items come from (the pool's durable consumer)."""
+
+    async def next(self, timeout: float | None = None) -> WorkMessage | None: ...
+
+    async def done(self) -> None:
+        """The item taken with :meth:`next` is handled: its credit is free again."""
+        ...
+
+    def take_ready(self, limit: int) -> Sequence[WorkMessage]:
+        """Items already delivered but not yet taken."""
+        ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """A deployment on this machine: its files and the skills it was created with."""
+
+    id: str
+    root: Path
+    """The extracted bundle (the deployment root)."""
+    skills: dict[str, SkillRecord]
+    """By name, as ``DeploymentCreated`` recorded them (validated once, by the gateway)."""
+
+
+class DeploymentLog(Protocol):
+    """The deployments' facts in the event log."""
+
+    async def created(self, project_id: str, deployment_id: str) -> DeploymentCreated | None:
+        """The deployment's ``DeploymentCreated`` (``None``: the log has none)."""
+        ...
+
+
+class Deployments(Protocol):
+    """Deployments on this machine, shared by every engine (the bundle cache)."""
+
+    def cached(self, deployment_id: str) -> Deployment | None:
+        """The deployment if it is already here (no I/O), else ``None``."""
+        ...
+
+    async def get(self, job: RunJob) -> Deployment:
+        """The job's deployment, fetched, checked and extracted on its first job;
+        raises ``PreparationFailed`` with the job's error."""
+        ...
+
+
 class SecretsProvider(Protocol):
     async def secrets_for(self, project_id: str) -> Mapping[str, str]:
         """The project's secrets, injected as env vars into its jobs (X2)."""
         ...
-
-
-class Prepared(Protocol):
-    @property
-    def spec(self) -> SkillSpec: ...
 
 
 class Running(Protocol):
@@ -111,16 +159,19 @@ class Running(Protocol):
         ...
 
 
-P = TypeVar("P", bound=Prepared)
+P = TypeVar("P")
+"""What an engine keeps of a prepared skill (its venv, its template's spec)."""
 
 
-class Engine(Protocol[P]):
-    def lookup(self, job: RunJob) -> P | None:
-        """The job's skill if it is already prepared (no I/O), else ``None``."""
+class ProcessEngine(Protocol[P]):
+    """Runs a deterministic skill's function in a process of its own, one per job."""
+
+    def lookup(self, deployment_id: str, skill: str) -> P | None:
+        """The skill if it is already prepared (no I/O), else ``None``."""
         ...
 
-    async def prepare(self, job: RunJob) -> P:
-        """Bundle, skill and venv; raises ``PreparationFailed`` with the job's error."""
+    async def prepare(self, deployment: Deployment, spec: SkillRecord, job: RunJob) -> P:
+        """The skill's venv and template; raises ``PreparationFailed`` with the job's error."""
         ...
 
     async def start(

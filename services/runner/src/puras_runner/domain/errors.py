@@ -34,6 +34,7 @@ __all__ = [
     "signal_error",
     "timeout_error",
     "traceback_tail",
+    "unsupported_kind_error",
     "venv_error",
     "venv_timeout_error",
 ]
@@ -199,6 +200,15 @@ def runner_lost_error() -> str:
 
 def bundle_error(message: str) -> str:
     return f"could not prepare the deployment bundle: {message}"
+
+
+def unsupported_kind_error(skill: str, kind: str, entrypoint: str) -> str:
+    """A skill of a kind no engine of this runner runs (today: agentic skills)."""
+    return (
+        f"skill {skill!r} is {kind} (entrypoint {entrypoint}): the agent runtime is not part "
+        "of this Puras build yet; this runner runs deterministic skills "
+        "(entrypoint file.py:function) only"
+    )
 
 
 def venv_error(what: str, exit_code: int, output_tail: str) -> str:

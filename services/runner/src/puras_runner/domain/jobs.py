@@ -10,25 +10,26 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
 from puras_common.events.commands import RunJob
+from puras_common.events.ids import job_log_id, job_started_id, job_terminal_id
 from puras_common.events.types import (
-    TERMINAL_STATUSES,
+    TERMINAL_EVENT_TYPES,
     JobFailed,
     JobLogged,
-    JobRecord,
     JobStarted,
     JobSucceeded,
 )
 from puras_runner.domain import errors
 from puras_runner.domain.logs import LogBatch
-from puras_runner.domain.outcome import Failed, Outcome, Succeeded
+from puras_runner.domain.outcome import Outcome, Succeeded
 
 __all__ = [
+    "ALLOW_PRIVATE_URLS_ENV",
     "RESERVED_ENV",
     "TERMINAL_EVENT_TYPES",
     "Delivery",
@@ -47,9 +48,6 @@ __all__ = [
     "terminal_event_id",
     "timeout_for",
 ]
-
-TERMINAL_EVENT_TYPES: Final = frozenset({f"job.{s}" for s in TERMINAL_STATUSES})
-"""Type tags of the events that end a job (``job.succeeded`` ...)."""
 
 _SAFE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
@@ -83,18 +81,10 @@ def safe_token(kind: str, value: str) -> str:
 
 # -- event ids -----------------------------------------------------------------------
 
-
-def started_event_id(job_id: str, attempt: int) -> str:
-    return f"{job_id}:started:{attempt}"
-
-
-def log_event_id(job_id: str, attempt: int, n: int) -> str:
-    return f"{job_id}:log:{attempt}:{n}"
-
-
-def terminal_event_id(job_id: str) -> str:
-    """One id for every attempt: JetStream's dedupe keeps a retried terminal publish single."""
-    return f"{job_id}:terminal"
+# Declared once for every writer (the scheduler records the same terminal id).
+started_event_id = job_started_id
+log_event_id = job_log_id
+terminal_event_id = job_terminal_id
 
 
 # -- events --------------------------------------------------------------------------
@@ -119,55 +109,29 @@ def log_events(batches: list[LogBatch], *, truncated: bool) -> list[JobLogged]:
     return events
 
 
-def _record(
-    job: RunJob,
-    *,
-    attempts: int,
-    started_at: datetime | None,
-    finished_at: datetime,
-    outcome: Outcome,
-) -> JobRecord:
-    ok = isinstance(outcome, Succeeded)
-    return JobRecord(
-        id=job.job_id,
-        project_id=job.project_id,
-        skill=job.skill,
-        status="succeeded" if ok else "failed",
-        inputs=job.inputs,
-        result=outcome.result if isinstance(outcome, Succeeded) else None,
-        error=outcome.error if isinstance(outcome, Failed) else None,
-        cost_micros=0,
-        deployment_id=job.deployment_id,
-        attempts=attempts,
-        created_at=job.created_at,
-        started_at=started_at,
-        finished_at=finished_at,
-    )
-
-
 def terminal_event(
     job: RunJob, outcome: Outcome, *, attempt: int, started_at: datetime, finished_at: datetime
 ) -> JobSucceeded | JobFailed:
-    record = _record(
-        job, attempts=attempt, started_at=started_at, finished_at=finished_at, outcome=outcome
-    )
+    """How the attempt ended; the rest of the job is on its earlier events."""
     if isinstance(outcome, Succeeded):
-        return JobSucceeded(job=record)
-    return JobFailed(job=record)
+        return JobSucceeded(
+            result=outcome.result, attempt=attempt, started_at=started_at, finished_at=finished_at
+        )
+    return JobFailed(
+        error=outcome.error, attempt=attempt, started_at=started_at, finished_at=finished_at
+    )
 
 
 def runner_lost_event(
     job: RunJob, *, max_attempts: int, started_at: datetime | None, now: datetime
 ) -> JobFailed:
     """The job's last attempt never finished: fail it (J11)."""
-    record = _record(
-        job,
-        attempts=max_attempts,
+    return JobFailed(
+        error=errors.runner_lost_error(),
+        attempt=max_attempts,
         started_at=started_at,
         finished_at=now,
-        outcome=Failed(errors.runner_lost_error()),
     )
-    return JobFailed(job=record)
 
 
 # -- the process's environment and limits ----------------------------------------------
@@ -186,9 +150,13 @@ RESERVED_ENV: Final = frozenset(
         "PURAS_DEPLOYMENT_ID",
         "PURAS_DEPLOYMENT_ROOT",
         "PURAS_ATTEMPT",
+        "PURAS_ALLOW_PRIVATE_URLS",
     }
 )
 """Variables the runner sets; a project secret of the same name does not replace them."""
+
+ALLOW_PRIVATE_URLS_ENV: Final = "PURAS_ALLOW_PRIVATE_URLS"
+"""Where the SDK's own fetch reads the non-public networks it may reach (``puras._fetch``)."""
 
 
 def job_env(
@@ -200,8 +168,14 @@ def job_env(
     bundle_root: str,
     secrets: Mapping[str, str],
     tmpdir: str | None = None,
+    allow_networks: Sequence[str] = (),
 ) -> dict[str, str]:
-    """The complete environment of a job's process: nothing inherited (ARCHITECTURE §7)."""
+    """The complete environment of a job's process: nothing inherited (ARCHITECTURE §7).
+
+    ``allow_networks`` (the operator's ``egress_allow_networks``) tells the SDK's fetch
+    which non-public networks it may reach, so a job that fetches without the egress
+    proxy (``sandbox=off``) follows the rule the proxy applies to sandboxed jobs.
+    """
     env = {k: v for k, v in secrets.items() if k not in RESERVED_ENV}
     env.update(
         PATH=f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
@@ -216,6 +190,8 @@ def job_env(
         PURAS_DEPLOYMENT_ROOT=bundle_root,
         PURAS_ATTEMPT=str(attempt),
     )
+    if allow_networks:
+        env[ALLOW_PRIVATE_URLS_ENV] = ",".join(allow_networks)
     return env
 
 

@@ -10,48 +10,59 @@ refused by the server: that replica is already doing the work.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
 
+import msgspec
 import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import APIError
 
 from puras_common.bus import Bus
 from puras_common.events.commands import RunJob
-from puras_common.events.subjects import HELD_STREAM, held_subject
+from puras_common.events.ids import held_msg_id
+from puras_common.events.subjects import (
+    HELD_FILTER,
+    HELD_STREAM,
+    held_filter,
+    held_project,
+    held_subject,
+)
 from puras_common.logging import get_logger
+from puras_scheduler.app.ports import MoveFn
 
-__all__ = ["HeldJobs"]
+__all__ = ["NatsHeldJobs"]
 
 log = get_logger(__name__)
 
-MoveFn = Callable[[bytes], Awaitable[None]]
+_enc = msgspec.json.Encoder()
+_dec = msgspec.json.Decoder(RunJob)
+_FETCH_S = 10.0
+"""Bound on one fetch of held jobs the server said are there (it answers at once)."""
 
 
-class HeldJobs:
-    def __init__(self, bus: Bus) -> None:
+class NatsHeldJobs:
+    def __init__(self, bus: Bus, *, batch: int = 128) -> None:
         self._bus = bus
+        self._batch = batch
 
-    async def hold(self, work: RunJob, payload: bytes) -> None:
+    async def hold(self, work: RunJob) -> None:
         await self._bus.publish_raw(
             held_subject(work.project_id, work.job_id),
-            payload,
-            msg_id=f"{work.job_id}:held",
+            _enc.encode(work),
+            msg_id=held_msg_id(work.job_id),
             stream=HELD_STREAM,
         )
 
-    async def projects_with_held_jobs(self) -> set[str]:
-        info = await self._bus.js.stream_info(HELD_STREAM, subjects_filter="held.>")
+    async def projects(self) -> set[str]:
+        info = await self._bus.js.stream_info(HELD_STREAM, subjects_filter=HELD_FILTER)
         subjects = info.state.subjects or {}
-        return {s.split(".")[1] for s, n in subjects.items() if n}
+        return {held_project(s) for s, n in subjects.items() if n}
 
-    async def release_all(self, project_id: str, move: MoveFn, batch: int = 128) -> int:
-        """Hand every held job of the project to ``move``, acking each after. Returns how many."""
+    async def release_all(self, project_id: str, move: MoveFn) -> int:
         js = self._bus.js
         cfg = ConsumerConfig(
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
-            filter_subject=f"held.{project_id}.*",
+            filter_subject=held_filter(project_id),
             inactive_threshold=60.0,
             ack_wait=60.0,
         )
@@ -65,15 +76,21 @@ class HeldJobs:
         moved = 0
         sub = await js.pull_subscribe_bind(info.name, HELD_STREAM)
         try:
-            while True:
+            # Until the server says nothing is left (each message tells how many follow
+            # it), not until a fetch comes back empty: a slow delivery must not end a
+            # release early and leave funded jobs held.
+            left = int(info.num_pending or 0)
+            while left > 0:
                 try:
-                    msgs = await sub.fetch(batch, timeout=0.5)
+                    msgs = await sub.fetch(self._batch, timeout=_FETCH_S)
                 except nats.errors.TimeoutError:
+                    log.warning("held jobs not delivered; they stay held", project_id=project_id)
                     break
                 for m in msgs:
-                    await move(m.data)
+                    await move(_dec.decode(m.data))
                     await m.ack_sync()
                     moved += 1
+                    left = int(m.metadata.num_pending or 0)
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()

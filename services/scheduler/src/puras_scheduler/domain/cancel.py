@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from puras_common.events.types import JobCancelled, JobRecord
+from puras_common.events.types import JobCancelled, JobRecord, is_terminal_status
 
 __all__ = ["cancelled_event"]
 
@@ -16,22 +16,6 @@ def cancelled_event(job: JobRecord | None, now: datetime) -> JobCancelled | None
     watching the job's subject kills its process and records nothing more. A job that
     already ended stays as it ended (terminal is final, J3).
     """
-    if job is None or job.status not in ("queued", "running"):
+    if job is None or is_terminal_status(job.status):
         return None
-    return JobCancelled(
-        job=JobRecord(
-            id=job.id,
-            project_id=job.project_id,
-            skill=job.skill,
-            status="cancelled",
-            inputs=job.inputs,
-            result=None,
-            error=None,
-            cost_micros=job.cost_micros,
-            deployment_id=job.deployment_id,
-            attempts=job.attempts,
-            created_at=job.created_at,
-            started_at=job.started_at,
-            finished_at=now,
-        )
-    )
+    return JobCancelled(finished_at=now)

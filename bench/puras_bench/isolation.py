@@ -6,8 +6,10 @@ the same engine code the runner uses (workdir, pipes, hand-off to a waiting chil
 read back), against calling the same function in-process. No NATS is involved: this is
 the engine's share of a job's latency, not the event log's.
 
-    python -c "import json, puras_runner.bench as b; \
+    cd bench && python -c "import json, puras_bench.isolation as b; \
 print(json.dumps(b.measure_isolation_overhead(500), indent=1))"
+
+``bench/run.py`` reports it as measure (c).
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ from typing import Any
 
 import uv
 
-from puras_common.manifest import SkillSpec
-from puras_runner.adapters.bundle_cache import Deployment
-from puras_runner.adapters.engine import DeterministicEngine, Execution, prepare_skill
+from puras_common.events.types import SkillRecord
+from puras_runner.adapters.engine import Execution, TemplateEngine, prepare_skill
 from puras_runner.adapters.templates import TemplatePool
 from puras_runner.adapters.venvs import VenvBuilder
 from puras_runner.adapters.workdir import Workdirs
+from puras_runner.app.ports import Deployment
 from puras_runner.bootstrap import sdk_dir
 from puras_runner.domain.jobs import cpu_limits
 
@@ -89,16 +91,15 @@ async def _measure(n: int, concurrency: int, python: str) -> dict[str, Any]:
         workdirs = Workdirs(root / "jobs", root / "drive", keep_per_project=concurrency)
         workdirs.reset()
         templates = TemplatePool(idle_s=3600, spares=min(2, concurrency))
-        # No bundle store: the bundle is already on disk and prepare() is never called.
-        engine = DeterministicEngine(
-            bundles=None,  # type: ignore[arg-type]
+        # The bundle is already on disk and prepare() is never called.
+        engine = TemplateEngine(
             venvs=venvs,
             templates=templates,
             workdirs=workdirs,
             memory_limit_mb=1024,
             max_result_bytes=1 << 20,
         )
-        spec = SkillSpec(name="noop", kind="deterministic", entrypoint="main.py:run")
+        spec = SkillRecord(name="noop", kind="deterministic", entrypoint="main.py:run")
         prepared = prepare_skill(
             Deployment(id="bench", root=bundle, skills={"noop": spec}),
             spec,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from puras_common.models import (
+from puras_common.model_catalog import (
     DEFAULT_MODEL,
     MODELS,
     UnknownModel,

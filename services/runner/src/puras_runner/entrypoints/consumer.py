@@ -10,30 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
-from typing import Protocol
 
 from puras_common.logging import get_logger
 from puras_runner.app.handler import JobHandler
-from puras_runner.app.ports import WorkMessage
+from puras_runner.app.ports import WorkMessage, WorkSource
 
-__all__ = ["RunnerService", "WorkSource"]
+__all__ = ["RunnerService"]
 
 log = get_logger(__name__)
-
-
-class WorkSource(Protocol):
-    async def next(self, timeout: float | None = None) -> WorkMessage | None: ...
-
-    async def done(self) -> None:
-        """The item taken with :meth:`next` is handled: its credit is free again."""
-        ...
-
-    def take_ready(self, limit: int) -> Sequence[WorkMessage]:
-        """Items already delivered but not yet taken."""
-        ...
-
-    async def stop(self) -> None: ...
 
 
 class RunnerService:

@@ -1,8 +1,10 @@
 """The bundle zip of a project folder, as ``push`` uploads it (SPEC P4).
 
-The same rules as the server side's reference packer
-(``puras_common.manifest.archive.pack_project``), restated here so this package stays
-free of server dependencies; a test checks the two produce the same entries:
+The one packer of every client: ``puras push`` and the MCP server's ``push`` tool call
+:func:`pack_project`. It needs nothing beyond the standard library, so neither client
+depends on a server package for it. The gateway reads what arrives with its own, stricter
+reader (``puras_common.manifest``): this side decides what goes in, that side what is
+accepted.
 
 * left out at any depth: :data:`EXCLUDED_NAMES` (VCS folders, virtualenvs,
   ``node_modules``, caches, local credentials) and files ending in
@@ -29,6 +31,7 @@ from typing import Final
 __all__ = [
     "EXCLUDED_NAMES",
     "EXCLUDED_SUFFIXES",
+    "SKILL_YAML",
     "PackError",
     "PackedBundle",
     "pack_project",
@@ -57,7 +60,8 @@ EXCLUDED_NAMES: Final = frozenset(
 EXCLUDED_SUFFIXES: Final = (".pyc",)
 """File name endings left out."""
 
-_SKILL_YAML: Final = re.compile(r"^skills/[^/]+/skill\.yaml$")
+SKILL_YAML: Final = re.compile(r"^skills/[^/]+/skill\.yaml$")
+"""Path of a skill's manifest inside a bundle: every folder under ``skills/`` with one."""
 _FIXED_DATE: Final = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can store
 _CHUNK: Final = 1024 * 1024
 
@@ -117,7 +121,7 @@ def pack_project(project_dir: Path) -> PackedBundle:
             files.append((rel, path))
     if problems:
         raise PackError(problems)
-    skills = sorted(rel.split("/")[1] for rel, _ in files if _SKILL_YAML.match(rel))
+    skills = sorted(rel.split("/")[1] for rel, _ in files if SKILL_YAML.match(rel))
     if not skills:
         raise PackError(
             [

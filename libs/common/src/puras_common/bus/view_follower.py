@@ -1,15 +1,18 @@
-"""In-memory views kept current from the log: follow, apply, know when caught up.
+"""Feeding in-memory views from the log: follow, apply, know when caught up.
 
-A service that decides from views (the gateway's keys and deployments, the scheduler's
-deployments and balances) reads them from sequence 1 at start, is ``ready`` once it has
-applied what the log held then, and can wait for a sequence it knows was written
-(read-your-writes after its own publish, or a sequence another service handed it).
+The views themselves are pure folds (:mod:`puras_common.views`); this is the I/O that
+feeds them. A service that decides from views (the gateway's keys and deployments, the
+scheduler's deployments and balances) reads them from sequence 1 at start, is ``ready``
+once it has applied what the log held then, and can wait for a sequence it knows was
+written (read-your-writes after its own publish, or a sequence another service handed it).
 
 A view never dies on an event: one that cannot be decoded, or whose apply raises, is
 skipped, logged at error level, counted in ``skipped`` and handed to ``on_skip`` (the
-gateway records it in ``projection_quarantine`` and reports ``/readyz`` degraded).
-If the follow task ends for any other reason, ``alive`` turns false and ``failure``
-says why: its owner reports not ready rather than serving a frozen view.
+gateway reports it on ``/readyz`` as degraded until the quarantine accounts for it).
+If the follow task ends for any other reason (the log unreachable for good, a consumer
+deleted), the view would be frozen: ``ready`` is cleared, ``alive`` turns false,
+``failure`` says why and ``on_death`` is called, so that its owner stops deciding from
+it (the gateway's ``/readyz`` turns red; the scheduler stops).
 """
 
 from __future__ import annotations
@@ -21,21 +24,27 @@ from collections.abc import Callable
 from puras_common.bus.client import Bus
 from puras_common.bus.follow import EventFollower, RawEvent
 from puras_common.events.base import Envelope
+from puras_common.events.recorded import RecordedEvent
 from puras_common.logging import get_logger
-from puras_common.projection.base import RecordedEvent
 from puras_common.projection.quarantine import PoisonEvent, decode_recorded, sanitize
+from puras_common.sequence import SequenceBarrier
 
-__all__ = ["OnSkip", "ViewFollower"]
+__all__ = ["OnDeath", "OnSkip", "ViewFollower"]
 
 log = get_logger(__name__)
 
 OnSkip = Callable[[RawEvent, Envelope | None, str], None]
 """``on_skip(raw, envelope or None, reason)``: called for each event a view skipped."""
 
+OnDeath = Callable[[str], None]
+"""``on_death(failure)``: called once when the follower ends other than by ``stop``."""
+
 _KEEP_SKIPPED = 1000
 
 
 class ViewFollower:
+    """Feeds ``apply`` (a pure fold) every event of ``filters`` from sequence 1 on."""
+
     def __init__(
         self,
         bus: Bus,
@@ -44,18 +53,20 @@ class ViewFollower:
         *,
         name: str,
         on_skip: OnSkip | None = None,
+        on_death: OnDeath | None = None,
     ) -> None:
         self._bus = bus
         self._filters = filters
         self._apply = apply
         self._name = name
         self._on_skip = on_skip
-        self.last_seq = 0
+        self._on_death = on_death
+        self._applied = SequenceBarrier()
         self.skipped: dict[int, str] = {}
         """Sequence -> reason of events skipped (the latest 1000)."""
         self.skipped_total = 0
         self.ready = asyncio.Event()
-        self._advanced = asyncio.Condition()
+        """Set once caught up with what the log held at start; cleared if the follower dies."""
         self._follower: EventFollower | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -78,6 +89,11 @@ class ViewFollower:
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def last_seq(self) -> int:
+        """Everything of our subjects up to this sequence is applied."""
+        return self._applied.seq
 
     @property
     def alive(self) -> bool:
@@ -121,8 +137,14 @@ class ViewFollower:
             await self._follow(self._follower)
         except asyncio.CancelledError:
             raise
-        except BaseException:
+        except BaseException as exc:
+            self.ready.clear()
             log.exception("view follower died; the view is frozen", view=self._name)
+            if self._on_death is not None:
+                try:
+                    self._on_death(f"{type(exc).__name__}: {exc}")
+                except Exception:
+                    log.exception("on_death failed", view=self._name)
             raise
 
     async def _follow(self, follower: EventFollower) -> None:
@@ -140,19 +162,10 @@ class ViewFollower:
                     # A pure fold raising is about this event's content (or a bug it
                     # meets): the view goes on without it, loudly.
                     self._skip(r, rec.envelope, f"{type(exc).__name__}: {exc}")
-            self.last_seq = raw[-1].seq
+            self._applied.advance(raw[-1].seq)
             if raw[-1].pending == 0:
                 self.ready.set()
-            async with self._advanced:
-                self._advanced.notify_all()
 
     async def wait_for(self, seq: int, timeout: float) -> bool:
         """Wait (bounded) until everything up to ``seq`` of our subjects is applied."""
-        if self.last_seq >= seq:
-            return True
-        try:
-            async with asyncio.timeout(timeout), self._advanced:
-                await self._advanced.wait_for(lambda: self.last_seq >= seq)
-        except TimeoutError:
-            return False
-        return True
+        return await self._applied.wait_for(seq, timeout)

@@ -1,0 +1,132 @@
+"""Event ids, message ids and durable consumer names: declared once, used everywhere.
+
+An event id is deterministic: it names the fact, not the attempt to publish it, and is
+also the ``Nats-Msg-Id`` so JetStream drops a retried publish of the same fact. Two
+writers that may record the same fact (a runner and the scheduler's lost-work watcher
+both failing a job) use the same id, so only one of them lands.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "BILLING_DURABLE",
+    "SCHEDULER_DURABLE",
+    "cancel_msg_id",
+    "credit_granted_id",
+    "deployment_activated_id",
+    "deployment_created_id",
+    "deployment_deleted_id",
+    "held_msg_id",
+    "job_log_id",
+    "job_queued_id",
+    "job_released_id",
+    "job_started_id",
+    "job_terminal_id",
+    "key_created_id",
+    "key_revoked_id",
+    "project_created_id",
+    "runners_durable",
+    "work_msg_id",
+]
+
+# -- durable consumers -------------------------------------------------------------------
+
+SCHEDULER_DURABLE: Final = "scheduler"
+"""The scheduler's consumer of ``cmd.scheduler.>`` on ``PURAS_CMDS`` (shared by replicas)."""
+BILLING_DURABLE: Final = "billing"
+"""Billing's consumer of ``cmd.billing.>`` on ``PURAS_CMDS`` (shared by replicas)."""
+
+
+def runners_durable(pool: str) -> str:
+    """``runners-<pool>``: the consumer of ``work.<pool>`` shared by every runner of a pool."""
+    return f"runners-{pool}"
+
+
+# -- project, keys, ledger ---------------------------------------------------------------
+
+
+def project_created_id(project_id: str) -> str:
+    """``<project>:created``."""
+    return f"{project_id}:created"
+
+
+def key_created_id(prefix: str) -> str:
+    """``key:<prefix>:created``."""
+    return f"key:{prefix}:created"
+
+
+def key_revoked_id(prefix: str) -> str:
+    """``key:<prefix>:revoked``: revoking twice records one fact."""
+    return f"key:{prefix}:revoked"
+
+
+def credit_granted_id(grant_id: str) -> str:
+    """``grant:<grant id>``: an admin call retried with its grant id grants once."""
+    return f"grant:{grant_id}"
+
+
+# -- deployments -------------------------------------------------------------------------
+
+
+def deployment_created_id(deployment_id: str) -> str:
+    """``<deployment>:created``."""
+    return f"{deployment_id}:created"
+
+
+def deployment_activated_id(deployment_id: str, after_seq: int) -> str:
+    """``<deployment>:activated:<seq>``: activating it again later is a new fact, a retry
+    of the same decision (made on the subject as it stood at ``after_seq``) is not."""
+    return f"{deployment_id}:activated:{after_seq}"
+
+
+def deployment_deleted_id(deployment_id: str) -> str:
+    """``<deployment>:deleted``."""
+    return f"{deployment_id}:deleted"
+
+
+# -- jobs --------------------------------------------------------------------------------
+
+
+def job_queued_id(job_id: str) -> str:
+    """``<job>:queued``: the scheduler admits a job id once."""
+    return f"{job_id}:queued"
+
+
+def job_released_id(job_id: str) -> str:
+    """``<job>:released``: a held job leaves the held queue once."""
+    return f"{job_id}:released"
+
+
+def job_started_id(job_id: str, attempt: int) -> str:
+    """``<job>:started:<attempt>``."""
+    return f"{job_id}:started:{attempt}"
+
+
+def job_log_id(job_id: str, attempt: int, n: int) -> str:
+    """``<job>:log:<attempt>:<n>``: the n-th log batch of an attempt."""
+    return f"{job_id}:log:{attempt}:{n}"
+
+
+def job_terminal_id(job_id: str) -> str:
+    """``<job>:terminal``: one id for every way a job ends, so only one end lands (J3)."""
+    return f"{job_id}:terminal"
+
+
+# -- messages that are not events ----------------------------------------------------------
+
+
+def work_msg_id(job_id: str) -> str:
+    """``<job>:work``: the job's work item on ``PURAS_WORK``."""
+    return f"{job_id}:work"
+
+
+def held_msg_id(job_id: str) -> str:
+    """``<job>:held``: the job's entry on ``PURAS_HELD`` while it waits for credit."""
+    return f"{job_id}:held"
+
+
+def cancel_msg_id(job_id: str) -> str:
+    """``<job>:cancel``: the cancel command for a job (asking twice sends one)."""
+    return f"{job_id}:cancel"

@@ -1,0 +1,147 @@
+"""What the gateway's use cases need from the outside world, as protocols.
+
+The adapters in :mod:`puras_gateway.adapters` (NATS, Postgres) satisfy them, and so do
+the fakes of the unit tests; the use cases in this package never see a NATS message or
+an asyncpg connection.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from puras_common.bus.client import Published
+from puras_common.events.base import Event
+from puras_common.events.commands import CancelJob, GrantCredit, SubmitJob
+from puras_common.events.types import JobRecord
+from puras_common.views.deployments import DeploymentsView
+from puras_common.views.keys import KeysView
+from puras_gateway.domain.idempotency import Claim
+from puras_gateway.domain.job_events import JobEvent
+from puras_gateway.domain.requests import Cursor, ListParams
+
+__all__ = [
+    "Billing",
+    "Commands",
+    "EventLog",
+    "IdempotencyStore",
+    "JobEvents",
+    "JobTail",
+    "KeyUseRecorder",
+    "LiveViews",
+    "ProjectionWatch",
+    "ReadViews",
+]
+
+
+class Commands(Protocol):
+    """Commands to the scheduler."""
+
+    async def submit(self, cmd: SubmitJob) -> None: ...
+
+    async def cancel(self, cmd: CancelJob) -> None: ...
+
+    async def pending_submit(self, project_id: str, job_id: str) -> SubmitJob | None:
+        """A submit accepted but not admitted yet (``None``: unknown, or admitted)."""
+        ...
+
+
+class Billing(Protocol):
+    """Commands to billing, the ledger's one writer."""
+
+    async def grant(self, cmd: GrantCredit, timeout: float) -> bool:
+        """Send the grant; true once the ledger projection holds it (within ``timeout``).
+        False says only that it is not projected yet: the grant is sent and will land."""
+        ...
+
+
+class JobTail(Protocol):
+    """Live events of one job, from a subscription made before anything is published."""
+
+    def mark_seen(self, events: list[JobEvent]) -> None: ...
+
+    async def next(self, timeout: float | None) -> JobEvent | None: ...
+
+    async def close(self) -> None: ...
+
+
+class JobEvents(Protocol):
+    """One job's events in the log."""
+
+    async def tail(self, project_id: str, job_id: str) -> JobTail: ...
+
+    async def replay(
+        self, project_id: str, job_id: str, *, after_seq: int = 0, first_idx: int = 1
+    ) -> list[JobEvent]: ...
+
+    async def last(self, project_id: str, job_id: str) -> JobEvent | None: ...
+
+
+class EventLog(Protocol):
+    """Appending facts of the aggregates the gateway owns (projects, keys, deployments)."""
+
+    async def append(
+        self,
+        event: Event,
+        *,
+        project_id: str,
+        aggregate: str,
+        aggregate_id: str,
+        event_id: str,
+        expected_last_subject_seq: int | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> Published: ...
+
+    async def last_subject_seq(self, subject: str) -> int: ...
+
+
+class LiveViews(Protocol):
+    """Keys and deployments held in memory, kept current from the log."""
+
+    keys: KeysView
+    deployments: DeploymentsView
+
+    async def wait_for(self, seq: int, timeout: float = 5.0) -> bool: ...
+
+
+class ProjectionWatch(Protocol):
+    """Where the Postgres projections are (read-your-writes across processes)."""
+
+    async def wait_for(self, name: str, seq: int, timeout: float) -> bool: ...
+
+
+class ReadViews(Protocol):
+    """Queries on the Postgres read views, scoped by project."""
+
+    async def get_job(self, project_id: str, job_id: str) -> JobRecord | None: ...
+
+    async def get_job_at(
+        self, project_id: str, job_id: str
+    ) -> tuple[JobRecord, int, int] | None: ...
+
+    async def list_jobs(
+        self, project_id: str, params: ListParams
+    ) -> tuple[list[JobRecord], Cursor | None]: ...
+
+    async def job_events(self, project_id: str, job_id: str) -> list[dict[str, Any]]: ...
+
+    async def list_deployments(self, project_id: str) -> list[dict[str, Any]]: ...
+
+    async def list_keys(self, project_id: str) -> list[dict[str, Any]]: ...
+
+    async def balance(self, project_id: str) -> int: ...
+
+
+class IdempotencyStore(Protocol):
+    async def claim(
+        self, project_id: str, idempotency_key: str, new_job_id: str, body: str
+    ) -> Claim: ...
+
+
+class KeyUseRecorder(Protocol):
+    """Records when a key was last used (operational data, not an event)."""
+
+    def due(self, prefix: str, now_mono: float) -> bool: ...
+
+    async def record(self, prefix: str, at: datetime) -> None: ...

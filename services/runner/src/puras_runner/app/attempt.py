@@ -1,0 +1,314 @@
+"""One attempt of one job, as the event log sees it: started, logs, one terminal event.
+
+For a job's attempt the events are, in order on ``ev.<project>.job.<id>``: ``JobStarted``
+(``<job>:started:<attempt>``), zero or more ``JobLogged`` (``<job>:log:<attempt>:<n>``)
+and one terminal event (``<job>:terminal``). Every publish after ``JobStarted`` expects
+the subject's last sequence to be this attempt's previous publish, so an attempt that
+lost the job to a newer one (its runner stalled past ``ack_wait``) gets a conflict and
+stops instead of writing over it.
+
+Nothing here knows how the job runs: an engine feeds output to :meth:`Attempt.on_output`,
+calls :meth:`Attempt.begin` once the job is under way, kills what it runs when told to
+stop (:meth:`Attempt.on_stop`) and hands back an outcome, which the handler records
+with :meth:`Attempt.finish`. One process per job or a loop of model calls and tool
+processes record their attempt the same way.
+
+While the job runs the attempt also watches the job's subject: a newer attempt starting,
+or the job ending elsewhere (cancelled), tells the engine to stop at once instead of at
+the next publish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from typing import TypeVar
+
+from puras_common.bus import ConcurrencyConflict
+from puras_common.clock import Clock
+from puras_common.events.base import Event
+from puras_common.events.commands import RunJob
+from puras_common.events.types import JobStarted
+from puras_runner.app.ports import JobEventLog, Watch
+from puras_runner.domain import errors
+from puras_runner.domain.jobs import (
+    TERMINAL_EVENT_TYPES,
+    log_event_id,
+    log_events,
+    started_event,
+    started_event_id,
+    terminal_event,
+    terminal_event_id,
+)
+from puras_runner.domain.logs import LogBatch, LogCollector, Stream
+from puras_runner.domain.outcome import Failed, Outcome
+
+__all__ = ["Attempt", "AttemptStopped", "LogFlusher"]
+
+T = TypeVar("T")
+
+Cleanup = Callable[[], Awaitable[None]]
+
+
+class AttemptStopped(Exception):
+    """The attempt must stop without recording an outcome."""
+
+    def __init__(self, reason: str, *, ack: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.ack = ack
+        """Whether the work item is done with (the job ended elsewhere)."""
+
+
+class LogFlusher:
+    """A job's output as ``JobLogged`` batches: one event per ``flush_s`` of output.
+
+    Only a job that prints pays for the flushing task. :meth:`finish` waits for a
+    publish in flight instead of cancelling it: it must land (or fail) before the next
+    publish is sent, or the expected-sequence chain breaks.
+    """
+
+    def __init__(
+        self,
+        collector: LogCollector,
+        *,
+        flush_s: float,
+        publish: Callable[[list[LogBatch]], Awaitable[None]],
+        on_failure: Callable[[BaseException], None],
+    ) -> None:
+        self.collector = collector
+        self._flush_s = flush_s
+        self._publish = publish
+        self._on_failure = on_failure
+        self._has_output = asyncio.Event()
+        self._finishing = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def feed(self, stream: Stream, data: bytes) -> None:
+        self.collector.feed(stream, data)
+        if self.collector.has_ready():
+            if self._task is None:
+                self._task = asyncio.create_task(self._loop())
+                self._task.add_done_callback(self._on_done)
+            self._has_output.set()
+
+    @property
+    def finishing(self) -> bool:
+        return self._finishing.is_set()
+
+    async def finish(self) -> list[LogBatch]:
+        """Stop flushing; what is left to publish (the final batches)."""
+        self._finishing.set()
+        self._has_output.set()
+        if self._task is not None:
+            await self._task
+        return self.collector.finish()
+
+    def cancel(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    async def _loop(self) -> None:
+        while not self._finishing.is_set():
+            await self._has_output.wait()
+            if self._finishing.is_set():
+                return
+            # Gather what arrives in the next flush_s: one event for many lines.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._finishing.wait(), self._flush_s)
+            self._has_output.clear()
+            if self._finishing.is_set():
+                return  # the final flush takes everything
+            await self._publish(self.collector.drain())
+
+    def _on_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self._on_failure(exc)
+
+
+class Attempt:
+    """One attempt of one job on this runner: its events and its stop signal."""
+
+    def __init__(
+        self,
+        *,
+        events: JobEventLog,
+        job: RunJob,
+        attempt: int,
+        runner_id: str,
+        clock: Clock,
+        max_log_bytes: int,
+        log_flush_s: float,
+    ) -> None:
+        self.events = events
+        self.job = job
+        self.number = attempt
+        """1-based; the work item's delivery count."""
+        self._runner_id = runner_id
+        self._clock = clock
+        self._max_log_bytes = max_log_bytes
+        self._stop: asyncio.Future[AttemptStopped] = asyncio.get_running_loop().create_future()
+        self._seq: int | None = None
+        self._started: asyncio.Task[int] | None = None
+        self._publish_lock = asyncio.Lock()
+        self._log_n = 0
+        self._secrets: list[str] = []
+        self._flusher = LogFlusher(
+            LogCollector(max_log_bytes),
+            flush_s=log_flush_s,
+            publish=lambda batches: self._publish_logs(batches, final=False),
+            on_failure=self._on_flush_failed,
+        )
+        self._watch: Watch | None = None
+        self.started_at: datetime = clock.now()
+        self.cleanups: list[Cleanup] = []
+        """What the engine left to tear down once the attempt is recorded (off its path)."""
+
+    # -- the attempt's life ----------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Watch the job's subject. Before anything is published: a publish's round trip
+        orders the subscription first, so nothing appended after our start is missed."""
+        self.started_at = self._clock.now()
+        self._watch = await self.events.watch(self.job, self._on_event)
+
+    async def close(self) -> None:
+        self._flusher.cancel()
+        if self._watch is not None:
+            await self._watch.close()
+
+    def begin(self) -> None:
+        """Record the start (``JobStarted``), once, without waiting for the ack: it is
+        sent while the job already runs, and every later publish waits for it."""
+        if self._started is not None:
+            return
+        job = self.job
+        self._started = asyncio.create_task(
+            self.events.append(
+                started_event(job, self.number, self._runner_id, self.started_at),
+                job=job,
+                event_id=started_event_id(job.job_id, self.number),
+                # The first attempt starts only on the job as the scheduler left it: a
+                # cancel appended meanwhile makes this fail, and the attempt stops.
+                expected_seq=job.queued_seq if self.number == 1 and job.queued_seq else None,
+            )
+        )
+        self._started.add_done_callback(self._on_started)
+
+    async def finish(self, outcome: Outcome) -> Outcome:
+        """Record the last logs and the outcome (secrets masked): the terminal event.
+        Raises :class:`AttemptStopped` when the job moved on meanwhile."""
+        try:
+            try:
+                batches = await self._flusher.finish()
+                await self._publish_logs(batches, final=True)
+            except ConcurrencyConflict as exc:
+                raise AttemptStopped(f"the job moved on: {exc}", ack=False) from None
+            if isinstance(outcome, Failed) and self._secrets:
+                outcome = Failed(errors.mask_secrets(outcome.error, self._secrets))
+            event = terminal_event(
+                self.job,
+                outcome,
+                attempt=self.number,
+                started_at=self.started_at,
+                finished_at=self._clock.now(),
+            )
+            await self._publish(event, terminal_event_id(self.job.job_id))
+        except ConcurrencyConflict as exc:
+            raise AttemptStopped(f"the job moved on: {exc}", ack=False) from None
+        return outcome
+
+    def after(self, cleanup: Cleanup) -> None:
+        """Run ``cleanup`` once the attempt is over (its outcome recorded or not)."""
+        self.cleanups.append(cleanup)
+
+    # -- what the engine feeds in ---------------------------------------------------------
+
+    def mask(self, secrets: Iterable[str]) -> None:
+        """Mask these values in the job's logs and error (X2); called before the job
+        writes anything."""
+        self._secrets = list(secrets)
+        if not self._secrets:
+            return
+        values = self._secrets
+        self._flusher.collector = LogCollector(
+            self._max_log_bytes, mask=lambda line: errors.mask_secrets(line, values)
+        )
+
+    def on_output(self, stream: Stream, data: bytes) -> None:
+        """The job's output as it is written (an :data:`~puras_runner.app.ports.OutputSink`)."""
+        self._flusher.feed(stream, data)
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def on_stop(self, kill: Callable[[], None]) -> None:
+        """Call ``kill`` when the attempt must stop (at once if it already must)."""
+        self._stop.add_done_callback(lambda _f: kill())
+
+    def raise_if_stopped(self) -> None:
+        if self._stop.done():
+            raise self._stop.result()
+
+    async def unless_stopped(self, aw: Awaitable[T]) -> T:
+        """``await aw`` (a slow preparation: a bundle download, a venv build) unless the
+        attempt is told to stop first; then raise that stop."""
+        task = asyncio.ensure_future(aw)
+        await asyncio.wait((task, self._stop), return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(BaseException):  # cancelled, or failed meanwhile: moot
+            await task
+        raise self._stop.result()
+
+    def _signal_stop(self, stop: AttemptStopped) -> None:
+        if not self._stop.done():
+            self._stop.set_result(stop)
+
+    def _on_event(self, type_: str, event: Event | None) -> None:
+        if self._flusher.finishing:
+            return
+        if type_ in TERMINAL_EVENT_TYPES:
+            self._signal_stop(AttemptStopped(f"job ended elsewhere ({type_})", ack=True))
+        elif isinstance(event, JobStarted) and event.attempt > self.number:
+            self._signal_stop(
+                AttemptStopped(f"attempt {event.attempt} started on {event.runner_id}", ack=False)
+            )
+
+    def _on_started(self, task: asyncio.Task[int]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self._signal_stop(AttemptStopped(f"could not record the start: {exc}", ack=False))
+
+    def _on_flush_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, ConcurrencyConflict):
+            self._signal_stop(
+                AttemptStopped("a newer attempt owns the job (log publish conflict)", ack=False)
+            )
+        else:
+            self._signal_stop(AttemptStopped(f"could not record logs: {exc}", ack=False))
+
+    # -- publishing --------------------------------------------------------------------------
+
+    async def _publish(self, event: Event, event_id: str) -> None:
+        self.begin()  # a job that never got under way still gets its JobStarted
+        async with self._publish_lock:
+            if self._seq is None:
+                assert self._started is not None
+                self._seq = await self._started
+            self._seq = await self.events.append(
+                event, job=self.job, event_id=event_id, expected_seq=self._seq
+            )
+
+    async def _publish_logs(self, batches: list[LogBatch], *, final: bool) -> None:
+        truncated = final and self._flusher.collector.truncated
+        for event in log_events(batches, truncated=truncated):
+            self._log_n += 1
+            await self._publish(event, log_event_id(self.job.job_id, self.number, self._log_n))

@@ -1,0 +1,38 @@
+"""In-memory implementation of billing's ports (``puras_billing.app.ports``), held to the
+NATS adapter's behaviour by ``tests/integration/billing/test_ledger_port.py``."""
+
+from __future__ import annotations
+
+from fake_event_log import FakeEventLog
+
+from puras_common.bus.client import Published
+from puras_common.events.base import Event
+from puras_common.events.subjects import AGG_LEDGER, event_subject
+
+__all__ = ["FakeLedgerLog"]
+
+
+class FakeLedgerLog:
+    def __init__(self, log: FakeEventLog) -> None:
+        self.log = log
+
+    async def last_seq(self, project_id: str) -> int:
+        return self.log.last_seq(event_subject(project_id, AGG_LEDGER, project_id))
+
+    async def append(
+        self, event: Event, *, project_id: str, event_id: str, expected_last_seq: int
+    ) -> Published:
+        return self.log.append(
+            event,
+            project_id=project_id,
+            aggregate=AGG_LEDGER,
+            aggregate_id=project_id,
+            event_id=event_id,
+            expected_last_seq=expected_last_seq,
+        )
+
+    async def find(self, project_id: str, event_id: str) -> int | None:
+        for rec in self.log.on_subject(event_subject(project_id, AGG_LEDGER, project_id)):
+            if rec.envelope.id == event_id:
+                return rec.seq
+        return None
