@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from puras_common.events.commands import RunJob
+from puras_common.events.ids import job_log_id, job_started_id, job_terminal_id
 from puras_common.events.types import JobFailed, JobSucceeded
 from puras_runner.domain.jobs import (
     TERMINAL_EVENT_TYPES,
@@ -14,15 +15,12 @@ from puras_runner.domain.jobs import (
     classify_delivery,
     cpu_limits,
     job_env,
-    log_event_id,
     log_events,
     process_limits,
     runner_lost_event,
     safe_token,
     started_event,
-    started_event_id,
     terminal_event,
-    terminal_event_id,
     timeout_for,
 )
 from puras_runner.domain.logs import LogBatch
@@ -62,9 +60,9 @@ def test_classify_delivery(attempt: int, max_attempts: int, kind: Delivery) -> N
 
 
 def test_event_ids() -> None:
-    assert started_event_id("j", 2) == "j:started:2"
-    assert log_event_id("j", 2, 7) == "j:log:2:7"
-    assert terminal_event_id("j") == "j:terminal"
+    assert job_started_id("j", 2) == "j:started:2"
+    assert job_log_id("j", 2, 7) == "j:log:2:7"
+    assert job_terminal_id("j") == "j:terminal"
     assert {"job.succeeded", "job.failed", "job.cancelled"} == TERMINAL_EVENT_TYPES
 
 
@@ -80,19 +78,19 @@ def test_started_event() -> None:
 
 def test_terminal_event_success_carries_the_attempts_facts() -> None:
     t1 = T0 + timedelta(seconds=1)
-    ev = terminal_event(_job(), Succeeded({"y": 2}), attempt=2, started_at=T0, finished_at=t1)
+    ev = terminal_event(Succeeded({"y": 2}), attempt=2, started_at=T0, finished_at=t1)
     assert isinstance(ev, JobSucceeded)
     assert (ev.result, ev.attempt, ev.started_at, ev.finished_at) == ({"y": 2}, 2, T0, t1)
 
 
 def test_terminal_event_failure() -> None:
-    ev = terminal_event(_job(), Failed("boom"), attempt=1, started_at=T0, finished_at=T0)
+    ev = terminal_event(Failed("boom"), attempt=1, started_at=T0, finished_at=T0)
     assert isinstance(ev, JobFailed)
     assert (ev.error, ev.attempt) == ("boom", 1)
 
 
 def test_runner_lost_event() -> None:
-    ev = runner_lost_event(_job(), max_attempts=3, started_at=T0, now=T0)
+    ev = runner_lost_event(max_attempts=3, started_at=T0, now=T0)
     assert (ev.error, ev.attempt, ev.started_at) == ("runner lost", 3, T0)
 
 

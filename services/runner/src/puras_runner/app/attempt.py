@@ -30,17 +30,15 @@ from puras_common.bus import ConcurrencyConflict
 from puras_common.clock import Clock
 from puras_common.events.base import Event
 from puras_common.events.commands import RunJob
+from puras_common.events.ids import job_log_id, job_started_id, job_terminal_id
 from puras_common.events.types import JobStarted
 from puras_runner.app.ports import JobEventLog, Watch
 from puras_runner.domain import errors
 from puras_runner.domain.jobs import (
     TERMINAL_EVENT_TYPES,
-    log_event_id,
     log_events,
     started_event,
-    started_event_id,
     terminal_event,
-    terminal_event_id,
 )
 from puras_runner.domain.logs import LogBatch, LogCollector, Stream
 from puras_runner.domain.outcome import Failed, Outcome
@@ -192,7 +190,7 @@ class Attempt:
             self.events.append(
                 started_event(job, self.number, self._runner_id, self.started_at),
                 job=job,
-                event_id=started_event_id(job.job_id, self.number),
+                event_id=job_started_id(job.job_id, self.number),
                 # The first attempt starts only on the job as the scheduler left it: a
                 # cancel appended meanwhile makes this fail, and the attempt stops.
                 expected_seq=job.queued_seq if self.number == 1 and job.queued_seq else None,
@@ -212,13 +210,12 @@ class Attempt:
             if isinstance(outcome, Failed) and self._secrets:
                 outcome = Failed(errors.mask_secrets(outcome.error, self._secrets))
             event = terminal_event(
-                self.job,
                 outcome,
                 attempt=self.number,
                 started_at=self.started_at,
                 finished_at=self._clock.now(),
             )
-            await self._publish(event, terminal_event_id(self.job.job_id))
+            await self._publish(event, job_terminal_id(self.job.job_id))
         except ConcurrencyConflict as exc:
             raise AttemptStopped(f"the job moved on: {exc}", ack=False) from None
         return outcome
@@ -311,4 +308,4 @@ class Attempt:
         truncated = final and self._flusher.collector.truncated
         for event in log_events(batches, truncated=truncated):
             self._log_n += 1
-            await self._publish(event, log_event_id(self.job.job_id, self.number, self._log_n))
+            await self._publish(event, job_log_id(self.job.job_id, self.number, self._log_n))

@@ -24,6 +24,7 @@ from structlog.contextvars import bound_contextvars
 from puras_common.bus import ConcurrencyConflict
 from puras_common.clock import Clock
 from puras_common.events.commands import RunJob
+from puras_common.events.ids import job_terminal_id
 from puras_common.logging import get_logger
 from puras_common.skills import UnknownSkill, find_skill
 from puras_common.telemetry import extract_context, tracer
@@ -37,7 +38,6 @@ from puras_runner.domain.jobs import (
     Delivery,
     classify_delivery,
     runner_lost_event,
-    terminal_event_id,
 )
 from puras_runner.domain.outcome import Failed, Outcome, Succeeded
 
@@ -213,7 +213,6 @@ class JobHandler:
                 return
             started = await self.events.latest_started(job)
             event = runner_lost_event(
-                job,
                 max_attempts=self.config.max_attempts,
                 started_at=started.started_at if started is not None else None,
                 now=self.clock.now(),
@@ -222,7 +221,7 @@ class JobHandler:
                 await self.events.append(
                     event,
                     job=job,
-                    event_id=terminal_event_id(job.job_id),
+                    event_id=job_terminal_id(job.job_id),
                     expected_seq=last.seq if last is not None else 0,
                 )
             except ConcurrencyConflict:

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Final
 
 from puras_common.events.commands import RunJob
-from puras_common.events.ids import job_log_id, job_started_id, job_terminal_id
 from puras_common.events.types import (
     TERMINAL_EVENT_TYPES,
     JobFailed,
@@ -37,15 +36,12 @@ __all__ = [
     "classify_delivery",
     "cpu_limits",
     "job_env",
-    "log_event_id",
     "log_events",
     "process_limits",
     "runner_lost_event",
     "safe_token",
     "started_event",
-    "started_event_id",
     "terminal_event",
-    "terminal_event_id",
     "timeout_for",
 ]
 
@@ -79,14 +75,6 @@ def safe_token(kind: str, value: str) -> str:
     return value
 
 
-# -- event ids -----------------------------------------------------------------------
-
-# Declared once for every writer (the scheduler records the same terminal id).
-started_event_id = job_started_id
-log_event_id = job_log_id
-terminal_event_id = job_terminal_id
-
-
 # -- events --------------------------------------------------------------------------
 
 
@@ -110,7 +98,7 @@ def log_events(batches: list[LogBatch], *, truncated: bool) -> list[JobLogged]:
 
 
 def terminal_event(
-    job: RunJob, outcome: Outcome, *, attempt: int, started_at: datetime, finished_at: datetime
+    outcome: Outcome, *, attempt: int, started_at: datetime, finished_at: datetime
 ) -> JobSucceeded | JobFailed:
     """How the attempt ended; the rest of the job is on its earlier events."""
     if isinstance(outcome, Succeeded):
@@ -123,7 +111,7 @@ def terminal_event(
 
 
 def runner_lost_event(
-    job: RunJob, *, max_attempts: int, started_at: datetime | None, now: datetime
+    *, max_attempts: int, started_at: datetime | None, now: datetime
 ) -> JobFailed:
     """The job's last attempt never finished: fail it (J11)."""
     return JobFailed(
