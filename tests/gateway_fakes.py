@@ -4,7 +4,7 @@ command queue is held to the NATS adapter's behaviour by
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -15,10 +15,24 @@ from puras_common.events.recorded import RecordedEvent
 from puras_common.events.types import DeploymentActivated, DeploymentCreated, JobQueued, JobRecord
 from puras_common.views.deployments import DeploymentsView
 from puras_common.views.keys import KeysView
+from puras_gateway.bootstrap import App, build
 from puras_gateway.domain.job_events import JobEvent
 from puras_gateway.domain.requests import Cursor, ListParams
+from puras_gateway.settings import GatewaySettings
 
-__all__ = ["FakeCommands", "FakeJobLog", "FakeLiveViews", "FakeReadViews", "FakeTail"]
+__all__ = [
+    "T0",
+    "FakeCommands",
+    "FakeJobLog",
+    "FakeLiveViews",
+    "FakeReadViews",
+    "FakeTail",
+    "FixedClock",
+    "Unused",
+    "job_reads_gateway",
+]
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class FakeCommands:
@@ -165,3 +179,35 @@ class FakeLiveViews:
 
     async def wait_for(self, seq: int, timeout: float = 5.0) -> bool:
         return seq <= self._seq
+
+
+class FixedClock:
+    def now(self) -> datetime:
+        return T0
+
+
+class Unused:
+    """A port the test does not expect to be called."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"not used by job reads: {name}")
+
+
+def job_reads_gateway(project_id: str, queue: FakeCommands, log: FakeJobLog) -> App:
+    """A gateway over the fakes with one project whose active deployment ``d1`` has the
+    skill ``echo``; two built on the same ``queue`` and ``log`` are two replicas."""
+    views = FakeLiveViews()
+    views.deploy(project_id, "d1", ["echo"], T0)
+    return build(
+        GatewaySettings(env="dev", read_your_writes_s=0.01),
+        events=Unused(),
+        commands=queue,
+        views=views,
+        reads=FakeReadViews(),
+        job_log=log,
+        idempotency=None,
+        billing=Unused(),
+        bundles=Unused(),
+        watcher=Unused(),
+        clock=FixedClock(),
+    )

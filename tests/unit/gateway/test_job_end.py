@@ -3,51 +3,25 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from gateway_fakes import FakeCommands, FakeJobLog, FakeLiveViews, FakeReadViews
+from gateway_fakes import T0, FakeCommands, FakeJobLog, job_reads_gateway
 
 from puras_common.events import AnyEvent, Envelope, JobLogged, JobStarted, JobSucceeded
 from puras_gateway.app.auth import Principal
-from puras_gateway.bootstrap import App, build
+from puras_gateway.bootstrap import App
 from puras_gateway.domain.job_events import JobEvent
 from puras_gateway.domain.requests import parse_submit_body, parse_submit_mode
-from puras_gateway.settings import GatewaySettings
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = T0 + timedelta(seconds=1)
 T2 = T0 + timedelta(seconds=2)
 P = "0a1b2c3d-0000-7000-8000-000000000001"
 WHO = Principal(project_id=P, key_prefix="k")
 
 
-class Clock:
-    def now(self) -> datetime:
-        return T0
-
-
-class Unused:
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"not used by job reads: {name}")
-
-
 def _gateway(queue: FakeCommands, log: FakeJobLog) -> App:
-    views = FakeLiveViews()
-    views.deploy(P, "d1", ["echo"], T0)
-    return build(
-        GatewaySettings(env="dev", read_your_writes_s=0.01),
-        events=Unused(),
-        commands=queue,
-        views=views,
-        reads=FakeReadViews(),
-        job_log=log,
-        idempotency=None,
-        billing=Unused(),
-        bundles=Unused(),
-        watcher=Unused(),
-        clock=Clock(),
-    )
+    return job_reads_gateway(P, queue, log)
 
 
 def _append(log: FakeJobLog, job_id: str, ev: AnyEvent, event_id: str, seq: int) -> None:

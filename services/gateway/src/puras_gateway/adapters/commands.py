@@ -8,11 +8,9 @@ the scheduler: the command stays in the work queue until the scheduler has appen
 
 from __future__ import annotations
 
-import msgspec
-from nats.js.errors import NotFoundError
-
 from puras_common.bus import Bus
-from puras_common.events.commands import CancelJob, SubmitJob, decode_command, encode_command
+from puras_common.bus.submits import pending_submit
+from puras_common.events.commands import CancelJob, SubmitJob, encode_command
 from puras_common.events.ids import cancel_msg_id
 from puras_common.events.subjects import CMD_SCHEDULER_CANCEL, CMDS_STREAM, submit_subject
 
@@ -44,16 +42,4 @@ class SchedulerCommands:
     async def pending_submit(self, project_id: str, job_id: str) -> SubmitJob | None:
         """The job's submit while it waits in the queue, else ``None`` (never submitted,
         or admitted already: then its events are in the log)."""
-        try:
-            # Not a direct get: the stream leader answers, so a submit acked to any
-            # replica is seen (PURAS_CMDS does not allow direct gets either).
-            msg = await self._bus.js.get_last_msg(CMDS_STREAM, submit_subject(project_id, job_id))
-        except NotFoundError:
-            return None
-        try:
-            cmd = decode_command(msg.data or b"")
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            return None  # the scheduler drops it too
-        if not isinstance(cmd, SubmitJob) or cmd.project_id != project_id:
-            return None
-        return cmd
+        return await pending_submit(self._bus, project_id, job_id)

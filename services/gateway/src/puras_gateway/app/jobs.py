@@ -143,15 +143,7 @@ class JobsService:
             if tail is not None:
                 await tail.close()
             raise
-        queued = JobRecord(
-            id=job_id,
-            project_id=p.project_id,
-            skill=body.skill,
-            status="queued",
-            inputs=body.inputs,
-            deployment_id=deployment_id,
-            created_at=now,
-        )
+        queued = accepted_job(cmd)
         if tail is None:
             return job_out(queued)
         if mode.kind == "wait":
