@@ -8,7 +8,12 @@ a. a sync no-op job over HTTP, one client, warm runner: ``POST /v1/jobs?wait=tru
 b. throughput: ``--clients`` threads (16) each submitting sync jobs, ``--total`` in all,
    for both systems with the same client code; plus ours with async submits (no wait),
    completion taken from the event log;
-c. the runner's isolation overhead per job (fork-per-job vs an in-process call).
+c. the runner's isolation overhead per job (fork-per-job vs an in-process call);
+d. with ``--agent`` (or ``--agent-only``): the agent loop's own time per step with a
+   model that answers at once (``puras_bench.agent_loop``: a no-op tool and ``bash``
+   ``true`` in the sandbox, over an in-memory and the NATS job log), and the time from
+   submit to the first model request on a dev stack whose provider is the scripted fake
+   (``puras_bench.agent_submit``).
 
 Our stack runs first (a dev stack in a temp dir, Postgres fsync on), then is stopped; the
 peer runs after it, never at the same time. Prints one Markdown table (stdout), progress
@@ -84,6 +89,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="skip the context rows of Celery without HTTP",
     )
+    ap.add_argument(
+        "--agent",
+        action="store_true",
+        help="also measure the agent loop (d): per-step overhead and submit to first model "
+        "request (a stack of its own, after the others)",
+    )
+    ap.add_argument("--agent-only", action="store_true", help="only the agent loop's measures (d)")
+    ap.add_argument("--agent-steps", type=int, default=20, help="steps per agent run (20)")
+    ap.add_argument("--agent-runs", type=int, help="agent runs per loop measure (10; quick 3)")
+    ap.add_argument(
+        "--agent-n", type=int, help="agent jobs for submit to first model request (50; quick 10)"
+    )
     ap.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes (bench/results)")
     a = ap.parse_args(argv)
     q = a.quick
@@ -91,6 +108,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.warmup = a.warmup if a.warmup is not None else (5 if q else 50)
     a.total = a.total or (160 if q else 3000)
     a.isolation_n = a.isolation_n or (50 if q else 500)
+    a.agent_runs = a.agent_runs or (3 if q else 10)
+    a.agent_n = a.agent_n or (10 if q else 50)
+    if a.agent_only:
+        a.agent = a.no_peer = a.no_isolation = True
     return a
 
 
@@ -288,6 +309,29 @@ def profile_ours(
     o["profile"] = prof
 
 
+# -- the agent loop ----------------------------------------------------------------------
+
+
+def bench_agent(args: argparse.Namespace, res: dict[str, Any]) -> None:
+    from puras_bench.agent_loop import measure_agent_loop
+    from puras_bench.agent_submit import measure_submit_to_first_model_request
+
+    a: dict[str, Any] = res.setdefault("agent", {})
+    log(
+        f"(d) agent loop, instant model: {args.agent_runs} runs x {args.agent_steps} steps per "
+        "tool and job log"
+    )
+    # The runner's log lines go to stdout: keep them off ours.
+    with contextlib.redirect_stdout(sys.stderr):
+        a["loop"] = measure_agent_loop(
+            steps=args.agent_steps, runs=args.agent_runs, warmup=2, on_progress=log
+        )
+    log(f"(d) submit to first model request: {args.agent_n} sync agent jobs on a dev stack")
+    a["submit"] = measure_submit_to_first_model_request(
+        args.agent_n, max(2, args.warmup // 10), log
+    )
+
+
 # -- the peer ----------------------------------------------------------------------------
 
 
@@ -376,6 +420,11 @@ def main(argv: list[str] | None = None) -> int:
             "runner_slots": args.runner_slots,
             "isolation_n": args.isolation_n,
             "stack_env": args.stack_env,
+            "agent": args.agent,
+            "agent_only": args.agent_only,
+            "agent_steps": args.agent_steps,
+            "agent_runs": args.agent_runs,
+            "agent_n": args.agent_n,
             "client": "httpx.Client keep-alive, one per thread",
         },
         "ours": {},
@@ -398,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     try:
         try:
-            bench_ours(args, res)
+            if not args.agent_only:
+                bench_ours(args, res)
         except Exception as exc:
             res["errors"].append(f"ours: {exc!r}")
             log(f"our measures failed: {exc!r}\n{traceback.format_exc()}")
@@ -432,6 +482,14 @@ def main(argv: list[str] | None = None) -> int:
                 res["peer"]["error"] = repr(exc)
                 res["errors"].append(f"peer: {exc!r}")
                 log(f"the Celery peer failed: {exc!r}\n{traceback.format_exc()}")
+
+        if args.agent:
+            try:
+                bench_agent(args, res)
+            except Exception as exc:
+                res["errors"].append(f"agent: {exc!r}")
+                log(f"the agent loop's measures failed: {exc!r}\n{traceback.format_exc()}")
+                status = 1
     finally:
         left = leftovers()
         res["leftover_processes"] = left
@@ -448,17 +506,25 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(res, indent=2, default=str))
 
     print()
+    title = "Puras agent loop" if args.agent_only else "Puras vs Celery+Redis"
     print(
-        f"Puras vs Celery+Redis — {m['date_utc']}, {m['nproc']} CPUs ({m['cpu_model']}), "
+        f"{title} — {m['date_utc']}, {m['nproc']} CPUs ({m['cpu_model']}), "
         f"load before {m['loadavg_before']}, CPU busy before {m['busy_before']:.0%}"
     )
-    if args.no_peer:
+    if args.agent_only:
+        print("(agent loop only: no peer has one; compared with our deterministic job path)")
+    elif args.no_peer:
         print("(peer skipped: --no-peer)")
     elif not res["peer"].get("ok"):
         print(f"(the Celery peer could not run: {res['peer'].get('error')})")
     print()
-    print(report.table(res))
-    print(report.detail_tables(res))
+    if not args.agent_only:
+        print(report.table(res))
+        print(report.detail_tables(res))
+    agent = report.agent_table(res)
+    if agent:
+        print()
+        print(agent)
     print()
     print(f"raw results: {path}")
     return status

@@ -61,6 +61,12 @@ class FakeTail:
     def mark_seen(self, events: list[JobEvent]) -> None:
         pass
 
+    def poll(self) -> JobEvent | None:
+        return None
+
+    async def wait(self, timeout: float | None) -> bool:
+        return False
+
     async def next(self, timeout: float | None) -> JobEvent | None:
         return None
 

@@ -87,6 +87,10 @@ class FakeLog:
         ]
         return started[-1] if started else None
 
+    async def history(self, job: RunJob) -> list[Event]:
+        await asyncio.sleep(0)
+        return [s.event for s in self.stored if s.job_id == job.job_id]
+
     async def watch(self, job: RunJob, on_event: Callable[[str, Event | None], None]) -> Any:
         entry = (job.job_id, on_event)
         self.watchers.append(entry)

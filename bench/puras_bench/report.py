@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["LATENCY_TARGET", "THROUGHPUT_TARGET", "Row", "detail_tables", "rows", "table"]
+__all__ = [
+    "AGENT_STEP_GOAL_MS",
+    "LATENCY_TARGET",
+    "THROUGHPUT_TARGET",
+    "Row",
+    "agent_table",
+    "detail_tables",
+    "rows",
+    "table",
+]
 
 LATENCY_TARGET = 0.7
 """Our sync no-op p50 at most this times Celery-behind-FastAPI's."""
@@ -234,3 +243,61 @@ def detail_tables(res: dict[str, Any]) -> str:
             parts = "; ".join(f"{r['fn']} {r['pct']:.0f}%" for r in rows)
             out.append(f"- {name} ({p['python_ms_per_job']:.2f} ms/job sampled): {parts}")
     return "\n".join(out)
+
+
+AGENT_STEP_GOAL_MS = 3.0
+"""The agent loop's own time per step with an instant model, the tool's child included."""
+
+
+def agent_table(res: dict[str, Any]) -> str:
+    """The agent loop's measures (``./dev bench --agent``), or an empty string."""
+    a = res.get("agent") or {}
+    loop = a.get("loop") or {}
+    sub = a.get("submit") or {}
+    if not loop and not sub:
+        return ""
+    lines = [
+        "| measure (agent loop) | p50 (ms) | p95 (ms) | goal | met |",
+        "|---|---:|---:|---|---|",
+    ]
+    what = {
+        "media": "`media` (answers at once, no sandbox)",
+        "bash": "`bash` `true` in the job sandbox",
+    }
+    for log_name, tools in (loop.get("logs") or {}).items():
+        for tool, r in tools.items():
+            s = r.get("step_ms")
+            if not s:
+                continue
+            met = "yes" if s["p50_ms"] <= AGENT_STEP_GOAL_MS else "NO"
+            lines.append(
+                f"| per step, {what.get(tool, tool)}, {log_name} job log | {s['p50_ms']:.3f} | "
+                f"{s['p95_ms']:.3f} | ≤ {AGENT_STEP_GOAL_MS:g} | {met} |"
+            )
+            c = r.get("bash_call_in_loop_ms")
+            if c:
+                lines.append(
+                    f"| of which the bash call (the sandbox's tool host, its child), {log_name} "
+                    f"job log | {c['p50_ms']:.3f} | {c['p95_ms']:.3f} |  |  |"
+                )
+            f = r.get("first_tool_step_ms")
+            if tool == "bash" and f:
+                lines.append(
+                    f"| first bash step of a run (starts the run's sandbox), {log_name} job log "
+                    f"| {f['p50_ms']:.3f} | {f['p95_ms']:.3f} |  |  |"
+                )
+    b = loop.get("bash_call_alone_ms")
+    if b:
+        lines.append(
+            f"| `bash` `true` through the sandbox session alone (no loop) | {b['p50_ms']:.3f} | "
+            f"{b['p95_ms']:.3f} |  |  |"
+        )
+    for key, label in (
+        ("submit_to_first_model_request_ms", "submit (POST /v1/jobs) → first model request"),
+        ("agent_job_round_trip_ms", "agent job, sync, one set_output step: round trip"),
+        ("deterministic_noop_round_trip_ms", "deterministic no-op job, sync, same stack"),
+    ):
+        s = sub.get(key)
+        if s:
+            lines.append(f"| {label} | {s['p50_ms']:.2f} | {s['p95_ms']:.2f} |  |  |")
+    return "\n".join(lines)

@@ -198,7 +198,9 @@ def test_a_callers_trace_context_rides_along_to_every_event(api: Api) -> None:
         assert trace_id in h.get("traceparent", ""), h
 
 
-def test_an_agentic_skill_job_fails_with_a_clear_reason(api: Api, tmp_path: object) -> None:
+def test_an_agentic_job_without_a_model_provider_fails_saying_what_to_set(
+    api: Api, tmp_path: object
+) -> None:
     from pathlib import Path
 
     from stackapi import PROJECT_DIR
@@ -213,4 +215,6 @@ def test_an_agentic_skill_job_fails_with_a_clear_reason(api: Api, tmp_path: obje
     assert api.push(project).status_code == 200
     job = api.run("hello", {"prompt": "hi"})
     assert job["status"] == "failed"
-    assert "agent runtime" in job["error"]
+    # This stack has no provider configured: the first model call says what to set.
+    assert "no API key is configured for model claude/sonnet-4-6" in job["error"]
+    assert "ANTHROPIC_API_KEY" in job["error"]

@@ -1,12 +1,14 @@
 """Record a golden log from a running stack, and its expected replay result.
 
     python tests/golden/record.py scenario --out tests/golden/NAME.jsonl
+    python tests/golden/record.py agents --out tests/golden/NAME.jsonl
     python tests/golden/record.py dump --nats URL --out tests/golden/NAME.jsonl
     python tests/golden/record.py expect tests/golden/NAME.jsonl
 
 ``scenario`` starts a throwaway stack, exercises every fact the log can hold (see
 :func:`scenario`; extend it when an event type is added), dumps the log and writes the
-expectation.
+expectation. ``agents`` does the same for an agent run against the scripted fake
+providers (``tests/fake_providers.py``).
 
 ``expect`` replays the log into a throwaway nats-server and Postgres exactly as the test
 does and writes what today's code derives; read it before committing it.
@@ -117,6 +119,58 @@ def scenario(api_base: str, admin_token: str, api: object) -> None:
             broke.close()
 
 
+def agent_scenario(api: object, fake: object) -> None:
+    """Every agent event through one run: agent_start, model_response, usage, tool_call
+    and tool_result (text and a file by reference), ending with set_output."""
+    from fake_providers import FakeProviders, reply_tool
+
+    from stackapi import Api
+
+    assert isinstance(api, Api)
+    assert isinstance(fake, FakeProviders)
+    agents = HERE.parent / "e2e" / "agent_project"
+    assert api.push(agents, notes="agents").status_code == 200
+    png = (
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6360000002000100e5270de40000000049454e44ae426082"
+    )
+    fake.anthropic.script(
+        reply_tool(
+            "bash",
+            {
+                "command": "python -c \"import sys; open('drive/dot.png', 'wb')"
+                f".write(bytes.fromhex('{png}'))\" && ls drive"
+            },
+        ),
+        reply_tool("file_read", {"paths": ["drive/dot.png"]}),
+        reply_tool("set_output", {"answer": "a dot"}),
+    )
+    job = api.run("ask", {"prompt": "Draw a dot and look at it."})
+    assert job["status"] == "succeeded", job
+
+
+def record_agent_scenario(out: Path) -> None:
+    sys.path.insert(0, str(HERE.parent))
+    from fake_providers import FakeProviders
+
+    from stackapi import new_api, start_stack, stop_stack
+
+    with FakeProviders.in_thread() as fake:
+        stack, work = start_stack(
+            {"ANTHROPIC_BASE_URL": fake.anthropic_base_url, "ANTHROPIC_API_KEY": "golden"}
+        )
+        try:
+            api = new_api(stack, "golden-agents")
+            try:
+                agent_scenario(api, fake)
+            finally:
+                api.close()
+            asyncio.run(dump(stack.nats_url, out))
+        finally:
+            stop_stack(stack, work)
+    asyncio.run(expect(out))
+
+
 def record_scenario(out: Path) -> None:
     # The stack runs its own event loop to start: no loop may be running here.
     sys.path.insert(0, str(HERE.parent))
@@ -145,11 +199,15 @@ def main() -> None:
     e.add_argument("log", type=Path)
     sc = sub.add_parser("scenario")
     sc.add_argument("--out", required=True, type=Path)
+    ag = sub.add_parser("agents", help="an agent run against the scripted fake providers")
+    ag.add_argument("--out", required=True, type=Path)
     args = ap.parse_args()
     if args.cmd == "dump":
         asyncio.run(dump(args.nats, args.out))
     elif args.cmd == "scenario":
         record_scenario(args.out)
+    elif args.cmd == "agents":
+        record_agent_scenario(args.out)
     else:
         asyncio.run(expect(args.log))
 

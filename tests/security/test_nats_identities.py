@@ -32,6 +32,7 @@ from puras_common.events.subjects import (
     CMDS_STREAM,
     EVENTS_STREAM,
     event_subject,
+    live_subject,
     submit_subject,
 )
 from puras_common.events.types import (
@@ -343,3 +344,21 @@ async def test_the_runner_cannot_read_idempotency_keys_or_commands(
     runner = await login("runner")
     await runner.refused(runner.bus.js.stream_info("KV_PURAS_IDEMPOTENCY"))
     await runner.subscribe_refused("cmd.>")
+
+
+async def test_live_text_goes_from_the_runner_to_the_gateway_only(
+    login: Callable[[str], Awaitable[Conn]],
+) -> None:
+    runner, gateway = await login("runner"), await login("gateway")
+    subject = live_subject(new_id(), new_id())
+    heard = await gateway.bus.nc.subscribe(subject)
+    await gateway.bus.nc.flush()
+    await runner.bus.nc.publish(subject, b'{"type": "model_delta", "step": 1, "text": "hi"}')
+    msg = await heard.next_msg(timeout=VIOLATION_WAIT_S)
+    assert msg.data.startswith(b'{"type": "model_delta"')
+    for name in ("scheduler", "billing", "drive", "runner"):
+        conn = runner if name == "runner" else await login(name)
+        assert subject in await conn.subscribe_refused(subject), name
+    scheduler = await login("scheduler")
+    await scheduler.bus.nc.publish(subject, b"{}")
+    assert subject in await scheduler.violation()

@@ -27,6 +27,7 @@ from puras_common.events.subjects import (
     CMD_BILLING_GRANT,
     CMD_SCHEDULER_CANCEL,
     CMD_SCHEDULER_SUBMIT,
+    live_subject,
     submit_subject,
 )
 from puras_common.settings import ServiceSettings
@@ -55,6 +56,8 @@ WRITERS: list[tuple[str, set[str]]] = [
     (f"ev.{P}.secret.s1", set()),
     ("work.default", {"scheduler"}),
     (f"held.{P}.j1", {"scheduler"}),
+    (live_subject(P, P), {"runner"}),
+    ("live.x", set()),
     ("$JS.API.STREAM.DELETE.PURAS_EVENTS", set()),
     ("$JS.API.STREAM.PURGE.PURAS_EVENTS", set()),
     ("$JS.API.STREAM.UPDATE.PURAS_EVENTS", set()),
@@ -82,6 +85,13 @@ def _may_subscribe(identity: str, subject: str) -> bool:
 def test_each_fact_has_exactly_its_writers(subject: str, writers: set[str]) -> None:
     allowed = {s for s in SERVICES if _may_publish(s, subject)}
     assert allowed == writers
+
+
+def test_only_the_gateway_hears_live_text_and_no_stream_stores_it() -> None:
+    live = live_subject(P, P)
+    assert {s for s in SERVICES if _may_subscribe(s, live)} == {"gateway"}
+    for spec in declared_streams():
+        assert not any(subject_matches(pat, live) for pat in spec.subjects), spec.name
 
 
 def test_every_service_has_an_identity_and_ops_is_the_only_superuser() -> None:

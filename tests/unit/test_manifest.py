@@ -134,6 +134,7 @@ def test_all_agentic_fields_are_parsed() -> None:
         model: gpt/4o
         disable_bash: true
         timeout_seconds: 120
+        max_steps: 12
         input_schema:
           type: object
           properties:
@@ -164,6 +165,7 @@ def test_all_agentic_fields_are_parsed() -> None:
         model="gpt/4o",
         disable_bash=True,
         timeout_seconds=120,
+        max_steps=12,
         input_schema={
             "type": "object",
             "properties": {
@@ -336,7 +338,20 @@ def test_unknown_field_lists_the_allowed_ones() -> None:
     assert problem.field == "entry_point"
     for allowed in ("description", "entrypoint", "model", "disable_bash", "input_schema"):
         assert allowed in problem.message
-    assert "output_schema, tools, timeout_seconds" in problem.message
+    assert "output_schema, tools, timeout_seconds, max_steps" in problem.message
+
+
+@pytest.mark.parametrize("value", ["0", "1001", "ten", "true"])
+def test_max_steps_is_a_whole_number_of_model_calls_up_to_1000(value: str) -> None:
+    problem = only_problem(agentic(f"entrypoint: SKILL.md\nmax_steps: {value}\n"))
+    assert problem.field == "max_steps"
+    assert "from 1 to 1000" in problem.message
+
+
+def test_max_steps_is_for_agentic_skills_only() -> None:
+    problem = only_problem(echo(yaml=ECHO_YAML + "max_steps: 3\n"))
+    assert problem.field == "max_steps"
+    assert "only agentic skills" in problem.message
 
 
 def test_description_must_be_a_string() -> None:

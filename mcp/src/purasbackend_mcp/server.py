@@ -331,7 +331,8 @@ class PurasTools:
 
         Returns {job, events} with the job as it ended; at the deadline {job, events,
         timed_out: true} with the job as it stands (call tail_job again to go on).
-        Events are {id, type, payload, at}: queued, started, log, ..., and the terminal
+        Events are {id, type, payload, at}: queued, started, log, the agent's
+        agent_start, model_response, usage, tool_call and tool_result, and the terminal
         succeeded | failed | cancelled.
         """
         if max_seconds <= 0:
@@ -355,6 +356,10 @@ class PurasTools:
                             if frame.event == "end":
                                 final = _decode(frame.data)
                                 break
+                            if frame.event == "model_delta":
+                                # Live text only: the model_response event that
+                                # follows holds it whole.
+                                continue
                             events.append(_decode(frame.data))
                 if final is None:
                     final = await api.request("GET", path)

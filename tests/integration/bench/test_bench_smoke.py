@@ -73,3 +73,55 @@ def test_quick_bench_prints_our_rows(tmp_path: Path) -> None:
     assert {"sent>accepted", "started>finished", "terminal_wire>answered"} <= set(
         res["ours"]["hops"]["hops"]
     )
+
+
+def test_agent_only_bench_prints_the_agent_loop_rows(tmp_path: Path) -> None:
+    """``--agent-only`` with the smallest sizes: the loop's steps with both tools over
+    both job logs, then submit to first model request on a stack with the fake provider."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "run.py"),
+            "--agent-only",
+            "--agent-runs",
+            "1",
+            "--agent-steps",
+            "4",
+            "--agent-n",
+            "3",
+            "--warmup",
+            "2",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = [ln for ln in proc.stdout.splitlines() if ln.startswith("| ")]
+    for measure in (
+        "per step, `media` (answers at once, no sandbox), memory job log",
+        "per step, `bash` `true` in the job sandbox, nats job log",
+        "`bash` `true` through the sandbox session alone",
+        "submit (POST /v1/jobs) → first model request",
+        "deterministic no-op job, sync, same stack",
+    ):
+        p50, p95 = _row(table, measure)[1:3]
+        assert NUMBER.match(p50), f"{measure}: p50 {p50!r}"
+        assert NUMBER.match(p95), f"{measure}: p95 {p95!r}"
+        assert 0 < float(p50) <= float(p95)
+    # Only the agent loop's table: the deterministic rows were not measured.
+    assert not any(ln.startswith("| sync no-op job") for ln in table)
+
+    (out,) = tmp_path.glob("*.json")
+    res = json.loads(out.read_text())
+    assert res["errors"] == []
+    assert res["leftover_processes"] == []
+    loop = res["agent"]["loop"]["logs"]
+    assert set(loop) == {"memory", "nats"}
+    # 1 run of 4 steps: 3 tool steps, the first of them reported apart.
+    assert loop["memory"]["bash"]["step_ms"]["n"] == 2
+    assert res["agent"]["submit"]["submit_to_first_model_request_ms"]["n"] == 3

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fake_providers import FakeProviders, reply_tool
 
 from puras_cli import api
 from puras_cli.client import ApiError
@@ -135,15 +136,25 @@ def test_two_stacks_side_by_side(work_dir: Path) -> None:
 
 
 def test_dev_demo_runs_every_job_and_leaves_nothing() -> None:
-    """`./dev demo` end to end: both examples pushed, three jobs succeed (image-info's
-    first run installs Pillow from PyPI into the deployment's venv)."""
+    """`./dev demo` end to end with a model provider configured (a scripted fake of the
+    OpenAI API at OPENAI_BASE_URL, as a local Ollama would be): both examples pushed, the
+    deterministic jobs and the agentic hello and caption succeed (image-info's first run
+    installs Pillow from PyPI into the deployment's venv). Without a provider the demo
+    prints one line instead of the agentic jobs (tests/unit/cli/test_cli_demo_parts.py)."""
     lines: list[str] = []
 
     def echo(message: str = "", **_: object) -> None:
         lines.append(message)
 
     before = set(Path(tempfile.gettempdir()).glob("puras-demo-*"))
-    code = run_demo(find_repo_root(), echo=echo)
+    with FakeProviders.in_thread() as fake:
+        fake.openai.script(
+            reply_tool("set_output", {"answer": "A backend that runs agents."}, text="Sure."),
+            reply_tool("set_output", {"caption": "Sunset gradients, zero filters, all vibes."}),
+        )
+        environ = {"OPENAI_BASE_URL": fake.openai_base_url, "OPENAI_API_KEY": "sk-demo-test"}
+        code = run_demo(find_repo_root(), echo=echo, environ=environ)
+        requests = fake.openai.requests
     text = "\n".join(lines)
     assert code == 0, text
     for label in ("echo (async)", "echo (sync)", "image-info (sync)"):
@@ -151,8 +162,21 @@ def test_dev_demo_runs_every_job_and_leaves_nothing() -> None:
     assert '"echoed": "hello from ./dev demo"' in text
     assert '"width": 64' in text
     assert '"height": 48' in text
-    # A demo that succeeded leaves no work dir behind.
-    assert set(Path(tempfile.gettempdir()).glob("puras-demo-*")) == before
+    # The agentic examples ran on the configured provider, routed by the demo's file.
+    assert "ok hello (agent)" in text, text
+    assert "ok caption (agent)" in text, text
+    assert '"answer": "A backend that runs agents."' in text
+    assert "agent_start: model claude/sonnet-4-6 (openai)" in text, text
+    assert 'tool_call: step 1: set_output {"caption":' in text, text
+    assert "routed to 'llama3.2'" in text, text
+    assert [r["model"] for r in requests] == ["llama3.2", "llama3.2"]
+    # caption's model saw the PNG as an image block of its first user message.
+    first_user = next(m for m in requests[1]["messages"] if m["role"] == "user")
+    assert any(part.get("type") == "image_url" for part in first_user["content"]), first_user
+    assert "sk-demo-test" not in text
+    # A demo that succeeded leaves no work dir behind (another demo running meanwhile
+    # may remove its own, hence no new one rather than the same set).
+    assert set(Path(tempfile.gettempdir()).glob("puras-demo-*")) <= before
 
 
 class _DevUp:

@@ -147,6 +147,20 @@ async def test_latest_started_is_the_most_recent_start(job_log: JobEventLog) -> 
     assert (latest.attempt, latest.runner_id) == (2, "r2")
 
 
+async def test_history_is_every_event_of_the_job_in_order(job_log: JobEventLog) -> None:
+    job, other = _job(), _job()
+    assert await job_log.history(job) == []
+    await job_log.append(_started(1), job=job, event_id="h1", expected_seq=None)
+    await job_log.append(_started(1), job=other, event_id="o1", expected_seq=None)
+    await job_log.append(
+        JobLogged(stream="stdout", lines=["x"]), job=job, event_id="h2", expected_seq=None
+    )
+    history = await job_log.history(job)
+    assert [type(e).type for e in history] == ["job.started", "job.log"]
+    assert isinstance(history[1], JobLogged)
+    assert history[1].lines == ["x"]
+
+
 async def test_a_watch_reports_starts_and_ends_but_not_logs(job_log: JobEventLog) -> None:
     job, other = _job(), _job()
     seen = Seen()

@@ -52,18 +52,41 @@ def test_cross_references_name_existing_pages() -> None:
 
 @pytest.mark.parametrize(
     "slug",
-    [
-        "agent-tools",
-        "agent-attachments",
-        "sdk-media",
-        "models-and-pricing",
-        "playground",
-        "inputs-and-drive",
-    ],
+    ["sdk-media", "models-and-pricing", "playground", "inputs-and-drive"],
 )
 def test_pages_about_unbuilt_capabilities_say_so_up_front(slug: str) -> None:
     p = find_page(slug)
     assert NOT_BUILT in (p.summary + p.body[:900]).lower(), slug
+
+
+@pytest.mark.parametrize("slug", ["agent-tools", "agent-attachments", "skills", "overview"])
+def test_pages_about_the_agent_runtime_describe_it_as_running(slug: str) -> None:
+    body = find_page(slug).body.lower()
+    assert "agent runtime is not" not in body, slug
+    assert "agentic (not available" not in body, slug
+    head = find_page(slug).summary + find_page(slug).body[:900]
+    if slug.startswith("agent-"):
+        assert NOT_BUILT not in head.lower(), slug
+
+
+def test_the_agent_tools_page_matches_the_runtime() -> None:
+    body = find_page("agent-tools").body
+    for tool in (
+        "bash",
+        "file_read",
+        "media",
+        "web_search",
+        "image_search",
+        "web_fetch",
+        "download_url",
+        "set_output",
+    ):
+        assert f"| `{tool}`" in body or f"`{tool}` |" in body, tool
+    for event in ("agent_start", "model_response", "usage", "tool_call", "tool_result"):
+        assert f"| `{event}` |" in body, event
+    # The one built-in tool without a backend says so, in the runtime's words.
+    assert "media generation is not configured on this Puras server" in body
+    assert "agent finished without calling set_output" in body
 
 
 def test_secrets_and_feedback_are_said_to_be_missing() -> None:

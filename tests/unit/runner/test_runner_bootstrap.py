@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_engine_fakes import FakeLive, ScriptedModel, text
 from runner_fakes import (
     T0,
     Clock,
@@ -22,7 +23,13 @@ from runner_helpers import make_zip
 
 from puras_common.bundles import sha256_hex
 from puras_common.events.commands import RunJob
-from puras_common.events.types import BundleRef, DeploymentCreated, JobFailed, SkillRecord
+from puras_common.events.types import (
+    BundleRef,
+    DeploymentCreated,
+    JobFailed,
+    JobSucceeded,
+    SkillRecord,
+)
 from puras_runner.bootstrap import App, build
 from puras_runner.settings import RunnerSettings
 
@@ -68,6 +75,8 @@ async def built(tmp_path: Path) -> AsyncIterator[Built]:
         bundle_store=store,
         deployment_log=deployments,
         runner_id="runner-a",
+        live=FakeLive(),
+        models=ScriptedModel(text("Hello from the built runner.")),
         clock=Clock(),
         on_close=on_close,
     )
@@ -126,9 +135,15 @@ async def test_a_work_item_runs_through_the_built_runner(built: Built) -> None:
     key, sha = await _deploy(built)
     msg = await _handle(built, _job(key, sha))
     assert msg.acked == 1
-    assert built.log.types() == ["job.started", "job.failed"]
-    (failed,) = built.log.events(JobFailed)
-    assert "the agent runtime is not part of this Puras build yet" in failed.error
+    assert built.log.types() == [
+        "job.started",
+        "job.agent_start",
+        "job.model_response",
+        "job.usage",
+        "job.succeeded",
+    ]
+    (done,) = built.log.events(JobSucceeded)
+    assert done.result == {"text": "Hello from the built runner."}
     # The bundle was fetched, checked and extracted under the runner's data dir.
     assert (built.app.settings.data_dir / "bundles" / "dep-1" / "skills" / "helper").is_dir()
 

@@ -435,9 +435,8 @@ async def test_a_skill_of_a_kind_without_an_engine_fails_with_a_clear_reason() -
     await _handler(log, engine, deployments=FakeDeployments(agentic)).handle(msg)
     (failed,) = log.events(JobFailed)
     assert failed.error == (
-        "skill 'echo' is agentic (entrypoint SKILL.md): the agent runtime is not part of this "
-        "Puras build yet; this runner runs deterministic skills (entrypoint file.py:function) "
-        "only"
+        "skill 'echo' is agentic (entrypoint SKILL.md): this runner has no engine for agentic "
+        "skills; it runs deterministic"
     )
     assert engine.prepared == 0
     assert msg.acked == 1

@@ -2,12 +2,18 @@
 
 The stack lives in a temporary directory with its own ports, so the demo neither needs
 nor disturbs a ``./dev up`` that may be running. Nothing here sleeps to wait: sync jobs
-block in the gateway (``?wait=true``), and the async job is followed on its SSE stream.
+block in the gateway (``?wait=true``), and async jobs are followed on their SSE streams.
+
+The agentic examples (``hello``, ``caption``) run when the demo's environment configures
+a model provider (:mod:`puras_cli.devstack.demo_models`); without one the demo says in
+one line how to enable them and runs the deterministic skills alone.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -21,6 +27,7 @@ import click
 
 from puras_cli import api
 from puras_cli.client import PurasClient, PurasError
+from puras_cli.devstack.demo_models import ENABLE_HINT, ModelSetup, choose_models
 from puras_cli.devstack.png import gradient_png, png_data_url
 from puras_cli.devstack.signals import ignoring_interrupts, terminate_as_interrupt
 from puras_cli.devstack.stack import Stack
@@ -30,11 +37,9 @@ __all__ = ["DemoResult", "follow_to_end", "run_demo"]
 Echo = Callable[..., None]
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 EXAMPLES = ("quickstart", "image-tools")
-AGENTIC_NOTE = (
-    "`hello` (quickstart) and `caption` (image-tools) are agentic skills: an LLM tool-use\n"
-    "loop with the skill's SKILL.md as system prompt. They run once the agent loop lands\n"
-    "and a model provider is configured; the demo sticks to the deterministic skills."
-)
+AGENT_EVENTS = frozenset({"agent_start", "model_response", "tool_call", "tool_result", "usage"})
+HELLO_PROMPT = "What is Puras, in one sentence?"
+CAPTION_PROMPT = "Tone: playful. Write the caption."
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,49 @@ def _short(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _blocks_text(blocks: Any) -> str:
+    """The text of recorded content blocks (text blocks; tool uses and files by name)."""
+    if not isinstance(blocks, list):
+        return ""
+    parts = []
+    for b in blocks:
+        if not isinstance(b, Mapping):
+            continue
+        if isinstance(b.get("text"), str):
+            parts.append(b["text"])
+        elif b.get("type") == "tool_use" or "name" in b:
+            parts.append(f"[{b.get('name', 'tool')}]")
+    return " ".join(p.strip() for p in parts if p.strip())
+
+
+def _describe_agent_event(kind: str, p: Mapping[str, Any]) -> str:
+    step = f"step {p.get('step')}: " if "step" in p else ""
+    if kind == "agent_start":
+        offered = p.get("tools")
+        tools: list[Any] = offered if isinstance(offered, list) else []
+        return (
+            f"agent_start: model {p.get('model')} ({p.get('provider')}), "
+            f"{len(tools)} tools: {', '.join(map(str, tools))}"
+        )
+    if kind == "model_response":
+        said = _blocks_text(p.get("content"))
+        return f"model_response: {step}{p.get('stop_reason')}" + (
+            f", {_short(said, 100)}" if said else ""
+        )
+    if kind == "tool_call":
+        return f"tool_call: {step}{p.get('name')} {_short(p.get('input'), 100)}"
+    if kind == "tool_result":
+        mark = "error " if p.get("is_error") else ""
+        said = _short(_blocks_text(p.get("content")), 100)
+        return f"tool_result: {step}{p.get('name')} {mark}{said}"
+    if kind == "usage":
+        return (
+            f"usage: {step}{p.get('input_tokens', 0)} in, {p.get('output_tokens', 0)} out "
+            f"({p.get('model')})"
+        )
+    return kind
+
+
 def _describe_event(frame_data: Mapping[str, Any]) -> str:
     kind = str(frame_data.get("type", "?"))
     payload = frame_data.get("payload")
@@ -71,6 +119,8 @@ def _describe_event(frame_data: Mapping[str, Any]) -> str:
         return f"log: {_short(payload.get('lines', payload), 100)}"
     if kind == "started" and isinstance(payload, Mapping):
         return f"started (attempt {payload.get('attempt', '?')})"
+    if isinstance(payload, Mapping) and kind in AGENT_EVENTS:
+        return _describe_agent_event(kind, payload)
     return kind
 
 
@@ -79,6 +129,8 @@ def follow_to_end(
 ) -> Mapping[str, Any]:
     """Follow the job's SSE stream; returns the final JobOut of its ``end`` frame."""
     for frame in api.stream_job(client, job_id):
+        if frame.event == "model_delta":
+            continue  # the model's text as it is generated; its model_response has it whole
         if frame.event == "end":
             final = frame.json()
             if not isinstance(final, Mapping):
@@ -100,6 +152,17 @@ def _run_sync(
         echo(f"    still {job.get('status')} after {api.WAIT_MAX_S}s; following its events")
         job = follow_to_end(client, str(job["id"]), lambda e: echo(f"    · {e}"))
     return DemoResult(label, job, time.monotonic() - t0)
+
+
+def _run_async(
+    client: PurasClient, label: str, skill: str, inputs: Mapping[str, Any], echo: Echo
+) -> DemoResult:
+    """Submit without waiting, then follow the job's events to its end."""
+    t0 = time.monotonic()
+    queued = api.submit_job(client, skill, inputs)
+    echo(f"    → {_short({k: queued.get(k) for k in ('id', 'skill', 'status')})}")
+    final = follow_to_end(client, str(queued["id"]), lambda e: echo(f"    · {e}"))
+    return DemoResult(label, final, time.monotonic() - t0)
 
 
 def _push(client: PurasClient, examples: Path, name: str, echo: Echo) -> None:
@@ -126,7 +189,9 @@ def _report(results: list[DemoResult], echo: Echo) -> None:
             echo(f"       error:  {_short(r.job.get('error'), 600)}")
 
 
-def _demo_jobs(stack: Stack, examples: Path, echo: Echo) -> list[DemoResult]:
+def _demo_jobs(
+    stack: Stack, examples: Path, echo: Echo, models: ModelSetup | None
+) -> list[DemoResult]:
     results: list[DemoResult] = []
     echo("")
     echo("examples/quickstart")
@@ -145,6 +210,13 @@ def _demo_jobs(stack: Stack, examples: Path, echo: Echo) -> list[DemoResult]:
 
         echo("  echo, sync: POST /v1/jobs?wait=true answers once the job has ended")
         results.append(_run_sync(client, "echo (sync)", "echo", {"text": "hi"}, echo))
+
+        if models is not None:
+            echo("  hello, agentic: SKILL.md as system prompt, the model ends with set_output;")
+            echo("    every model response and tool call is an event on its stream:")
+            results.append(
+                _run_async(client, "hello (agent)", "hello", {"prompt": HELLO_PROMPT}, echo)
+            )
 
     echo("")
     echo("examples/image-tools")
@@ -167,11 +239,32 @@ def _demo_jobs(stack: Stack, examples: Path, echo: Echo) -> list[DemoResult]:
                 echo,
             )
         )
+        if models is not None:
+            echo("  caption, agentic: the same PNG attached for the model to see")
+            echo("    (inputs.attachments: base64 with its media_type)")
+            attachment = {
+                "base64": base64.b64encode(png).decode("ascii"),
+                "media_type": "image/png",
+            }
+            results.append(
+                _run_async(
+                    client,
+                    "caption (agent)",
+                    "caption",
+                    {"prompt": CAPTION_PROMPT, "attachments": [attachment]},
+                    echo,
+                )
+            )
     return results
 
 
-def run_demo(root: Path, *, echo: Echo = click.echo) -> int:
-    """0 when every demo job succeeded; 1 otherwise; 130 when interrupted."""
+def run_demo(
+    root: Path, *, echo: Echo = click.echo, environ: Mapping[str, str] | None = None
+) -> int:
+    """0 when every demo job succeeded; 1 otherwise; 130 when interrupted.
+
+    ``environ`` (the process environment by default) says which model provider, if
+    any, the agentic examples use."""
     examples = root / "examples"
     missing = [n for n in EXAMPLES if not (examples / n / "skills").is_dir()]
     if missing:
@@ -185,18 +278,27 @@ def run_demo(root: Path, *, echo: Echo = click.echo) -> int:
     def progress(msg: str) -> None:
         echo(f"[demo] {msg}")
 
+    models = choose_models(os.environ if environ is None else environ)
     # Throwaway data: Postgres without fsync starts and writes faster.
-    stack = Stack(work, fsync=False, progress=progress)
+    stack = Stack(
+        work,
+        fsync=False,
+        progress=progress,
+        env=models.stack_env(work) if models is not None else None,
+    )
     with terminate_as_interrupt():
         try:
             t0 = time.monotonic()
             stack.start()
             progress(f"stack up in {time.monotonic() - t0:.1f}s")
+            if models is not None:
+                progress(models.description)
             with stack.explain_failures("a service of the demo stack stopped"):
-                results = _demo_jobs(stack, examples, echo)
+                results = _demo_jobs(stack, examples, echo, models)
             _report(results, echo)
-            echo("")
-            echo(AGENTIC_NOTE)
+            if models is None:
+                echo("")
+                echo(ENABLE_HINT)
             ok = all(r.ok for r in results)
             keep_logs = not ok
             if not ok:

@@ -120,6 +120,16 @@ def _is_credential_var(name: str) -> bool:
     return name.startswith("PURAS_") and name.endswith(_CREDENTIAL_SUFFIXES)
 
 
+_PROVIDER_PREFIXES = ("ANTHROPIC_", "OPENAI_", "GEMINI_")
+
+
+def _is_provider_var(name: str) -> bool:
+    """Variables of the model SDKs (keys, base URLs): only the runner calls models."""
+    return name.startswith(_PROVIDER_PREFIXES) or (
+        name.startswith(("PURAS_RUNNER_ANTHROPIC_", "PURAS_RUNNER_OPENAI_"))
+    )
+
+
 def log_tail(path: Path, lines: int = 40, max_line: int = 400) -> str:
     """The last ``lines`` lines of a log file (read from its end, however big it is)."""
     try:
@@ -451,6 +461,10 @@ class Stack:
             env[f"PURAS_{kind.upper()}_HEALTH_HOST"] = "127.0.0.1"
             env[health_var] = str(free_port())
         env.update(self._env_overrides)
+        if kind != "runner":
+            # Model providers' keys and endpoints are the runner's alone (least privilege).
+            for var in [v for v in env if _is_provider_var(v)]:
+                del env[var]
         if kind == "gateway" and name != "gateway":
             # A further replica: its own port and instance id, the same everything else.
             port = free_port()

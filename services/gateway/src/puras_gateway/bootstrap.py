@@ -30,6 +30,7 @@ from puras_gateway.adapters.commands import SchedulerCommands
 from puras_gateway.adapters.idempotency import IdempotencyKeys
 from puras_gateway.adapters.job_log import JobLog
 from puras_gateway.adapters.key_use import KeyLastUsedWriter
+from puras_gateway.adapters.live_frames import LiveJobFrames
 from puras_gateway.adapters.live_views import VIEWS_NAME, LiveViews
 from puras_gateway.adapters.projections import GATEWAY_PROJECTIONS
 from puras_gateway.adapters.read_models import ReadModels
@@ -44,6 +45,7 @@ from puras_gateway.app.ports import (
     IdempotencyStore,
     JobEvents,
     KeyUseRecorder,
+    LiveFrames,
     ProjectionWatch,
     ReadViews,
 )
@@ -82,6 +84,7 @@ def build(
     key_use: KeyUseRecorder | None = None,
     clock: Clock | None = None,
     sync_jobs_view: Callable[[], Awaitable[bool]] | None = None,
+    live: LiveFrames | None = None,
 ) -> App:
     """The use cases over the given adapters (started already)."""
     s = settings
@@ -99,6 +102,7 @@ def build(
             ping_s=s.sse_ping_s,
             read_wait_s=s.read_your_writes_s,
             sync_view=sync_jobs_view,
+            live=live,
         ),
         deployments=DeploymentsService(
             bus=events,
@@ -180,6 +184,7 @@ class Gateway:
             key_use=key_use,
             clock=SystemClock(),
             sync_jobs_view=self._sync_jobs_view,
+            live=LiveJobFrames(self.bus),
         )
         self._started = True
         log.info("gateway started", host=s.host, port=s.port)

@@ -40,14 +40,32 @@ from puras_runner.adapters.deployment_log import NatsDeploymentLog
 from puras_runner.adapters.egress import EgressPolicy, EgressProxy, index_hosts, index_ports
 from puras_runner.adapters.engine import TemplateEngine
 from puras_runner.adapters.event_log import NatsJobEvents
+from puras_runner.adapters.fetch import SafeFetcher
+from puras_runner.adapters.live import NatsLiveFeed
+from puras_runner.adapters.model_routes import load_routes
+from puras_runner.adapters.providers import ProviderEndpoint, SdkModelClients
 from puras_runner.adapters.sandbox import Sandbox, SandboxUnavailable
+from puras_runner.adapters.sandbox_session import TemplateSandboxes
+from puras_runner.adapters.search import search_from_settings
 from puras_runner.adapters.secrets import NoSecrets
 from puras_runner.adapters.templates import TemplatePool
 from puras_runner.adapters.venvs import BuildSandbox, VenvBuilder
 from puras_runner.adapters.workdir import Workdirs
+from puras_runner.app.agent_engine import AgentConfig, AgenticEngine
+from puras_runner.app.agent_tools import ToolboxConfig
 from puras_runner.app.engines import DeterministicEngine, Engine, ProcessConfig
 from puras_runner.app.handler import HandlerConfig, JobHandler
-from puras_runner.app.ports import DeploymentLog, JobEventLog, SecretsProvider, WorkSource
+from puras_runner.app.ports import (
+    DeploymentLog,
+    Fetcher,
+    JobEventLog,
+    LiveFeed,
+    ModelClients,
+    Search,
+    SecretsProvider,
+    WorkSource,
+)
+from puras_runner.domain.agent.routes import RoutesError
 from puras_runner.entrypoints.consumer import RunnerService
 from puras_runner.entrypoints.work import NatsWorkSource
 from puras_runner.settings import RunnerSettings
@@ -56,16 +74,35 @@ __all__ = [
     "App",
     "StartupError",
     "build",
+    "build_agent_engine",
     "build_template_engine",
     "run",
     "sdk_dir",
     "start_runner",
+    "take_provider_environ",
 ]
 
 log = get_logger(__name__)
 
 SPARES_PER_TEMPLATE = 2
 """Children each template keeps forked ahead (at most one per slot)."""
+PROVIDER_ENV = (
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "ANTHROPIC_BASE_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "GEMINI_API_KEY",
+)
+"""The model SDKs' own variables (and the shipped Gemini route's key)."""
+
+
+def take_provider_environ() -> dict[str, str]:
+    """The model providers' endpoints and keys from the environment, removed from it:
+    only the runner's model clients hold them, no process it starts inherits them.
+    Route files may name more key variables (``api_key_env``); those are read the same
+    way once the routes are loaded."""
+    return {name: os.environ.pop(name) for name in PROVIDER_ENV if name in os.environ}
 
 
 class StartupError(CommonStartupError):
@@ -200,6 +237,73 @@ def build_template_engine(
     )
 
 
+def build_agent_engine(
+    settings: RunnerSettings,
+    *,
+    processes: TemplateEngine,
+    secrets: SecretsProvider,
+    live: LiveFeed,
+    models: ModelClients | None = None,
+    fetcher: Fetcher | None = None,
+    search: Search | None = None,
+    provider_environ: dict[str, str] | None = None,
+) -> AgenticEngine:
+    """The agentic engine: model clients from the settings and the providers' variables
+    (``provider_environ``), tools' sandbox on the deterministic engine's templates, the
+    SSRF-safe fetcher and the configured search backend."""
+    try:
+        routes = load_routes(settings.model_routes_file)
+    except RoutesError as exc:
+        raise StartupError(str(exc)) from exc
+    environ = dict(provider_environ or {})
+    for route in routes:
+        if route.api_key_env and route.api_key_env not in environ:
+            value = os.environ.pop(route.api_key_env, None)
+            if value is not None:
+                environ[route.api_key_env] = value
+    if models is None:
+        models = SdkModelClients(
+            anthropic_endpoint=ProviderEndpoint(
+                base_url=settings.anthropic_base_url or None,
+                api_key=settings.anthropic_api_key.get_secret_value() or None,
+            ),
+            openai_endpoint=ProviderEndpoint(
+                base_url=settings.openai_base_url or None,
+                api_key=settings.openai_api_key.get_secret_value() or None,
+            ),
+            max_retries=settings.provider_max_retries,
+            timeout_s=settings.provider_timeout_s,
+            environ=environ,
+        )
+    if search is None:
+        try:
+            search = search_from_settings(
+                settings.search_backend,
+                settings.searxng_url,
+                settings.brave_api_key.get_secret_value(),
+            )
+        except ValueError as exc:
+            raise StartupError(f"search: {exc}") from exc
+    return AgenticEngine(
+        models=models,
+        routes=routes,
+        sandboxes=TemplateSandboxes(processes),
+        fetcher=fetcher or SafeFetcher(allow_networks=settings.egress_allow_networks),
+        search=search,
+        live=live,
+        secrets=secrets,
+        config=AgentConfig(
+            default_model=settings.agent_default_model,
+            max_steps=settings.agent_max_steps,
+            default_timeout_s=settings.agent_timeout_s,
+            tools=ToolboxConfig(
+                user_tool_timeout_s=settings.agent_tool_timeout_s,
+                max_tool_result_bytes=settings.max_result_bytes,
+            ),
+        ),
+    )
+
+
 @dataclass
 class App:
     """A built runner: :meth:`start` it, run it until ``stop`` is set, then it has
@@ -210,6 +314,8 @@ class App:
     bundles: BundleCache
     engine: TemplateEngine
     """The deterministic engine's processes (templates, workdirs)."""
+    agents: AgenticEngine
+    """The agentic engine (its model clients' connections are closed with the runner)."""
     handler: JobHandler
     service: RunnerService
     connected: Callable[[], bool]
@@ -247,6 +353,8 @@ class App:
         await self.handler.drain()
         await self.engine.close()
         with contextlib.suppress(Exception):
+            await self.agents.close()
+        with contextlib.suppress(Exception):
             await self.on_close()
         log.info("runner stopped", runner_id=self.runner_id)
 
@@ -263,8 +371,13 @@ def build(
     bundle_store: BundleStore,
     deployment_log: DeploymentLog,
     runner_id: str,
+    live: LiveFeed,
     clock: Clock | None = None,
     secrets: SecretsProvider | None = None,
+    models: ModelClients | None = None,
+    fetcher: Fetcher | None = None,
+    search: Search | None = None,
+    provider_environ: dict[str, str] | None = None,
     connected: Callable[[], bool] = lambda: True,
     on_close: Callable[[], Awaitable[None]] = _nothing,
 ) -> App:
@@ -281,11 +394,22 @@ def build(
         limits=cgroups.describe() if cgroups is not None else "per-job cgroups disabled",
     )
     bundles = BundleCache(bundle_store, deployment_log, settings.data_dir / "bundles")
+    secrets = secrets or NoSecrets()
     # One engine per skill kind; a kind with none fails its jobs with a clear error.
+    agents = build_agent_engine(
+        settings,
+        processes=processes,
+        secrets=secrets,
+        live=live,
+        models=models,
+        fetcher=fetcher,
+        search=search,
+        provider_environ=provider_environ,
+    )
     engines: dict[str, Engine] = {
         "deterministic": DeterministicEngine(
             processes,
-            secrets=secrets or NoSecrets(),
+            secrets=secrets,
             config=ProcessConfig(
                 default_timeout_s=settings.default_timeout_s,
                 memory_limit_mb=settings.memory_limit_mb,
@@ -295,6 +419,7 @@ def build(
                 ),
             ),
         ),
+        "agentic": agents,
     }
     handler = JobHandler(
         events=events,
@@ -314,6 +439,7 @@ def build(
         runner_id=runner_id,
         bundles=bundles,
         engine=processes,
+        agents=agents,
         handler=handler,
         service=RunnerService(work, handler, shutdown_grace_s=settings.shutdown_grace_s),
         connected=connected,
@@ -326,6 +452,7 @@ async def start_runner(
     *,
     secrets: SecretsProvider | None = None,
     clock: Clock | None = None,
+    provider_environ: dict[str, str] | None = None,
 ) -> App:
     """Connect, declare what the runner needs, build it over NATS, start pulling work."""
     runner_id = settings.instance_id or f"{socket.gethostname()}-{os.getpid()}"
@@ -349,10 +476,13 @@ async def start_runner(
             max_deliver=settings.max_attempts + 1,
         )
         consumer = PullConsumer(bus.nc, WORK_STREAM, settings.durable, max_inflight=settings.slots)
+        live = NatsLiveFeed(bus)
 
         async def close_nats() -> None:
             with contextlib.suppress(Exception):
                 await consumer.stop()
+            with contextlib.suppress(Exception):
+                await live.close()  # frames handed over are sent before the bus goes
             await bus.close()
 
         app = build(
@@ -362,8 +492,10 @@ async def start_runner(
             bundle_store=NatsBundleStore(bus.js, replicas=settings.stream_replicas),
             deployment_log=NatsDeploymentLog(bus),
             runner_id=runner_id,
+            live=live,
             clock=clock,
             secrets=secrets,
+            provider_environ=provider_environ,
             connected=lambda: bus.nc.is_connected,
             on_close=close_nats,
         )
@@ -386,5 +518,5 @@ async def start_runner(
 async def run(settings: RunnerSettings, stop: asyncio.Event) -> None:
     # Read once: no process the runner starts (a requirements build, a job) inherits them.
     settings.scrub_secrets_from_environ()
-    app = await start_runner(settings)
+    app = await start_runner(settings, provider_environ=take_provider_environ())
     await app.run(stop)

@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from puras_common.events.ids import runners_durable
+from puras_common.model_catalog import DEFAULT_MODEL, is_known_model, known_models
 from puras_common.settings import ServiceSettings
 
 __all__ = ["RunnerSettings"]
@@ -91,6 +92,57 @@ class RunnerSettings(ServiceSettings):
     """Time limit of one ``requirements.txt`` build."""
     build_memory_mb: int = Field(default=2048, ge=64)
     """Memory of one ``requirements.txt`` build (its cgroup's limit)."""
+
+    # -- the agent runtime -------------------------------------------------------------------
+
+    agent_default_model: str = DEFAULT_MODEL
+    """The model of an agentic skill whose ``skill.yaml`` names none (A9)."""
+    agent_max_steps: int = Field(default=50, ge=1, le=1000)
+    """Model calls one agent run may make unless its skill sets ``max_steps``."""
+    agent_timeout_s: float = Field(default=900.0, gt=0)
+    """Wall-clock limit of an agent run whose skill and work item set none."""
+    agent_tool_timeout_s: float = Field(default=300.0, gt=0)
+    """Wall-clock limit of one call of a skill's own tool."""
+    model_routes_file: Path | None = None
+    """A JSON or YAML file of model routes merged over the shipped table (which upstream,
+    model id, base URL and key variable serve each slug; ``"*"`` applies to all). See
+    docs/agents.md."""
+    anthropic_api_key: SecretStr = SecretStr("")
+    """Key of the Anthropic API; empty: the SDK's own ``ANTHROPIC_API_KEY``."""
+    anthropic_base_url: str = ""
+    """Base URL of the Anthropic API; empty: ``ANTHROPIC_BASE_URL`` or the SDK's default."""
+    openai_api_key: SecretStr = SecretStr("")
+    """Key of the OpenAI(-compatible) API; empty: the SDK's own ``OPENAI_API_KEY``."""
+    openai_base_url: str = ""
+    """Base URL of the OpenAI-compatible API (vLLM, Ollama, llama.cpp ...); empty:
+    ``OPENAI_BASE_URL`` or the SDK's default."""
+    provider_max_retries: int = Field(default=4, ge=0, le=10)
+    """Retries of a model call on rate limits, overload and 5xx (with the SDKs' backoff)."""
+    provider_timeout_s: float = Field(default=600.0, gt=0)
+    """Time limit of one model call."""
+    search_backend: Literal["none", "searxng", "brave"] = "none"
+    """Backend of the agents' ``web_search`` and ``image_search``: a SearXNG instance's
+    JSON API (``searxng_url``) or the Brave Search API (``brave_api_key``); ``none``: the
+    tools answer the model that search is not configured."""
+    searxng_url: str = ""
+    """Base URL of the SearXNG instance (its JSON format must be enabled)."""
+    brave_api_key: SecretStr = SecretStr("")
+    """Subscription token of the Brave Search API."""
+
+    @field_validator("agent_default_model")
+    @classmethod
+    def _known_default(cls, v: str) -> str:
+        if not is_known_model(v):
+            raise ValueError(f"unknown model slug {v!r}; slugs: {', '.join(known_models())}")
+        return v
+
+    @model_validator(mode="after")
+    def _search_configured(self) -> RunnerSettings:
+        if self.search_backend == "searxng" and not self.searxng_url:
+            raise ValueError("search_backend=searxng needs searxng_url")
+        if self.search_backend == "brave" and not self.brave_api_key.get_secret_value():
+            raise ValueError("search_backend=brave needs brave_api_key")
+        return self
 
     @model_validator(mode="after")
     def _sandbox_in_prod(self) -> RunnerSettings:

@@ -18,7 +18,10 @@ per datagram; the config names its fd):
 * runner -> spare (on that socket): the job, one datagram: its JSON (``inputs``, ``env``,
   ``cwd``, ``cpu_soft_s``, ``cpu_hard_s``, ``max_result_bytes``) with the write ends of
   its stdout, stderr and result pipes attached; or, for a job too large for a datagram,
-  ``b"@"`` with a fourth fd, a memfd holding the JSON.
+  ``b"@"`` with a fourth fd, a memfd holding the JSON. A job whose JSON says
+  ``"channel": true`` (an agent run's) has one more fd, last: a stream socket to the
+  runner, moved to fd 4 (``CHANNEL_FD``) and named to the function as
+  ``inputs["channel_fd"]``.
 * runner -> template ``{"op": "took", "pid"}``: that spare has a job; fork another.
 * template -> runner ``{"op": "exit", "pid", "status"}`` when any child ends (a raw wait
   status). The child's process group was killed before it was reaped, so nothing a job
@@ -53,6 +56,8 @@ from typing import Any
 
 PR_SET_PDEATHSIG = 1
 RESULT_FD = 3
+CHANNEL_FD = 4
+"""Where a job with a channel (an agent run's, see ``tool_host``) finds it."""
 JOB_BUFSIZE = 65536
 TRACEBACK_MAX_LINES = 200
 MESSAGE_MAX_CHARS = 4000
@@ -412,10 +417,10 @@ class Template:
                 listener.close()
             else:
                 conn.send(ready)
-            data, fds = _recv_fds(conn, JOB_BUFSIZE, 4)
+            data, fds = _recv_fds(conn, JOB_BUFSIZE, 5)
         except OSError:
             os._exit(0)
-        if not data or len(fds) not in (3, 4):
+        if not data or len(fds) not in (3, 4, 5):
             os._exit(0)  # the runner closed our socket: no job will come
         conn.close()
         self._run_job(data, fds, setup_error)
@@ -474,15 +479,21 @@ class Template:
 
     def _run_job(self, data: bytes, fds: list[int], setup_error: dict[str, Any] | None) -> None:
         # A job too large for a datagram comes as a 4th fd, a memfd holding the JSON.
-        job = json.loads(_read_all(fds[3]) if len(fds) == 4 else data)
+        job = json.loads(_read_all(fds[3]) if data == b"@" else data)
         out_w, err_w, res_w = fds[:3]
-        # Received fds take the lowest free numbers (3 and up): only 1, 2 and 3 matter.
+        # Received fds take the lowest free numbers (3 and up): only 1, 2 and 3 matter,
+        # and the channel of a job that has one (the last fd), moved to CHANNEL_FD.
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
         if res_w != RESULT_FD:
             os.dup2(res_w, RESULT_FD, inheritable=False)
+        channel = bool(job.get("channel"))
+        if channel:
+            if fds[-1] != CHANNEL_FD:
+                os.dup2(fds[-1], CHANNEL_FD, inheritable=False)
+            job["inputs"] = {**job["inputs"], "channel_fd": CHANNEL_FD}
         for fd in fds:
-            if fd > RESULT_FD:
+            if fd > RESULT_FD and not (channel and fd == CHANNEL_FD):
                 os.close(fd)
         reporter = _Reporter(job["max_result_bytes"], RESULT_FD)
         try:

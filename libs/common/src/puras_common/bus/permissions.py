@@ -11,13 +11,15 @@ Writers own their facts: a service may publish only the events it decides.
 * **gateway**: commands to the scheduler and to billing (credit grants), and the facts it
   alone decides: projects, API keys and deployments. Never a job event: job facts come
   from the scheduler (admission, lifecycle) and the runners (execution); nor a ledger
-  event: the ledger has one writer, billing.
+  event: the ledger has one writer, billing. It alone subscribes to the live frames of
+  jobs (``live.*.job.*``), which it relays to attached SSE clients.
 * **scheduler**: job admission and lifecycle events, work items and held jobs; it deletes
   a dead work item after failing its job (``runner lost``).
-* **runner**: job progress and terminal events (``ev.*.job.*``) and nothing else: no
-  keys, grants, deployments, commands or work items. It reads the log by direct get (a
-  job's last event; a deployment's ``deployment.created``, whose skills it runs). (When
-  usage facts get their own subject, add it here.)
+* **runner**: job progress and terminal events (``ev.*.job.*``) and its jobs' live
+  frames (``live.*.job.*``: the model's text as it is generated, stored nowhere), and
+  nothing else: no keys, grants, deployments, commands or work items. It reads the log
+  by direct get (a job's last event; a deployment's ``deployment.created``, whose skills
+  it runs). (When usage facts get their own subject, add it here.)
 * **billing**: the ledger's one writer (``ev.*.ledger.*``): grants it is commanded to
   record (``cmd.billing.>``), and the charges of usage when they land, each append
   guarded by the project's ledger sequence.
@@ -56,6 +58,7 @@ from puras_common.events.subjects import (
     CMDS_STREAM,
     EVENTS_STREAM,
     HELD_STREAM,
+    LIVE_JOB_FILTER,
     WORK_STREAM,
     aggregate_filter,
 )
@@ -179,8 +182,9 @@ def _gateway() -> Identity:
             f"{_API}.STREAM.MSG.GET.{_IDEMPOTENCY}",
             *_direct_get(_IDEMPOTENCY),
         ),
-        # Live job events for wait and SSE, without a consumer (ARCHITECTURE §5a).
-        subscribe=(_events(AGG_JOB)[0], f"{inbox_prefix('gateway')}.>"),
+        # Live job events for wait and SSE, without a consumer (ARCHITECTURE §5a), and
+        # the model's text as it is generated, for attached SSE clients (Z5).
+        subscribe=(_events(AGG_JOB)[0], LIVE_JOB_FILTER, f"{inbox_prefix('gateway')}.>"),
     )
 
 
@@ -222,6 +226,8 @@ def _runner() -> Identity:
         purpose="runs jobs: job progress and terminal events only",
         publish=(
             *_events(AGG_JOB),
+            # The model's text as it is generated, for attached clients; never stored.
+            LIVE_JOB_FILTER,
             *_ensure_streams(),
             *_direct_get(EVENTS_STREAM),
             # The pool's durable, runners-<pool> (a wildcard is a whole token: any pool).

@@ -19,11 +19,16 @@ __all__ = [
     "deployment_created_id",
     "deployment_deleted_id",
     "held_msg_id",
+    "job_agent_started_id",
     "job_log_id",
+    "job_model_response_id",
     "job_queued_id",
     "job_released_id",
     "job_started_id",
     "job_terminal_id",
+    "job_tool_call_id",
+    "job_tool_result_id",
+    "job_usage_id",
     "key_created_id",
     "key_revoked_id",
     "project_created_id",
@@ -130,3 +135,33 @@ def held_msg_id(job_id: str) -> str:
 def cancel_msg_id(job_id: str) -> str:
     """``<job>:cancel``: the cancel command for a job (asking twice sends one)."""
     return f"{job_id}:cancel"
+
+
+# -- agent runs: one id per step of the run, whichever attempt records it ---------------
+# A resumed attempt that records a step again (it could not tell the first publish
+# landed) is dropped by JetStream's duplicate window instead of recorded twice.
+
+
+def job_agent_started_id(job_id: str) -> str:
+    """``<job>:agent``."""
+    return f"{job_id}:agent"
+
+
+def job_model_response_id(job_id: str, step: int) -> str:
+    """``<job>:model:<step>``."""
+    return f"{job_id}:model:{step}"
+
+
+def job_usage_id(job_id: str, step: int) -> str:
+    """``<job>:usage:<step>``."""
+    return f"{job_id}:usage:{step}"
+
+
+def job_tool_call_id(job_id: str, step: int, call_id: str) -> str:
+    """``<job>:tool_call:<step>:<call id>``."""
+    return f"{job_id}:tool_call:{step}:{call_id}"
+
+
+def job_tool_result_id(job_id: str, step: int, call_id: str) -> str:
+    """``<job>:tool_result:<step>:<call id>``."""
+    return f"{job_id}:tool_result:{step}:{call_id}"

@@ -1,7 +1,9 @@
 """Stream and subject names: declared once, used everywhere (event ids and durable
 consumer names are in :mod:`puras_common.events.ids`).
 
-Subjects of the event log are ``ev.<project>.<aggregate>.<id>``; a project id and an
+Subjects of the event log are ``ev.<project>.<aggregate>.<id>``; live frames of a job
+(``live.<project>.job.<id>``, Z5) are plain NATS subjects that no stream captures. A
+project id and an
 aggregate id never contain ``.``, ``*``, ``>`` or whitespace (they are UUIDs or key
 prefixes), which :func:`event_subject` checks.
 """
@@ -26,6 +28,7 @@ __all__ = [
     "EVENTS_STREAM",
     "HELD_FILTER",
     "HELD_STREAM",
+    "LIVE_JOB_FILTER",
     "WORK_STREAM",
     "aggregate_filter",
     "event_aggregate",
@@ -33,6 +36,7 @@ __all__ = [
     "held_filter",
     "held_project",
     "held_subject",
+    "live_subject",
     "parse_event_subject",
     "submit_filter",
     "submit_subject",
@@ -66,6 +70,8 @@ CMD_BILLING_GRANT: Final = "cmd.billing.grant"
 """Grant a project credit (gateway -> billing, the ledger's one writer)."""
 CMD_BILLING_FILTER: Final = "cmd.billing.>"
 """Every command addressed to billing."""
+LIVE_JOB_FILTER: Final = "live.*.job.*"
+"""Every job's live frames (runner -> gateway), outside every stream: never stored."""
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -115,6 +121,13 @@ def submit_filter(project_id: str = "*") -> str:
 def work_subject(pool: str) -> str:
     """``work.<pool>``: where runnable jobs of a runner pool are queued."""
     return f"work.{_token('pool', pool)}"
+
+
+def live_subject(project_id: str, job_id: str) -> str:
+    """``live.<project>.job.<job>``: frames for the clients attached to a job right now
+    (the model's text as it is generated, Z5). Core NATS only: no stream's subjects match
+    it, so nothing sent here is stored, and a frame nobody is listening for is gone."""
+    return f"live.{_token('project id', project_id)}.{AGG_JOB}.{_token('job id', job_id)}"
 
 
 def held_subject(project_id: str, job_id: str) -> str:

@@ -22,15 +22,19 @@ __all__ = [
     "TERMINAL_EVENTS",
     "TERMINAL_EVENT_TYPES",
     "TERMINAL_STATUSES",
+    "AgentEvent",
+    "AgentStarted",
     "AnyEvent",
     "ApiKeyCreated",
     "ApiKeyRevoked",
     "BundleRef",
+    "ContentBlock",
     "CreditGranted",
     "DeploymentActivated",
     "DeploymentCreated",
     "DeploymentDeleted",
     "DeploymentEvent",
+    "FileBlock",
     "JobCancelled",
     "JobEvent",
     "JobFailed",
@@ -44,10 +48,17 @@ __all__ = [
     "JobTerminal",
     "KeyEvent",
     "LedgerEvent",
+    "ModelResponded",
+    "ModelUsage",
     "ProjectCreated",
     "SkillKind",
     "SkillRecord",
+    "TextBlock",
+    "ToolCalled",
     "ToolRecord",
+    "ToolResulted",
+    "ToolUseBlock",
+    "UsageRecorded",
     "is_terminal_status",
 ]
 
@@ -170,6 +181,8 @@ class SkillRecord(msgspec.Struct, frozen=True, kw_only=True):
     """User tools of an agentic skill."""
     timeout_seconds: int | None = None
     """Wall-clock limit of one run; ``None`` takes the runner's default."""
+    max_steps: int | None = None
+    """Most model calls of one agentic run; ``None`` takes the runner's default."""
 
 
 class DeploymentCreated(Event, frozen=True, kw_only=True):
@@ -337,6 +350,147 @@ class JobCancelled(Event, frozen=True, kw_only=True):
     """When the cancel was recorded."""
 
 
+# -- agent runs (on the job's subject, between its start and its end) -------------------
+
+
+class TextBlock(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="text"):
+    """Text in a model response or a tool result."""
+
+    text: str
+    """The text."""
+
+
+class ToolUseBlock(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="tool_use"):
+    """A tool call in a model response."""
+
+    id: str
+    """The call's id, as the provider named it (a tool result answers it)."""
+    name: str
+    """The tool called."""
+    input: dict[str, Any]
+    """Its arguments."""
+
+
+class FileBlock(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="file"):
+    """An image or a PDF put before the model (an attachment, a ``file_read`` result).
+
+    Recorded by reference, never by content: the log keeps what the model was shown,
+    and a resumed run reads the bytes again from where they came from.
+    """
+
+    kind: Literal["image", "document"]
+    """``image`` (a vision block) or ``document`` (a PDF block)."""
+    media_type: str
+    """``image/png``, ``application/pdf`` ..."""
+    drive_path: str | None = None
+    """Where in the project's drive the bytes are (``None``: not from the drive)."""
+    url: str | None = None
+    """The URL the model was given instead of the bytes (image and PDF URLs, A6)."""
+    base64_index: int | None = None
+    """Which entry of ``inputs.attachments`` holds the bytes (an inline attachment)."""
+    size: int = 0
+    """Bytes of the file (0: unknown, a URL)."""
+    sha256: str = ""
+    """Hex sha256 of the bytes shown (empty for a URL)."""
+
+
+ContentBlock: TypeAlias = TextBlock | ToolUseBlock | FileBlock
+"""One block of a model response or of a tool result."""
+
+
+class ModelUsage(msgspec.Struct, frozen=True, kw_only=True):
+    """Tokens one model call used, as the provider reported them."""
+
+    input_tokens: int = 0
+    """Prompt tokens not read from the provider's cache."""
+    output_tokens: int = 0
+    """Generated tokens."""
+    cache_read_tokens: int = 0
+    """Prompt tokens read from the provider's prompt cache."""
+    cache_write_tokens: int = 0
+    """Prompt tokens written to the provider's prompt cache."""
+
+
+class AgentStarted(Event, frozen=True, kw_only=True):
+    """An agent run began (its first attempt; a resumed attempt records none)."""
+
+    type = "job.agent_start"
+    model: str
+    """The model slug the run uses (the platform default when the skill names none)."""
+    provider: str
+    """Which upstream serves it (``anthropic``, ``openai`` ...), from configuration."""
+    upstream_model: str
+    """The provider's own model id."""
+    tools: list[str]
+    """The tools offered to the model, by name."""
+    max_steps: int
+    """The most model calls the run may make."""
+    attempt: int = 1
+    """The attempt that started the run."""
+
+
+class ModelResponded(Event, frozen=True, kw_only=True):
+    """The model answered one step of the run (the whole response, never deltas)."""
+
+    type = "job.model_response"
+    step: int
+    """1-based: the n-th model call of the run."""
+    content: list[ContentBlock]
+    """Its text and tool calls, in order."""
+    stop_reason: str
+    """``end_turn``, ``tool_use``, ``max_tokens`` or the provider's own reason."""
+    usage: ModelUsage
+    """Tokens the call used."""
+    attempt: int = 1
+    """The attempt that made the call."""
+
+
+class ToolCalled(Event, frozen=True, kw_only=True):
+    """The run is executing one tool call of a model response."""
+
+    type = "job.tool_call"
+    step: int
+    """The step whose response asked for the call."""
+    call_id: str
+    """The call's id in that response."""
+    name: str
+    """The tool."""
+    input: dict[str, Any]
+    """Its arguments, as the model gave them."""
+
+
+class ToolResulted(Event, frozen=True, kw_only=True):
+    """A tool call's result, as the model is shown it (capped, secrets masked)."""
+
+    type = "job.tool_result"
+    step: int
+    """The step whose response asked for the call."""
+    call_id: str
+    """The call answered."""
+    name: str
+    """The tool."""
+    content: list[ContentBlock]
+    """What the model is shown: text, and images or PDFs by reference."""
+    is_error: bool = False
+    """True when the call failed (the model sees the error and may go on)."""
+
+
+class UsageRecorded(Event, frozen=True, kw_only=True):
+    """One billable upstream call: what billing prices (B1)."""
+
+    type = "job.usage"
+    step: int
+    """The model call's step."""
+    provider: str
+    """Who served the call."""
+    model: str
+    """The model slug (prices are per slug)."""
+    upstream_model: str
+    """The provider's own model id."""
+    usage: ModelUsage
+    """Its tokens."""
+
+
 # -- the unions --------------------------------------------------------------------------
 
 KeyEvent: TypeAlias = ProjectCreated | ApiKeyCreated | ApiKeyRevoked
@@ -347,7 +501,9 @@ DeploymentEvent: TypeAlias = DeploymentCreated | DeploymentActivated | Deploymen
 """Events of the ``deployments`` aggregate."""
 JobTerminal: TypeAlias = JobSucceeded | JobFailed | JobCancelled
 """The events that end a job: one per job, each setting one of ``TERMINAL_STATUSES``."""
-JobEvent: TypeAlias = JobQueued | JobReleased | JobStarted | JobLogged | JobTerminal
+AgentEvent: TypeAlias = AgentStarted | ModelResponded | ToolCalled | ToolResulted | UsageRecorded
+"""What an agent run records on its job's subject (A10)."""
+JobEvent: TypeAlias = JobQueued | JobReleased | JobStarted | JobLogged | AgentEvent | JobTerminal
 """Events of the ``job`` aggregate."""
 AnyEvent: TypeAlias = KeyEvent | LedgerEvent | DeploymentEvent | JobEvent
 """Every event type of the log; what :func:`puras_common.events.decode_event` returns."""

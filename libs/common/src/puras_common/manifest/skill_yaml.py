@@ -49,7 +49,10 @@ ALLOWED_FIELDS: Final = (
     "output_schema",
     "tools",
     "timeout_seconds",
+    "max_steps",
 )
+MAX_STEPS_CEILING: Final = 1000
+"""The most model calls a skill's ``max_steps`` may allow in one run."""
 ALLOWED_TOOL_FIELDS: Final = ("name", "description", "entrypoint", "input_schema", "output_schema")
 BUILTIN_TOOL_NAMES: Final = frozenset(
     {
@@ -216,7 +219,9 @@ class _SkillCheck:
         description = self.optional_str(doc, "description")
         kind = self.check_entrypoint(doc)
         entrypoint = doc.get("entrypoint")
-        agentic_only = [k for k in ("model", "disable_bash", "tools") if doc.get(k) is not None]
+        agentic_only = [
+            k for k in ("model", "disable_bash", "tools", "max_steps") if doc.get(k) is not None
+        ]
         if kind == "deterministic":
             for key in agentic_only:
                 self.problem(
@@ -239,6 +244,7 @@ class _SkillCheck:
         )
         tools = self.check_tools(doc.get("tools")) if maybe_agentic else []
         timeout = self.check_timeout(doc.get("timeout_seconds"))
+        max_steps = self.check_max_steps(doc.get("max_steps")) if maybe_agentic else None
         if kind is None or not isinstance(entrypoint, str) or self.problems:
             return None
         return SkillSpec(
@@ -252,6 +258,7 @@ class _SkillCheck:
             output_schema=output_schema,
             tools=tools,
             timeout_seconds=timeout,
+            max_steps=max_steps,
         )
 
     def optional_str(self, doc: Mapping[str, Any], key: str, prefix: str = "") -> str:
@@ -377,6 +384,22 @@ class _SkillCheck:
             self.problem(
                 "timeout_seconds",
                 f"must be a whole number of seconds from 1 to {MAX_TIMEOUT_SECONDS}, not {value!r}",
+            )
+            return None
+        return value
+
+    def check_max_steps(self, value: object) -> int | None:
+        if value is None:
+            return None
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or not 1 <= value <= MAX_STEPS_CEILING
+        ):
+            self.problem(
+                "max_steps",
+                f"must be a whole number of model calls from 1 to {MAX_STEPS_CEILING}, "
+                f"not {value!r}",
             )
             return None
         return value

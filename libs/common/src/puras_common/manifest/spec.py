@@ -39,6 +39,8 @@ class SkillSpec(msgspec.Struct, frozen=True, kw_only=True):
     tools: list[ToolSpec] = msgspec.field(default_factory=list)
     timeout_seconds: int | None = None
     """Wall-clock limit of one run; ``None`` takes the runner's default."""
+    max_steps: int | None = None
+    """Most model calls of one agentic run; ``None`` takes the runner's default."""
 
     @property
     def module_file(self) -> str:

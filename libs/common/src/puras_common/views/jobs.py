@@ -9,6 +9,7 @@ import msgspec
 from puras_common.events.base import Envelope
 from puras_common.events.types import (
     TERMINAL_STATUSES,
+    AgentStarted,
     AnyEvent,
     JobCancelled,
     JobEvent,
@@ -19,6 +20,10 @@ from puras_common.events.types import (
     JobReleased,
     JobStarted,
     JobSucceeded,
+    ModelResponded,
+    ToolCalled,
+    ToolResulted,
+    UsageRecorded,
 )
 
 __all__ = ["apply_job_event", "job_out", "public_event_type", "public_payload"]
@@ -94,6 +99,10 @@ def apply_job_event(job: JobRecord | None, env: Envelope, ev: AnyEvent | None) -
             )
         case JobLogged() | JobReleased():
             return job
+        case AgentStarted() | ModelResponded() | ToolCalled() | ToolResulted() | UsageRecorded():
+            # Progress of an agent run: shown as events, not part of JobOut (its cost
+            # comes from billing's charges for the usage).
+            return job
         case _:
             assert_never(ev)
 
@@ -125,6 +134,37 @@ def public_payload(
             return job_out(job)
         case JobReleased():
             return {}
+        case AgentStarted():
+            return {
+                "model": ev.model,
+                "provider": ev.provider,
+                "tools": ev.tools,
+                "max_steps": ev.max_steps,
+            }
+        case ModelResponded():
+            return {
+                "step": ev.step,
+                "content": msgspec.to_builtins(ev.content),
+                "stop_reason": ev.stop_reason,
+                "usage": msgspec.to_builtins(ev.usage),
+            }
+        case ToolCalled():
+            return {"step": ev.step, "call_id": ev.call_id, "name": ev.name, "input": ev.input}
+        case ToolResulted():
+            return {
+                "step": ev.step,
+                "call_id": ev.call_id,
+                "name": ev.name,
+                "content": msgspec.to_builtins(ev.content),
+                "is_error": ev.is_error,
+            }
+        case UsageRecorded():
+            return {
+                "step": ev.step,
+                "provider": ev.provider,
+                "model": ev.model,
+                **msgspec.to_builtins(ev.usage),
+            }
         case _:
             assert_never(ev)
 

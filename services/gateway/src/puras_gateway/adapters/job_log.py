@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -27,34 +28,64 @@ __all__ = ["JobLog", "JobTail"]
 class JobTail:
     """Live events of one job from a subscription opened before anything was published."""
 
-    def __init__(self, sub: Subscription, queue: asyncio.Queue[Msg]) -> None:
-        self._sub = sub
-        self._queue = queue
+    def __init__(self) -> None:
+        self._sub: Subscription | None = None
+        # Messages in arrival order. The subscription's callback appends synchronously,
+        # so a message is here as soon as any later message (of any subscription on the
+        # connection) has been handed to its own callback: a stream that compares live
+        # frames with the events relies on that order.
+        self._arrived: deque[bytes] = deque()
+        self._ready = asyncio.Event()
         self._seen: set[str] = set()
         self.count = 0
+
+    def bind(self, sub: Subscription) -> None:
+        """The subscription feeding this tail (ended by :meth:`close`)."""
+        self._sub = sub
+
+    def offer(self, data: bytes) -> None:
+        self._arrived.append(data)
+        self._ready.set()
 
     def mark_seen(self, events: list[JobEvent]) -> None:
         for e in events:
             self._seen.add(e.envelope.id)
         self.count = max(self.count, len(events))
 
-    async def next(self, timeout: float | None) -> JobEvent | None:
-        """The next new event, or ``None`` when ``timeout`` passes first."""
-        while True:
-            try:
-                msg = await asyncio.wait_for(self._queue.get(), timeout)
-            except TimeoutError:
-                return None
-            env = decode_envelope(msg.data)
+    def poll(self) -> JobEvent | None:
+        """The next new event that has arrived already, or ``None``."""
+        while self._arrived:
+            env = decode_envelope(self._arrived.popleft())
             if env.id in self._seen:
                 continue
             self._seen.add(env.id)
             self.count += 1
             return JobEvent(idx=self.count, envelope=env, event=decode_event(env))
+        self._ready.clear()
+        return None
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Whether a message arrived (maybe a duplicate) before ``timeout`` passed."""
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def next(self, timeout: float | None) -> JobEvent | None:
+        """The next new event, or ``None`` when ``timeout`` passes first."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while (ev := self.poll()) is None:
+            left = None if deadline is None else deadline - loop.time()
+            if (left is not None and left <= 0) or not await self.wait(left):
+                return None
+        return ev
 
     async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self._sub.unsubscribe()
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
 
 
 class JobLog:
@@ -62,10 +93,10 @@ class JobLog:
         self._bus = bus
 
     async def tail(self, project_id: str, job_id: str) -> JobTail:
-        queue: asyncio.Queue[Msg] = asyncio.Queue()
+        tail = JobTail()
 
         async def _cb(msg: Msg) -> None:
-            queue.put_nowait(msg)
+            tail.offer(msg.data)
 
         sub = await self._bus.nc.subscribe(
             event_subject(project_id, AGG_JOB, job_id),
@@ -73,7 +104,8 @@ class JobLog:
             pending_msgs_limit=-1,
             pending_bytes_limit=-1,
         )
-        return JobTail(sub, queue)
+        tail.bind(sub)
+        return tail
 
     async def replay(
         self, project_id: str, job_id: str, *, after_seq: int = 0, first_idx: int = 1

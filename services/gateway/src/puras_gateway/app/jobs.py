@@ -11,7 +11,7 @@ import msgspec
 
 from puras_common.clock import Clock, SystemClock
 from puras_common.events.commands import CancelJob, SubmitJob
-from puras_common.events.types import TERMINAL_EVENTS, JobRecord
+from puras_common.events.types import TERMINAL_EVENTS, JobRecord, ModelResponded
 from puras_common.ids import new_id
 from puras_common.skills import InvalidInputs, NoDeployment, UnknownSkill, resolve
 from puras_common.views.jobs import apply_job_event, job_out
@@ -21,6 +21,8 @@ from puras_gateway.app.ports import (
     IdempotencyStore,
     JobEvents,
     JobTail,
+    LiveFrames,
+    LiveTail,
     LiveViews,
     ReadViews,
 )
@@ -28,6 +30,7 @@ from puras_gateway.domain.accepted import accepted_job
 from puras_gateway.domain.errors import ApiError
 from puras_gateway.domain.idempotency import body_hash
 from puras_gateway.domain.job_events import JobEvent, api_events, fold
+from puras_gateway.domain.live import DeltaGate
 from puras_gateway.domain.requests import ListParams, SubmitBody, SubmitMode, is_terminal
 
 __all__ = ["JobsService"]
@@ -62,6 +65,7 @@ class JobsService:
         ping_s: float = 15.0,
         read_wait_s: float = 5.0,
         sync_view: Callable[[], Awaitable[bool]] | None = None,
+        live: LiveFrames | None = None,
     ) -> None:
         self._commands = commands
         self._clock = clock or SystemClock()
@@ -72,6 +76,7 @@ class JobsService:
         self._idem = idempotency
         self._read_wait = read_wait_s
         self._sync_view = sync_view
+        self._live = live
 
     # -- submit ------------------------------------------------------------------------
 
@@ -137,11 +142,13 @@ class JobsService:
         )
         # For wait and stream, listen before publishing: no event can slip past us.
         tail = await self._log.tail(p.project_id, job_id) if mode.kind != "async" else None
+        live: LiveTail | None = None
         try:
+            if mode.kind == "stream":
+                live = await self._follow_live(p.project_id, job_id)
             await self._commands.submit(cmd)
         except BaseException:
-            if tail is not None:
-                await tail.close()
+            await _close(tail, live)
             raise
         queued = accepted_job(cmd)
         if tail is None:
@@ -151,7 +158,7 @@ class JobsService:
                 return job_out(await self._wait(p, queued, tail, mode.timeout_s))
             finally:
                 await tail.close()
-        return self._stream(p.project_id, job_id, tail, past=[], after=0)
+        return self._stream(tail, live, past=[], after=0)
 
     async def _repeat(
         self, p: Principal, body: SubmitBody, mode: SubmitMode, job_id: str, key: str
@@ -163,7 +170,10 @@ class JobsService:
         under the same job id (the scheduler admits a job id once).
         """
         tail = await self._log.tail(p.project_id, job_id)
+        live: LiveTail | None = None
         try:
+            if mode.kind == "stream":
+                live = await self._follow_live(p.project_id, job_id)
             past, pending = await self._accepted(p, job_id)
             if not past and pending is None:
                 # Published meanwhile, the job shows on the tail once admitted, or in the
@@ -171,15 +181,15 @@ class JobsService:
                 await tail.next(self._read_wait)
                 past, pending = await self._accepted(p, job_id)
                 if not past and pending is None:
-                    await tail.close()
+                    await _close(tail, live)
                     deployment_id, after_seq = self._admit(p, body)
                     return await self._submit(p, body, mode, job_id, deployment_id, after_seq, key)
             tail.mark_seen(past)
         except BaseException:
-            await tail.close()
+            await _close(tail, live)
             raise
         if mode.kind == "stream":
-            return self._stream(p.project_id, job_id, tail, past=past, after=0)
+            return self._stream(tail, live, past=past, after=0)
         try:
             current = fold(past) or (accepted_job(pending) if pending else None)
             if current is None:
@@ -328,41 +338,82 @@ class JobsService:
                 f"job {job_id!r} not found in this project", code="job_not_found"
             )
         tail = await self._log.tail(p.project_id, job_id)
+        live: LiveTail | None = None
         try:
+            # Before the replay, like the tail: no delta published meanwhile is missed.
+            live = await self._follow_live(p.project_id, job_id)
             past = await self._log.replay(p.project_id, job_id)
             if not past:
                 await self._find(p, job_id)  # 404 for a job that is not ours / does not exist
             tail.mark_seen(past)
         except BaseException:
-            await tail.close()
+            await _close(tail, live)
             raise
-        return self._stream(p.project_id, job_id, tail, past=past, after=after)
+        if past and isinstance(past[-1].event, TERMINAL_EVENTS):
+            await _close(None, live)  # an ended job has no live text
+            live = None
+        return self._stream(tail, live, past=past, after=after)
+
+    async def _follow_live(self, project_id: str, job_id: str) -> LiveTail | None:
+        return await self._live.follow(project_id, job_id) if self._live is not None else None
 
     async def _stream(
-        self, project_id: str, job_id: str, tail: JobTail, *, past: list[JobEvent], after: int
+        self, tail: JobTail, live: LiveTail | None, *, past: list[JobEvent], after: int
     ) -> AsyncIterator[bytes]:
+        """The job's frames after ``after``: the replayed ``past``, then the tail, with the
+        model's live text (Z5) interleaved until the job ends."""
+        gate = DeltaGate(after)
+        job: JobRecord | None = None
         try:
-            job: JobRecord | None = None
-            for ev in past:
-                job = fold([ev], job)
-                if ev.idx > after:
-                    yield _frame(ev, job)
-                if isinstance(ev.event, TERMINAL_EVENTS) and job is not None:
-                    yield _end_frame(job)
-                    return
+            pending = iter(past)
             while True:
-                ev2 = await tail.next(self._ping)
-                if ev2 is None:
+                # Live text first: a runner publishes a step's deltas before it appends
+                # the step's response, and the response comes the longer way (through
+                # the stream), so deltas waiting now came before any response waiting
+                # now. A delta of a step whose response was already sent is late, and
+                # dropped (the response has its text).
+                if live is not None and job is not None:
+                    for f in gate.frames(live.drain()):
+                        yield f
+                ev = next(pending, None) or tail.poll()
+                while ev is not None:
+                    job = fold([ev], job)
+                    if ev.idx > after:
+                        yield _frame(ev, job)
+                    gate.passed(ev.idx, _responded_step(ev))
+                    if isinstance(ev.event, TERMINAL_EVENTS) and job is not None:
+                        yield _end_frame(job)
+                        return
+                    ev = next(pending, None) or tail.poll()
+                if not await _either(tail, live, self._ping):
                     yield PING
-                    continue
-                job = fold([ev2], job)
-                if ev2.idx > after:
-                    yield _frame(ev2, job)
-                if isinstance(ev2.event, TERMINAL_EVENTS) and job is not None:
-                    yield _end_frame(job)
-                    return
         finally:
-            await tail.close()
+            await _close(tail, live)
+
+
+async def _either(tail: JobTail, live: LiveTail | None, timeout: float) -> bool:
+    """Wait until an event or a live frame arrives; ``False`` if ``timeout`` passed first."""
+    if live is None:
+        return await tail.wait(timeout)
+    event = asyncio.ensure_future(tail.wait(timeout))
+    frame = asyncio.ensure_future(live.wait())
+    try:
+        await asyncio.wait((event, frame), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in (event, frame):
+            w.cancel()  # waiting has no side effect: nothing is lost by cancelling
+    return (frame.done() and not frame.cancelled()) or (event.done() and event.result())
+
+
+async def _close(tail: JobTail | None, live: LiveTail | None) -> None:
+    if tail is not None:
+        await tail.close()
+    if live is not None:
+        await live.close()
+
+
+def _responded_step(ev: JobEvent) -> int | None:
+    return ev.event.step if isinstance(ev.event, ModelResponded) else None
 
 
 def _plausible_id(job_id: str) -> bool:

@@ -18,6 +18,7 @@ from puras_common.views.deployments import DeploymentsView
 from puras_common.views.keys import KeysView
 from puras_gateway.domain.idempotency import Claim
 from puras_gateway.domain.job_events import JobEvent
+from puras_gateway.domain.live import ModelDelta
 from puras_gateway.domain.requests import Cursor, ListParams
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "JobEvents",
     "JobTail",
     "KeyUseRecorder",
+    "LiveFrames",
+    "LiveTail",
     "LiveViews",
     "ProjectionWatch",
     "ReadViews",
@@ -60,6 +63,15 @@ class JobTail(Protocol):
 
     def mark_seen(self, events: list[JobEvent]) -> None: ...
 
+    def poll(self) -> JobEvent | None:
+        """The next new event that has arrived already (never waits), or ``None``."""
+        ...
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Whether anything arrived before ``timeout`` (``poll`` may still find nothing
+        new: a duplicate of a replayed event)."""
+        ...
+
     async def next(self, timeout: float | None) -> JobEvent | None: ...
 
     async def close(self) -> None: ...
@@ -75,6 +87,29 @@ class JobEvents(Protocol):
     ) -> list[JobEvent]: ...
 
     async def last(self, project_id: str, job_id: str) -> JobEvent | None: ...
+
+
+class LiveTail(Protocol):
+    """One job's live frames (never stored, Z5), held for a stream until it takes them;
+    a stream that falls behind loses the oldest (the log's responses supersede them)."""
+
+    async def wait(self) -> None:
+        """Return once a frame is pending (at once if one is)."""
+        ...
+
+    def drain(self) -> list[ModelDelta]:
+        """The pending frames, oldest first; none are pending afterwards."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class LiveFrames(Protocol):
+    """The live frames of jobs, as runners publish them."""
+
+    async def follow(self, project_id: str, job_id: str) -> LiveTail:
+        """Frames published from now on (the subscription is in place on return)."""
+        ...
 
 
 class EventLog(Protocol):

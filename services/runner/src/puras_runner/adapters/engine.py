@@ -53,7 +53,14 @@ from puras_runner.domain.outcome import (
     TooLarge,
 )
 
-__all__ = ["Execution", "PreparationFailed", "PreparedSkill", "TemplateEngine"]
+__all__ = [
+    "TOOL_HOST_SCRIPT",
+    "Channel",
+    "Execution",
+    "PreparationFailed",
+    "PreparedSkill",
+    "TemplateEngine",
+]
 
 log = get_logger(__name__)
 
@@ -75,6 +82,22 @@ datagram is limited by the socket buffer, ~200 KiB by default)."""
 _READ_CHUNK: Final = 64 * 1024
 
 OutputSink = Callable[[Stream, bytes], None]
+
+TOOL_HOST_SCRIPT: Final = Path(__file__).resolve().parent.parent / "tool_host.py"
+"""An agentic skill's template runs this instead of a function of the skill's."""
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """What an agent run's job gets on top of a deterministic job's (see ``tool_host``)."""
+
+    fd: int
+    """The job's end of its channel to the runner (the caller's to close once the job
+    was handed over, or failed to be)."""
+    inputs: dict[str, Any]
+    """The job's ``inputs`` (the tool host's own settings, not the run's inputs)."""
+    env: dict[str, str]
+    """Variables added to (or replacing) the job's environment."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,24 +408,25 @@ class TemplateEngine:
             venv,
             memory_limit_mb=self.memory_limit_mb,
             per_job_cgroups=cgroups is not None and cgroups.enabled,
-            jail_spec=self._jail_spec(job.project_id, venv, deployment, spec.name),
+            jail_spec=self._jail_spec(job.project_id, venv, deployment, spec),
             project_id=job.project_id,
         )
         self._prepared[prepared.key] = prepared
         return prepared
 
     def _jail_spec(
-        self, project_id: str, venv: Venv, deployment: Deployment, skill: str
+        self, project_id: str, venv: Venv, deployment: Deployment, spec: SkillRecord
     ) -> dict[str, Any] | None:
         if self.sandbox is None:
             return None
         return self.sandbox.jail_config(
             project_id=project_id,
             deployment_id=deployment.id,
-            skill=skill,
+            skill=spec.name,
             venv_dir=venv.path,
             bundle_root=deployment.root,
             python=venv.python,
+            tool_host=TOOL_HOST_SCRIPT if spec.kind == "agentic" else None,
         )
 
     async def start(
@@ -414,8 +438,12 @@ class TemplateEngine:
         timeout_s: float,
         secrets: Mapping[str, str],
         on_output: OutputSink,
+        channel: Channel | None = None,
     ) -> Execution:
-        """Hand the job to its template's waiting child; the job is running on return."""
+        """Hand the job to its template's waiting child; the job is running on return.
+
+        With ``channel`` (an agent run: see ``tool_host``) the job gets the channel's fd,
+        inputs and environment instead of the work item's inputs."""
         template = await self._template(prepared, timeout_s)
         workdir: Path | None = None
         venv_bin, bundle_root = str(prepared.venv.bin), str(prepared.deployment.root)
@@ -446,22 +474,28 @@ class TemplateEngine:
         if prepared.template.jail is not None and self.sandbox is not None:
             env.update(self.sandbox.job_env())
         cpu_soft, cpu_hard = cpu_limits(timeout_s)
+        doc: dict[str, Any] = {
+            "inputs": job.inputs,
+            "env": env,
+            "cwd": cwd,
+            "cpu_soft_s": cpu_soft,
+            "cpu_hard_s": cpu_hard,
+            "max_result_bytes": self.max_result_bytes,
+        }
+        if channel is not None:
+            env.update(channel.env)
+            doc["inputs"] = channel.inputs
+            doc["channel"] = True
         try:
             return await self.start_in(
                 template,
                 workdir,
                 on_output,
-                {
-                    "inputs": job.inputs,
-                    "env": env,
-                    "cwd": cwd,
-                    "cpu_soft_s": cpu_soft,
-                    "cpu_hard_s": cpu_hard,
-                    "max_result_bytes": self.max_result_bytes,
-                },
+                doc,
                 project_id=job.project_id,
                 prepared=prepared,
                 timeout_s=timeout_s,
+                channel_fd=None if channel is None else channel.fd,
             )
         except BaseException:
             if workdir is not None:
@@ -478,14 +512,17 @@ class TemplateEngine:
         project_id: str,
         prepared: PreparedSkill | None = None,
         timeout_s: float = 60.0,
+        channel_fd: int | None = None,
     ) -> Execution:
         """Hand ``job_doc`` (see ``template_main``) to ``template``; retried once on a fresh
-        template if this one went away (``prepared`` says how to start it)."""
+        template if this one went away (``prepared`` says how to start it). A
+        ``channel_fd`` goes with the job as its last fd (the caller closes it)."""
         payload = msgspec.json.encode(job_doc)
         pipes = [os.pipe2(os.O_CLOEXEC) for _ in range(3)]
         (out_r, out_w), (err_r, err_w), (res_r, res_w) = pipes
         mine = [out_r, err_r, res_r]
         theirs = [out_w, err_w, res_w]
+        extra = [] if channel_fd is None else [channel_fd]
         try:
             if len(payload) > INLINE_JOB_BYTES:
                 # Too large for one datagram: the child reads it from a memfd.
@@ -498,7 +535,7 @@ class TemplateEngine:
                 payload = b"@"
             for attempt in range(2):
                 try:
-                    handle = await template.run(payload, theirs)
+                    handle = await template.run(payload, theirs + extra)
                     break
                 except TemplateError as exc:
                     if attempt or prepared is None:
@@ -557,8 +594,18 @@ def prepare_skill(
     project_id: str = "",
 ) -> PreparedSkill:
     skill_dir = deployment.root / "skills" / spec.name
-    # A deterministic skill's entrypoint is ``file.py:function`` (checked at deploy).
-    module_file, function = spec.entrypoint.split(":", 1)
+    if spec.kind == "agentic":
+        # The run's process is the runtime's tool host (an absolute path wins over
+        # skill_dir in template_main); confined, the jail shows it under RUNTIME.
+        module_file = (
+            f"{jail.RUNTIME}/{TOOL_HOST_SCRIPT.name}"
+            if jail_spec is not None
+            else str(TOOL_HOST_SCRIPT)
+        )
+        function = "run"
+    else:
+        # A deterministic skill's entrypoint is ``file.py:function`` (checked at deploy).
+        module_file, function = spec.entrypoint.split(":", 1)
     limits = dataclasses.asdict(process_limits(memory_limit_mb=memory_limit_mb))
     if per_job_cgroups:
         # The cgroup counts memory and processes for the job as a whole; an address-space

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Final
 
 from nats.aio.msg import Msg
@@ -10,7 +10,7 @@ from nats.aio.subscription import Subscription
 from nats.js.errors import NotFoundError
 
 from puras_common.bus import Bus
-from puras_common.events.base import DecodeError, Event, decode_envelope, decode_event
+from puras_common.events.base import DecodeError, Envelope, Event, decode_envelope, decode_event
 from puras_common.events.commands import RunJob
 from puras_common.events.subjects import AGG_JOB, EVENTS_STREAM, event_subject
 from puras_common.events.types import JobLogged, JobStarted
@@ -23,6 +23,8 @@ log = get_logger(__name__)
 
 MAX_WALK: Final = 10_000
 """Events read when looking for a job's latest start (only on the ``runner lost`` path)."""
+MAX_HISTORY: Final = 100_000
+"""Events read when an agent run resumes: far more than a run's step limit makes."""
 
 
 class SubjectWatch:
@@ -70,26 +72,46 @@ class NatsJobEvents:
         return LastEvent(seq=int(raw.seq or 0), type=env.type)
 
     async def latest_started(self, job: RunJob) -> JobStarted | None:
+        latest: JobStarted | None = None
+        async for env in self._walk(job, MAX_WALK):
+            if env.type == JobStarted.type:
+                event = self._decode(env)
+                if isinstance(event, JobStarted):
+                    latest = event
+        return latest
+
+    async def history(self, job: RunJob) -> list[Event]:
+        out: list[Event] = []
+        async for env in self._walk(job, MAX_HISTORY):
+            event = self._decode(env)
+            if event is not None:
+                out.append(event)
+        return out
+
+    @staticmethod
+    def _decode(env: Envelope) -> Event | None:
+        try:
+            return decode_event(env)
+        except DecodeError as exc:
+            log.warning("undecodable job event skipped", type=env.type, error=str(exc))
+            return None
+
+    async def _walk(self, job: RunJob, limit: int) -> AsyncIterator[Envelope]:
+        """The job's stored events from its first, by direct gets (no consumer)."""
         subject = self._subject(job)
         seq = 1
-        latest: JobStarted | None = None
-        for _ in range(MAX_WALK):
+        for _ in range(limit):
             try:
                 raw = await self._bus.js.get_msg(
                     EVENTS_STREAM, seq=seq, subject=subject, next=True, direct=True
                 )
             except NotFoundError:
-                break
+                return
             try:
-                env = decode_envelope(raw.data or b"")
-                if env.type == JobStarted.type:
-                    event = decode_event(env)
-                    if isinstance(event, JobStarted):
-                        latest = event
+                yield decode_envelope(raw.data or b"")
             except DecodeError as exc:
                 log.warning("undecodable job event skipped", seq=raw.seq, error=str(exc))
             seq = int(raw.seq or seq) + 1
-        return latest
 
     async def watch(
         self, job: RunJob, on_event: Callable[[str, Event | None], None]

@@ -145,9 +145,14 @@ class Sandbox:
         venv_dir: Path,
         bundle_root: Path,
         python: Path,
+        tool_host: Path | None = None,
     ) -> dict[str, Any]:
-        """What a template is given to confine itself and its jobs (``template_main``)."""
+        """What a template is given to confine itself and its jobs (``template_main``);
+        an agentic skill's also shows ``tool_host`` under ``RUNTIME``."""
         script = Path(__file__).resolve().parent.parent / "template_main.py"
+        runtime = [script, Path(jail.__file__)]
+        if tool_host is not None:
+            runtime.append(tool_host)
         return {
             "module": jail.__file__,
             "template": self.template_spec(
@@ -155,7 +160,7 @@ class Sandbox:
                 venv_dir=venv_dir,
                 bundle_root=bundle_root,
                 python=python,
-                runtime=[script, Path(jail.__file__)],
+                runtime=runtime,
             ),
             "job": self.job_spec(),
             "inside": {

@@ -220,6 +220,22 @@ class Attempt:
             raise AttemptStopped(f"the job moved on: {exc}", ack=False) from None
         return outcome
 
+    async def record(self, event: Event, event_id: str) -> None:
+        """Append one of the job's progress facts (an agent step) in the attempt's chain,
+        and wait for it to be stored. Raises :class:`AttemptStopped` when the job moved
+        on meanwhile."""
+        try:
+            await self._publish(event, event_id)
+        except ConcurrencyConflict as exc:
+            raise AttemptStopped(f"the job moved on: {exc}", ack=False) from None
+
+    async def record_late(self, event: Event, event_id: str) -> None:
+        """Append a fact that happened whatever became of the job (a model call that
+        was in flight when the job was cancelled: it was made, and is paid for), outside
+        the attempt's chain."""
+        async with self._publish_lock:
+            await self.events.append(event, job=self.job, event_id=event_id, expected_seq=None)
+
     def after(self, cleanup: Cleanup) -> None:
         """Run ``cleanup`` once the attempt is over (its outcome recorded or not)."""
         self.cleanups.append(cleanup)
@@ -246,6 +262,10 @@ class Attempt:
     def on_stop(self, kill: Callable[[], None]) -> None:
         """Call ``kill`` when the attempt must stop (at once if it already must)."""
         self._stop.add_done_callback(lambda _f: kill())
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.done()
 
     def raise_if_stopped(self) -> None:
         if self._stop.done():

@@ -197,7 +197,11 @@ class JobHandler:
             return Failed(skill.message)
         engine = self.engines.get(skill.kind)
         if engine is None:
-            return Failed(errors.unsupported_kind_error(skill.name, skill.kind, skill.entrypoint))
+            return Failed(
+                errors.unsupported_kind_error(
+                    skill.name, skill.kind, skill.entrypoint, list(self.engines)
+                )
+            )
         return await engine.run(run, deployment, skill)
 
     async def _ended(self, job: RunJob) -> bool:

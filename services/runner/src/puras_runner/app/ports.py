@@ -10,24 +10,36 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from puras_common.events.base import Event
 from puras_common.events.commands import RunJob
-from puras_common.events.types import DeploymentCreated, JobStarted, SkillRecord
+from puras_common.events.types import DeploymentCreated, JobStarted, SkillRecord, ToolRecord
+from puras_runner.domain.agent.conversation import ModelReply, ModelRequest, ModelRoute, OnText
 from puras_runner.domain.logs import Stream
 from puras_runner.domain.outcome import RunFacts
 
 __all__ = [
+    "BashResult",
     "Deployment",
     "DeploymentLog",
     "Deployments",
+    "DriveFile",
+    "Fetched",
+    "Fetcher",
     "JobEventLog",
     "LastEvent",
+    "LiveFeed",
+    "ModelClient",
+    "ModelClients",
     "OutputSink",
     "ProcessEngine",
     "Running",
+    "SandboxSession",
+    "Sandboxes",
+    "Search",
     "SecretsProvider",
+    "ToolCallResult",
     "Watch",
     "WorkMessage",
     "WorkSource",
@@ -85,6 +97,11 @@ class JobEventLog(Protocol):
 
     async def latest_started(self, job: RunJob) -> JobStarted | None:
         """The job's most recent ``JobStarted`` (``None``: it never started)."""
+        ...
+
+    async def history(self, job: RunJob) -> list[Event]:
+        """Every event of the job so far, decoded, in order (a resumed agent run
+        rebuilds its conversation from them)."""
         ...
 
     async def watch(self, job: RunJob, on_event: Callable[[str, Event | None], None]) -> Watch:
@@ -185,4 +202,135 @@ class ProcessEngine(Protocol[P]):
         on_output: OutputSink,
     ) -> Running:
         """The job's process, running; raises ``PreparationFailed`` with the job's error."""
+        ...
+
+
+# -- the agent engine's ports ---------------------------------------------------------------
+
+
+class ModelClient(Protocol):
+    """One provider's API (Anthropic Messages, OpenAI Chat Completions)."""
+
+    async def respond(self, request: ModelRequest, on_text: OnText) -> ModelReply:
+        """One model call, streamed: ``on_text`` gets the text as it is generated.
+        Retries rate limits, overload and 5xx with backoff; raises ``ProviderError``."""
+        ...
+
+
+class ModelClients(Protocol):
+    def client(self, route: ModelRoute) -> ModelClient:
+        """The client for the route's provider and endpoint."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the clients' connection pools (the runner's shutdown)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A fetched URL: its final address (after redirects), type and bytes."""
+
+    url: str
+    status: int
+    media_type: str
+    """The ``Content-Type`` without parameters (empty: none sent)."""
+    data: bytes
+    charset: str | None = None
+
+
+class Fetcher(Protocol):
+    """Outbound HTTP(S) GETs under the SSRF policy (A8, the attachments' URLs)."""
+
+    async def get(self, url: str, *, max_bytes: int, timeout_s: float) -> Fetched:
+        """Follow redirects (each one checked); raise ``FetchFailed`` on a refused
+        address or scheme, a body over ``max_bytes``, a timeout or an HTTP error."""
+        ...
+
+
+class Search(Protocol):
+    """The operator's search backend (SearXNG, a hosted search API)."""
+
+    async def web(self, query: str, max_results: int) -> list[dict[str, Any]]:
+        """``[{title, url, snippet}]``; raises ``SearchUnavailable``."""
+        ...
+
+    async def images(self, query: str, max_results: int) -> list[dict[str, Any]]:
+        """``[{title, image_url, thumbnail_url, width, height, source_url}]``; raises
+        ``SearchUnavailable``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class BashResult:
+    exit_code: int
+    """The command's exit status (``-N``: killed by signal N)."""
+    output: str
+    """The last 8 KB of its combined stdout and stderr."""
+    timed_out: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallResult:
+    """What a user tool's ``run(inputs)`` did: returned ``value``, or failed (``error``)."""
+
+    value: Any = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DriveFile:
+    """A file read from the drive inside the sandbox (``error``: it could not be)."""
+
+    path: str
+    """The drive path asked for (``drive/`` stripped)."""
+    data: bytes | None = None
+    size: int = 0
+    error: str | None = None
+
+
+class SandboxSession(Protocol):
+    """The run's process in the job sandbox (ARCHITECTURE §5): every tool that touches
+    files or runs code goes through it, so it sees what the job may see and no more."""
+
+    async def bash(self, command: str, timeout_s: float) -> BashResult: ...
+
+    async def call_tool(
+        self, tool: ToolRecord, inputs: dict[str, Any], timeout_s: float
+    ) -> ToolCallResult:
+        """Run a user tool's function in a fresh child process."""
+        ...
+
+    async def read_files(self, paths: Sequence[str], max_bytes: int) -> list[DriveFile]:
+        """Read drive files (traversal-safe: the sandbox sees its project's drive only)."""
+        ...
+
+    async def write_file(self, path: str, data: bytes) -> str:
+        """Write a drive file (folders made as needed); returns its drive path."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Sandboxes(Protocol):
+    async def open(
+        self,
+        deployment: Deployment,
+        skill: SkillRecord,
+        job: RunJob,
+        *,
+        attempt: int,
+        timeout_s: float,
+        secrets: Mapping[str, str],
+        on_output: OutputSink,
+    ) -> SandboxSession:
+        """Start the run's sandbox process; raises ``SandboxFailed``."""
+        ...
+
+
+class LiveFeed(Protocol):
+    """Frames for the clients attached to a job right now, never stored (Z5)."""
+
+    def publish(self, job: RunJob, frame: dict[str, Any]) -> None:
+        """Send and forget: a frame lost is text the next ``model_response`` holds."""
         ...

@@ -202,12 +202,11 @@ def bundle_error(message: str) -> str:
     return f"could not prepare the deployment bundle: {message}"
 
 
-def unsupported_kind_error(skill: str, kind: str, entrypoint: str) -> str:
-    """A skill of a kind no engine of this runner runs (today: agentic skills)."""
+def unsupported_kind_error(skill: str, kind: str, entrypoint: str, runs: list[str]) -> str:
+    """A skill of a kind no engine of this runner runs (a runner built with fewer engines)."""
     return (
-        f"skill {skill!r} is {kind} (entrypoint {entrypoint}): the agent runtime is not part "
-        "of this Puras build yet; this runner runs deterministic skills "
-        "(entrypoint file.py:function) only"
+        f"skill {skill!r} is {kind} (entrypoint {entrypoint}): this runner has no engine for "
+        f"{kind} skills; it runs {', '.join(sorted(runs)) or 'none'}"
     )
 
 

@@ -1,0 +1,1 @@
+"""The agent runtime's pure part: the conversation, the loop's decisions, its limits."""

@@ -1,0 +1,425 @@
+"""Agentic skills end to end: the real SDKs in the runner against a scripted fake of the
+providers' HTTP APIs, bash and user tools in the real sandbox, events over HTTP and SSE
+(A1-A10, J5, J6, Z4, Z5).
+
+One stack per module, pointed at one fake (``ANTHROPIC_BASE_URL``, ``OPENAI_BASE_URL``);
+a fresh project per test. The fake's script is set before each submit.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_providers import (
+    FakeProviders,
+    RecordedRequest,
+    Reply,
+    failure,
+    reply_text,
+    reply_tool,
+)
+
+from puras_cli.devstack import Stack
+from stackapi import Api, new_api, start_stack, stop_stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+PROJECT = Path(__file__).parent / "agent_project"
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeProviders]:
+    with FakeProviders.in_thread() as f:
+        yield f
+
+
+@pytest.fixture(scope="module")
+def agent_stack(fake: FakeProviders, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # The operator's routes: one slug to the fake's OpenAI side as a text-only model.
+    routes = tmp_path_factory.mktemp("routes") / "routes.yaml"
+    routes.write_text(
+        json.dumps(
+            {
+                "gemini/2.0-flash": {
+                    "base_url": fake.openai_base_url,
+                    "api_key_env": "OPENAI_API_KEY",
+                    "upstream_model": "text-only-model",
+                    "vision": False,
+                }
+            }
+        )
+    )
+    s, work = start_stack(
+        {
+            "PURAS_RUNNER_MODEL_ROUTES_FILE": str(routes),
+            "ANTHROPIC_BASE_URL": fake.anthropic_base_url,
+            "ANTHROPIC_API_KEY": "sk-ant-test-key",
+            "OPENAI_BASE_URL": fake.openai_base_url,
+            "OPENAI_API_KEY": "sk-openai-test-key",
+            "PURAS_RUNNER_PROVIDER_MAX_RETRIES": "2",
+        }
+    )
+    try:
+        yield s
+    finally:
+        stop_stack(s, work)
+
+
+@pytest.fixture
+def agent_api(
+    agent_stack: Stack, fake: FakeProviders, request: pytest.FixtureRequest
+) -> Iterator[Api]:
+    fake.anthropic.reset()
+    fake.openai.reset()
+    a = new_api(agent_stack, request.node.name)
+    r = a.push(PROJECT, notes="agents")
+    assert r.status_code == 200, r.text
+    try:
+        yield a
+    finally:
+        a.close()
+
+
+def _types(events: list[dict[str, Any]]) -> list[str]:
+    return [e["type"] for e in events if e["type"] != "log"]
+
+
+def test_a_multi_step_run_with_bash_and_a_user_tool(agent_api: Api, fake: FakeProviders) -> None:
+    fake.anthropic.script(
+        reply_tool(
+            "bash",
+            {"command": "echo hi > note.txt && cat note.txt && echo $PURAS_SKILL"},
+            text="Let me look.",
+        ),
+        reply_tool(
+            "bash", {"command": "cat note.txt; python -c 'import puras; print(\"sdk ok\")'"}
+        ),
+        reply_tool("double", {"n": 21}),
+        reply_tool("set_output", {"answer": "42"}),
+    )
+    job = agent_api.run("ask", {"prompt": "What is 21 doubled?"})
+    assert job["status"] == "succeeded", job
+    assert job["result"] == {"answer": "42"}
+    events = agent_api.events(job["id"])
+    assert _types(events) == [
+        "queued",
+        "started",
+        "agent_start",
+        *(["model_response", "usage", "tool_call", "tool_result"] * 4),
+        "succeeded",
+    ]
+    start = next(e for e in events if e["type"] == "agent_start")["payload"]
+    assert start["model"] == "claude/sonnet-4-6"
+    assert start["tools"] == [
+        "bash",
+        "file_read",
+        "media",
+        "web_search",
+        "image_search",
+        "web_fetch",
+        "download_url",
+        "double",
+        "set_output",
+    ]
+    results = [e["payload"] for e in events if e["type"] == "tool_result"]
+    assert results[0]["content"][0]["text"] == "exit code: 0\nhi\nask\n"
+    # The workdir lives as long as the run: the second call sees the first one's file.
+    assert results[1]["content"][0]["text"] == "exit code: 0\nhi\nsdk ok\n"
+    assert json.loads(results[2]["content"][0]["text"])["doubled"] == 42
+    # The provider saw each step once, with the system prompt cached and the bash output.
+    sent = fake.anthropic.requests
+    assert len(sent) == 4
+    assert sent[0]["system"][0]["text"].startswith("You answer questions.")
+    assert sent[0]["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert sent[0]["tools"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert sent[0]["model"] == "claude-sonnet-4-6"
+    assert "hi" in json.dumps(sent[1]["messages"][-1])
+    usage = [e["payload"] for e in events if e["type"] == "usage"]
+    assert next((u["provider"], u["model"], u["input_tokens"]) for u in usage) == (
+        "anthropic",
+        "claude/sonnet-4-6",
+        10,
+    )
+
+
+def test_the_stream_carries_live_text_then_the_whole_response(
+    agent_api: Api, fake: FakeProviders
+) -> None:
+    fake.anthropic.script(
+        reply_tool("set_output", {"answer": "streamed"}, text="Thinking about it now.")
+    )
+    frames: list[tuple[str, dict[str, Any]]] = []
+    with agent_api.http.stream(
+        "POST",
+        "/v1/jobs",
+        params={"stream": "true"},
+        json={"skill": "ask", "inputs": {"prompt": "go"}},
+    ) as r:
+        assert r.status_code == 200
+        event = ""
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                frames.append((event, json.loads(line[6:])))
+                if event == "end":
+                    break
+                event = ""
+    kinds = [k or f["type"] for k, f in frames]
+    assert kinds[-1] == "end"
+    assert frames[-1][1]["status"] == "succeeded"
+    deltas = [f["payload"]["text"] for k, f in frames if k == "model_delta"]
+    assert "".join(deltas) == "Thinking about it now."
+    assert kinds.index("model_delta") < kinds.index("model_response")
+    # Deltas are live only: the log holds the whole response.
+    job_id = frames[-1][1]["id"]
+    stored = _types(agent_api.events(job_id))
+    assert "model_delta" not in stored
+    assert "model_response" in stored
+
+
+def test_an_openai_model_answers_with_text(agent_api: Api, fake: FakeProviders) -> None:
+    fake.openai.script(reply_text("Hello from GPT."))
+    job = agent_api.run("chat", {"prompt": "hi", "mood": "cheerful"})
+    assert job["status"] == "succeeded", job
+    assert job["result"] == {"text": "Hello from GPT."}
+    (sent,) = fake.openai.requests
+    assert sent["model"] == "gpt-4o-mini"
+    assert sent["messages"][0] == {"role": "system", "content": "You chat briefly.\n"}
+    assert "cheerful" in json.dumps(sent["messages"][1])
+    assert "bash" not in [t["function"]["name"] for t in sent["tools"]]  # disable_bash
+
+
+def test_a_pdf_on_a_gpt_model_fails_before_any_model_call(
+    agent_api: Api, fake: FakeProviders
+) -> None:
+    pdf = base64.b64encode(b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n").decode()
+    job = agent_api.run(
+        "look",
+        {
+            "prompt": "what is it?",
+            "attachments": [{"base64": pdf, "media_type": "application/pdf"}],
+        },
+    )
+    assert job["status"] == "failed"
+    assert "PDF" in job["error"]
+    assert "gpt/4o" in job["error"]
+    assert fake.openai.requests == []
+
+
+def test_an_image_attachment_reaches_the_model_as_a_vision_block(
+    agent_api: Api, fake: FakeProviders
+) -> None:
+    png = base64.b64encode(
+        bytes.fromhex(
+            "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+            "1f15c4890000000d49444154789c6360000002000100e5270de40000000049454e44ae426082"
+        )
+    ).decode()
+    fake.openai.script(reply_text("A single pixel."))
+    job = agent_api.run(
+        "look", {"prompt": "describe", "attachments": [{"base64": png, "media_type": "image/png"}]}
+    )
+    assert job["status"] == "succeeded", job
+    (sent,) = fake.openai.requests
+    parts = sent["messages"][1]["content"]
+    assert any(
+        p.get("type") == "image_url" and p["image_url"]["url"].startswith("data:image/png;base64,")
+        for p in parts
+    )
+
+
+def test_an_image_on_a_model_without_vision_fails_before_any_model_call(
+    agent_api: Api, fake: FakeProviders
+) -> None:
+    job = agent_api.run(
+        "blind",
+        {"prompt": "what is it?", "attachments": [{"url": "https://cdn.example.com/a.png"}]},
+    )
+    assert job["status"] == "failed"
+    assert "gemini/2.0-flash" in job["error"]
+    assert "image" in job["error"]
+    assert fake.openai.requests == []
+
+
+def test_an_operator_route_sends_a_slug_where_configured(
+    agent_api: Api, fake: FakeProviders
+) -> None:
+    fake.openai.script(reply_text("plain text only"))
+    job = agent_api.run("blind", {"prompt": "hello"})
+    assert job["status"] == "succeeded", job
+    (sent,) = fake.openai.requests
+    assert sent["model"] == "text-only-model"
+    start = next(e for e in agent_api.events(job["id"]) if e["type"] == "agent_start")
+    assert start["payload"]["model"] == "gemini/2.0-flash"
+
+
+def test_an_invalid_set_output_is_corrected_by_the_model(
+    agent_api: Api, fake: FakeProviders
+) -> None:
+    fake.anthropic.script(
+        reply_tool("set_output", {"answer": 42}),
+        reply_tool("set_output", {"answer": "42"}),
+    )
+    job = agent_api.run("ask", {"prompt": "x"})
+    assert job["status"] == "succeeded", job
+    assert job["result"] == {"answer": "42"}
+    first = next(e for e in agent_api.events(job["id"]) if e["type"] == "tool_result")["payload"]
+    assert first["is_error"]
+    assert "set_output.answer: 42 is not of type 'string'" in first["content"][0]["text"]
+    # The model was shown the validator's message as the tool result.
+    assert "is not of type" in json.dumps(fake.anthropic.requests[1]["messages"][-1])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:{port}/v1/messages",  # the fake provider itself, on loopback
+        "http://169.254.169.254/latest/meta-data/",  # cloud metadata (link-local)
+    ],
+)
+def test_web_fetch_refuses_private_addresses(agent_api: Api, fake: FakeProviders, url: str) -> None:
+    target = url.format(port=fake.port)
+    fake.anthropic.script(
+        reply_tool("web_fetch", {"url": target}),
+        reply_tool("download_url", {"url": target, "path": "stolen/file.bin"}),
+        reply_tool("set_output", {"answer": "refused"}),
+    )
+    job = agent_api.run("ask", {"prompt": "x"})
+    assert job["status"] == "succeeded", job
+    fetch, download = [
+        e["payload"] for e in agent_api.events(job["id"]) if e["type"] == "tool_result"
+    ][:2]
+    for result in (fetch, download):
+        assert result["is_error"]
+        assert result["content"][0]["text"].startswith("refused:"), result
+    assert len(fake.anthropic.requests) == 3  # nothing but the three model calls reached the fake
+
+
+def test_a_provider_500_fails_the_job_naming_the_provider(
+    agent_api: Api, fake: FakeProviders
+) -> None:
+    fake.anthropic.script(*[failure(500, "upstream exploded")] * 3)
+    job = agent_api.run("ask", {"prompt": "x"})
+    assert job["status"] == "failed"
+    assert "anthropic" in job["error"]
+    assert "500" in job["error"]
+    assert len(fake.anthropic.requests) == 3  # the first call and its two retries
+
+
+def test_a_rate_limit_is_retried_then_succeeds(agent_api: Api, fake: FakeProviders) -> None:
+    fake.anthropic.script(
+        failure(429, "slow down"), reply_tool("set_output", {"answer": "after 429"})
+    )
+    job = agent_api.run("ask", {"prompt": "x"})
+    assert job["status"] == "succeeded", job
+    assert job["result"] == {"answer": "after 429"}
+    assert len(fake.anthropic.requests) == 2
+
+
+def test_a_bash_timeout_is_a_tool_result_and_the_run_goes_on(
+    agent_api: Api, fake: FakeProviders
+) -> None:
+    fake.anthropic.script(
+        reply_tool("bash", {"command": "sleep 30; echo never", "timeout": 1}),
+        reply_tool("set_output", {"answer": "timed out"}),
+    )
+    job = agent_api.run("ask", {"prompt": "x"})
+    assert job["status"] == "succeeded", job
+    result = next(e for e in agent_api.events(job["id"]) if e["type"] == "tool_result")["payload"]
+    assert result["is_error"]
+    assert "timeout" in result["content"][0]["text"]
+    assert "never" not in result["content"][0]["text"]
+
+
+def test_a_tool_that_raises_is_reported_to_the_model(agent_api: Api, fake: FakeProviders) -> None:
+    fake.anthropic.script(
+        reply_tool("double", {"n": -1}), reply_tool("set_output", {"answer": "no"})
+    )
+    job = agent_api.run("ask", {"prompt": "x"})
+    assert job["status"] == "succeeded", job
+    result = next(e for e in agent_api.events(job["id"]) if e["type"] == "tool_result")["payload"]
+    assert result["is_error"]
+    assert "ValueError" in result["content"][0]["text"]
+    assert "only non-negative" in result["content"][0]["text"]
+
+
+def test_a_run_that_never_calls_set_output_fails(agent_api: Api, fake: FakeProviders) -> None:
+    fake.anthropic.script(reply_text("I think it's 42."))
+    job = agent_api.run("ask", {"prompt": "x"})
+    assert job["status"] == "failed"
+    assert job["error"] == "agent finished without calling set_output"
+
+
+def test_the_step_limit_ends_a_looping_agent(agent_api: Api, fake: FakeProviders) -> None:
+    fake.anthropic.script(*[reply_tool("bash", {"command": "true"}, id=f"t{n}") for n in range(3)])
+    job = agent_api.run("looper", {"prompt": "go"})
+    assert job["status"] == "failed"
+    assert "step limit: 3 model calls" in job["error"]
+
+
+def test_cancel_mid_run_stops_between_steps(agent_api: Api, fake: FakeProviders) -> None:
+    fake.anthropic.script(
+        reply_tool("bash", {"command": "sleep 2; echo done"}),
+        reply_tool("set_output", {"answer": "too late"}),
+    )
+    r = agent_api.submit("ask", {"prompt": "x"})
+    job_id = r.json()["id"]
+    agent_api.wait_for_event(job_id, "tool_call")
+    c = agent_api.http.post(f"/v1/jobs/{job_id}/cancel")
+    assert c.status_code == 200, c.text
+    done = agent_api.wait_terminal(job_id)
+    assert done["status"] == "cancelled"
+    assert len(fake.anthropic.requests) == 1  # no step after the cancel
+
+
+def test_a_runner_killed_mid_run_resumes_from_the_log(
+    agent_stack: Stack, agent_api: Api, fake: FakeProviders
+) -> None:
+    """Z4: step 1 and its bash result are recorded; the runner dies during step 2's model
+    call; the next attempt replays step 1 from the log (no second call, the bash not run
+    again) and makes step 2's call."""
+    in_step_2 = threading.Event()
+    runner_gone = threading.Event()
+
+    async def blocked(_request: RecordedRequest) -> Reply:
+        in_step_2.set()
+        import asyncio
+
+        while not runner_gone.is_set():
+            await asyncio.sleep(0.01)
+        return reply_text("the runner that asked is gone")
+
+    fake.anthropic.script(
+        reply_tool("bash", {"command": "echo ran >> drive/bash-runs.txt; cat drive/bash-runs.txt"}),
+        blocked,
+        reply_tool("set_output", {"answer": "resumed"}),
+    )
+    job_id = agent_api.submit("ask", {"prompt": "x"}).json()["id"]
+    assert in_step_2.wait(60)
+    agent_stack.kill_service("runner", signal.SIGKILL)
+    runner_gone.set()
+    agent_stack.start_service("runner")
+    done = agent_api.wait_terminal(job_id, timeout=90)
+    assert done["status"] == "succeeded", done
+    assert done["result"] == {"answer": "resumed"}
+    assert done["attempts"] == 2
+    sent = fake.anthropic.requests
+    assert len(sent) == 3  # step 1 once; step 2 asked by both attempts (the first never answered)
+    assert sent[1]["messages"] == sent[2]["messages"]  # the same conversation, rebuilt from the log
+    events = agent_api.events(job_id)
+    assert [e["payload"]["step"] for e in events if e["type"] == "model_response"] == [1, 2]
+    bash = [
+        e["payload"]
+        for e in events
+        if e["type"] == "tool_result" and e["payload"]["name"] == "bash"
+    ]
+    assert len(bash) == 1
+    assert bash[0]["content"][0]["text"] == "exit code: 0\nran\n"
