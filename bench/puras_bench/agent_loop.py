@@ -249,11 +249,7 @@ async def _rig(root: Path, sandbox: str) -> AsyncIterator[tuple[_Rig, Any]]:
         log_level="warning",
         log_format="console",
     )
-    box = bootstrap.build_sandbox(settings)
-    cgroups = bootstrap.build_cgroups(settings)
-    engine = bootstrap.build_template_engine(
-        settings, sandbox=box, cgroups=cgroups, egress=bootstrap.build_proxies(settings, box)
-    )
+    engine = bootstrap.build_processes(settings)
     for sub in ("bundles", "venvs", "jobs"):
         (settings.data_dir / sub).mkdir(parents=True, exist_ok=True)
     engine.workdirs.reset()

@@ -145,14 +145,18 @@ async def test_deltas_come_before_their_response_and_late_ones_are_dropped() -> 
         ("model_delta", "2", {"step": 1, "text": "Hel"}),
         ("model_delta", "2", {"step": 1, "text": "lo"}),
     ]
-    # The response, then a straggler of its step and the first text of the next one.
-    log.append(_response(1, "Hello"))
+    # A delta and its step's response both waiting: the delta reached the gateway first
+    # (a runner publishes a step's text before its response), so it goes first.
+    live.delta(1, "!")
+    log.append(_response(1, "Hello!"))
+    assert [_shape(await _frame(gen)) for _ in range(2)] == [
+        ("model_delta", "2", {"step": 1, "text": "!"}),
+        ("model_response", "3", None),
+    ]
+    # A straggler of the answered step is dropped; the next step's text goes on.
     live.delta(1, "late")
     live.delta(2, "Next")
-    assert [_shape(await _frame(gen)) for _ in range(2)] == [
-        ("model_response", "3", None),
-        ("model_delta", "3", {"step": 2, "text": "Next"}),
-    ]
+    assert _shape(await _frame(gen)) == ("model_delta", "3", {"step": 2, "text": "Next"})
     # Text still buffered when the job ends is superseded by the log: the stream ends.
     live.delta(2, " step")
     log.append(_done())

@@ -75,6 +75,7 @@ __all__ = [
     "StartupError",
     "build",
     "build_agent_engine",
+    "build_processes",
     "build_template_engine",
     "run",
     "sdk_dir",
@@ -237,6 +238,22 @@ def build_template_engine(
     )
 
 
+def build_processes(settings: RunnerSettings) -> TemplateEngine:
+    """The job processes' engine, confined as ``settings`` say (sandbox, cgroups, egress
+    proxies): the deterministic engine's, and the agent runs' sandbox processes."""
+    sandbox = build_sandbox(settings)
+    cgroups = build_cgroups(settings)
+    processes = build_template_engine(
+        settings, sandbox=sandbox, cgroups=cgroups, egress=build_proxies(settings, sandbox)
+    )
+    log.info(
+        "job isolation",
+        sandbox="namespaces+seccomp, uid per project" if sandbox is not None else "off",
+        limits=cgroups.describe() if cgroups is not None else "per-job cgroups disabled",
+    )
+    return processes
+
+
 def build_agent_engine(
     settings: RunnerSettings,
     *,
@@ -383,16 +400,7 @@ def build(
 ) -> App:
     """A runner over the given adapters; the host's isolation comes from ``settings``
     (a host that cannot give the sandbox stops the runner here: :class:`StartupError`)."""
-    sandbox = build_sandbox(settings)
-    cgroups = build_cgroups(settings)
-    processes = build_template_engine(
-        settings, sandbox=sandbox, cgroups=cgroups, egress=build_proxies(settings, sandbox)
-    )
-    log.info(
-        "job isolation",
-        sandbox="namespaces+seccomp, uid per project" if sandbox is not None else "off",
-        limits=cgroups.describe() if cgroups is not None else "per-job cgroups disabled",
-    )
+    processes = build_processes(settings)
     bundles = BundleCache(bundle_store, deployment_log, settings.data_dir / "bundles")
     secrets = secrets or NoSecrets()
     # One engine per skill kind; a kind with none fails its jobs with a clear error.
@@ -415,7 +423,10 @@ def build(
                 memory_limit_mb=settings.memory_limit_mb,
                 max_result_bytes=settings.max_result_bytes,
                 max_processes=(
-                    settings.job_max_processes if cgroups is not None and cgroups.enabled else 0
+                    settings.job_max_processes
+                    if processes.templates.cgroups is not None
+                    and processes.templates.cgroups.enabled
+                    else 0
                 ),
             ),
         ),

@@ -378,9 +378,15 @@ class JobsService:
                 ev = next(pending, None) or tail.poll()
                 while ev is not None:
                     job = fold([ev], job)
+                    responded = _responded_step(ev)
+                    if live is not None and responded is not None and ev.idx > after:
+                        # The step's deltas reached us before its response did, even
+                        # when both wait here now: they go first.
+                        for f in gate.frames(live.drain()):
+                            yield f
                     if ev.idx > after:
                         yield _frame(ev, job)
-                    gate.passed(ev.idx, _responded_step(ev))
+                    gate.passed(ev.idx, responded)
                     if isinstance(ev.event, TERMINAL_EVENTS) and job is not None:
                         yield _end_frame(job)
                         return

@@ -241,6 +241,8 @@ class _Run:
         self.sandbox = sandbox
         self.attachments = ResolvedAttachments()
         self._recorded_calls: set[tuple[int, str]] = set()
+        self._behind: asyncio.Future[None] | None = None
+        """Records still landing, in order, while the step's tool runs (see _call_tool)."""
 
     async def go(self) -> Outcome:
         attempt, job = self.attempt, self.job
@@ -257,27 +259,61 @@ class _Run:
         loop = AgentLoop(self.spec, first_message(job.inputs, self.attachments.blocks))
         attempt.begin()
         if not any(isinstance(e, AgentStarted) for e in history):
-            await attempt.record(
-                AgentStarted(
-                    model=self.route.slug,
-                    provider=self.route.provider,
-                    upstream_model=self.route.upstream_model,
-                    tools=[t.name for t in self.spec.tools],
-                    max_steps=self.spec.max_steps,
-                    attempt=attempt.number,
-                ),
-                job_agent_started_id(job.job_id),
+            # Lands while the first model call is made (the call's response is recorded
+            # after it): the run's start is not on the path to its first request.
+            self._record_behind(
+                (
+                    AgentStarted(
+                        model=self.route.slug,
+                        provider=self.route.provider,
+                        upstream_model=self.route.upstream_model,
+                        tools=[t.name for t in self.spec.tools],
+                        max_steps=self.spec.max_steps,
+                        attempt=attempt.number,
+                    ),
+                    job_agent_started_id(job.job_id),
+                )
             )
         await self._replay(loop, history)
-        while True:
-            action = loop.next()
-            if isinstance(action, Finish):
-                return action.outcome
-            attempt.raise_if_stopped()  # cancel: between steps (J6)
-            if isinstance(action, CallModel):
-                await self._call_model(loop, action)
-            else:
-                await self._call_tool(loop, action.step, action.call)
+        try:
+            while True:
+                action = loop.next()
+                if isinstance(action, Finish):
+                    await self._landed()
+                    return action.outcome
+                attempt.raise_if_stopped()  # cancel: between steps (J6)
+                if isinstance(action, CallModel):
+                    # The last step's results are stored (``_call_tool`` waits for them).
+                    await self._call_model(loop, action)
+                else:
+                    await self._call_tool(loop, action.step, action.call)
+        finally:
+            if self._behind is not None:
+                # Whatever ends the run, what it already sent lands before its end.
+                with contextlib.suppress(Exception):
+                    await self._behind
+
+    # -- recording -------------------------------------------------------------------------
+
+    def _record_behind(self, *records: tuple[Event, str]) -> None:
+        """Record these after what is already on its way, without waiting: a step's
+        response, usage and tool call land while its tool runs (a dead runner loses
+        nothing by it: a tool call with no recorded result runs again anyway)."""
+        previous = self._behind
+
+        async def chain() -> None:
+            if previous is not None:
+                await previous
+            for event, event_id in records:
+                await self.attempt.record(event, event_id)
+
+        self._behind = asyncio.ensure_future(chain())
+
+    async def _landed(self) -> None:
+        """Wait until everything sent so far is stored (raises what storing raised)."""
+        if self._behind is not None:
+            behind, self._behind = self._behind, None
+            await behind
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -305,27 +341,35 @@ class _Run:
         if self.attempt.stopped:
             # Made and paid for: recorded even though the job has moved on.
             with contextlib.suppress(Exception):
+                await self._landed()
+            with contextlib.suppress(Exception):
                 await self.attempt.record_late(response, job_model_response_id(job.job_id, step))
                 await self.attempt.record_late(usage, job_usage_id(job.job_id, step))
             self.attempt.raise_if_stopped()
-        await self.attempt.record(response, job_model_response_id(job.job_id, step))
-        await self.attempt.record(usage, job_usage_id(job.job_id, step))
+        self._record_behind(
+            (response, job_model_response_id(job.job_id, step)),
+            (usage, job_usage_id(job.job_id, step)),
+        )
         loop.model_replied(reply)
 
     async def _call_tool(self, loop: AgentLoop, step: int, call: ToolUse) -> None:
         job = self.job
         if (step, call.id) not in self._recorded_calls:
-            await self.attempt.record(
-                ToolCalled(step=step, call_id=call.id, name=call.name, input=call.input),
-                job_tool_call_id(job.job_id, step, call.id),
+            self._record_behind(
+                (
+                    ToolCalled(step=step, call_id=call.id, name=call.name, input=call.input),
+                    job_tool_call_id(job.job_id, step, call.id),
+                )
             )
         if call.name == SET_OUTPUT:
             result = loop.set_output(call)
             output = ToolOutput(result, [TextBlock(text=_text_of(result))])
         else:
             output = await self.toolbox.run(call)
-        # The result lands before the next step starts; a stop that came during the
-        # call (an in-flight tool completes, J6) is seen by the loop's next turn.
+        # The step's response and the call are stored, then its result, before the next
+        # step starts; a stop that came during the call (an in-flight tool completes,
+        # J6) is seen by the loop's next turn.
+        await self._landed()
         await self.attempt.record(
             ToolResulted(
                 step=step,
