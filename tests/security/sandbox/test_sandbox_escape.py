@@ -93,6 +93,8 @@ def run(inputs):
         "kill_runner": _try(lambda: os.kill(inputs["runner_pid"], 0)),
         "setuid_root": _try(lambda: os.setuid(0)),
         "devices": sorted(os.listdir("/dev")),
+        # What this process (forked from its template) was started with.
+        "cmdline": open("/proc/self/cmdline", "rb").read().decode(errors="replace"),
     }
     return out
 """
@@ -127,6 +129,9 @@ async def test_a_job_sees_nothing_of_the_platform(harness: Harness, start: Start
     assert not r["data_dir_visible"]
     assert not r["drive_root_visible"]
     assert not r["source_visible"]
+    # Nor their names: the command line a job inherits holds no host path.
+    for host_path in (runner.settings.data_dir, runner.settings.drive_root):
+        assert str(host_path) not in r["cmdline"], r["cmdline"]
     assert not r["root_home"]
     assert r["shadow"] == "ENOENT"
     # No service, no metadata address: a network namespace with loopback only.

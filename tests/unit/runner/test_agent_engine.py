@@ -498,3 +498,33 @@ async def test_arguments_that_are_not_json_are_answered_with_an_error_to_correct
     )
     assert session.ran == []
     assert rig.log.events(JobSucceeded)
+
+
+async def test_unstorable_text_from_the_model_and_tools_is_escaped_and_long_output_capped(
+    tmp_path: Path,
+) -> None:
+    lookup = ToolRecord(name="lookup", entrypoint="tools/lookup.py:run")
+    skill = SkillRecord(
+        name="agent", kind="agentic", entrypoint="SKILL.md", output_schema=ANSWER, tools=[lookup]
+    )
+    session = FakeSession(
+        commands={"big": BashResult(0, "é" * 200_000)},
+        tool_results={"lookup": ToolCallResult(value={"odd": "a\x00b\ud800c"})},
+    )
+    model = ScriptedModel(
+        tool("lookup", {"q": "x\x00"}, call_id="t1", say="nul\x00here"),
+        tool("bash", {"command": "big"}, call_id="t2"),
+        tool("set_output", {"answer": "done"}),
+    )
+    rig = Rig(tmp_path, model, skill=skill, session=session)
+    await rig.run()
+    assert rig.log.events(JobSucceeded)
+    response = rig.log.events(ModelResponded)[0]
+    assert response.content[0] == TextBlock(text="nul\ufffdhere")
+    assert isinstance(response.content[1], ToolUseBlock)
+    assert response.content[1].input == {"q": "x\ufffd"}
+    odd, big = rig.log.events(ToolResulted)[:2]
+    assert "a\\u0000b\ufffdc" in odd.content[0].text  # NUL as JSON writes it
+    text = big.content[0].text
+    assert len(text.encode()) < 300 * 1024  # one event fits a NATS message
+    assert text.endswith("more characters not shown]")

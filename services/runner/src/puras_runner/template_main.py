@@ -653,6 +653,10 @@ def _reexec_in_jail(cfg: dict[str, Any], sock: socket.socket) -> None:
         "jailed": True,
         "bundle_root": inside["bundle_root"],
         "skill_dir": inside["skill_dir"],
+        # What the confined template still needs, and no more: every job forked from it
+        # shows this command line, so the host's layout (the jail's binds, the runner's
+        # folders) stays out of it.
+        "jail": {"job": jail_cfg["job"], "inside": {"module": inside["module"]}},
     }
     os.execve(
         inside["python"],

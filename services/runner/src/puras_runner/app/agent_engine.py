@@ -69,6 +69,7 @@ from puras_runner.domain.agent.conversation import (
     ToolResult,
     ToolUse,
     UserBlock,
+    storable_reply,
 )
 from puras_runner.domain.agent.errors import ProviderError, SandboxFailed
 from puras_runner.domain.agent.files import AttachmentError
@@ -327,7 +328,7 @@ class _Run:
 
         client = self.engine.models.client(self.route)
         try:
-            reply = await client.respond(action.request, on_text)
+            reply = storable_reply(await client.respond(action.request, on_text))
         except ProviderError as exc:
             raise _RunFailed(str(exc)) from None
         response = ModelResponded(

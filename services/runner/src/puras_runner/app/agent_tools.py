@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from puras_common.events.types import ContentBlock, SkillRecord, TextBlock, ToolRecord
 from puras_common.schemas import validate_instance
+from puras_common.textsafety import escape_text
 from puras_runner.app.agent_files import file_read
 from puras_runner.app.ports import Fetcher, SandboxSession, Search
 from puras_runner.domain import errors
@@ -42,6 +43,9 @@ __all__ = ["ToolOutput", "Toolbox", "ToolboxConfig"]
 MAX_RESULT_CHARS: Final = 200_000
 """The most text one tool result shows the model (and the log keeps): web_fetch's own
 ceiling. Beyond it the text is cut with a note."""
+MAX_RESULT_BYTES: Final = 256 * 1024
+"""And the most UTF-8 it may take: the result is one event, and an event must fit a NATS
+message (1 MiB by default) with room to spare, whatever script the text is in."""
 MEDIA_NOT_CONFIGURED: Final = (
     "media generation is not configured on this Puras server: the media endpoint "
     "(POST /v1/media/generate) is not available yet, so no media model can be called"
@@ -140,9 +144,17 @@ class Toolbox:
     # -- results -------------------------------------------------------------------------
 
     def _mask(self, text: str) -> str:
-        if len(text) > MAX_RESULT_CHARS:
-            cut = len(text) - MAX_RESULT_CHARS
-            text = text[:MAX_RESULT_CHARS] + f"\n[... {cut} more characters not shown]"
+        keep = len(text)
+        if keep > MAX_RESULT_CHARS:
+            keep = MAX_RESULT_CHARS
+        # What a tool printed or returned may hold NUL or lone surrogates (Z9).
+        text = escape_text(text)
+        if len(text[:keep].encode()) > MAX_RESULT_BYTES:
+            # Cut at the byte cap, on a character boundary.
+            keep = len(text.encode()[:MAX_RESULT_BYTES].decode("utf-8", "ignore"))
+        if keep < len(text):
+            cut = len(text) - keep
+            text = text[:keep] + f"\n[... {cut} more characters not shown]"
         return errors.mask_secrets(text, self._secrets) if self._secrets else text
 
     def _text(self, call: ToolUse, text: str, *, is_error: bool = False) -> ToolOutput:

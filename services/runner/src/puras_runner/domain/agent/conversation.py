@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeAlias
 
 from puras_common.events.types import ModelUsage
+from puras_common.textsafety import MAX_JSON_DEPTH, NestingTooDeep, escape_json, escape_text
 
 __all__ = [
     "RAW_ARGUMENTS_KEY",
@@ -30,6 +31,7 @@ __all__ = [
     "ToolResult",
     "ToolUse",
     "UserBlock",
+    "storable_reply",
 ]
 
 ProviderName = Literal["anthropic", "openai"]
@@ -175,3 +177,21 @@ class ModelReply:
 
 OnText = Callable[[str], None]
 """Called with each piece of the model's text as it is generated (live frames)."""
+
+
+def storable_reply(reply: ModelReply) -> ModelReply:
+    """``reply`` as the log can hold it (Z9): NUL and lone surrogates in its text and tool
+    arguments become U+FFFD; arguments nested beyond the log's depth limit become
+    malformed ones (the model is told to send them again). The conversation goes on with
+    this reply, so a resumed run sees what the first attempt saw."""
+    content: list[AssistantBlock] = []
+    for block in reply.content:
+        if isinstance(block, Text):
+            content.append(Text(escape_text(block.text)))
+            continue
+        try:
+            args = escape_json(block.input)
+        except NestingTooDeep:
+            args = {RAW_ARGUMENTS_KEY: f"arguments nested deeper than {MAX_JSON_DEPTH} levels"}
+        content.append(ToolUse(escape_text(block.id), escape_text(block.name), args))
+    return ModelReply(tuple(content), escape_text(reply.stop_reason), reply.usage)
