@@ -40,6 +40,18 @@ def test_a_job_without_credit_waits_and_starts_once_credit_is_granted(
         api.close()
 
 
+def test_prices_are_public(stack: Stack) -> None:
+    # B2, T1: no key at all; the gateway runs at the default margin.
+    r = httpx.get(f"{stack.api_base}/v1/pricing", timeout=10)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["margin_pct"] == 20
+    assert body["version"]
+    sonnet = next(m for m in body["models"] if m["slug"] == "claude/sonnet-4-6")
+    assert sonnet["rates"]["input"]["micros"] == 3_600_000
+    assert "openai/gpt-image-2" in {m["slug"] for m in body["media"]}
+
+
 def test_a_grant_answers_with_the_balance_billing_recorded(
     stack: Stack, admin: httpx.Client
 ) -> None:

@@ -23,6 +23,7 @@ from puras_common.clock import Clock, SystemClock
 from puras_common.db import create_pool
 from puras_common.health import degraded_details
 from puras_common.logging import get_logger
+from puras_common.pricing import Registry, load_registry
 from puras_common.projection import ProjectorRunner
 from puras_common.projection.watch import CheckpointWatcher
 from puras_gateway.adapters.billing import BillingCommands
@@ -50,6 +51,7 @@ from puras_gateway.app.ports import (
     ReadViews,
 )
 from puras_gateway.app.ports import LiveViews as LiveViewsPort
+from puras_gateway.app.pricing import PricingService
 from puras_gateway.settings import GatewaySettings
 
 __all__ = ["App", "Gateway", "build"]
@@ -67,6 +69,7 @@ class App:
     deployments: DeploymentsService
     admin: AdminService
     reads: ReadViews
+    pricing: PricingService
 
 
 def build(
@@ -85,6 +88,7 @@ def build(
     clock: Clock | None = None,
     sync_jobs_view: Callable[[], Awaitable[bool]] | None = None,
     live: LiveFrames | None = None,
+    pricing: Registry | None = None,
 ) -> App:
     """The use cases over the given adapters (started already)."""
     s = settings
@@ -122,6 +126,7 @@ def build(
             wait_s=s.read_your_writes_s,
         ),
         reads=reads,
+        pricing=PricingService(pricing or load_registry(), s.margin_pct),
     )
 
 

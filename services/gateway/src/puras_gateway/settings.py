@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from puras_common.manifest.requirements import RequirementsPolicy
 from puras_common.settings import DatabaseSettings
@@ -40,6 +40,9 @@ class GatewaySettings(DatabaseSettings):
     """Postgres connections of the read views."""
     run_projectors: bool = True
     """Run the gateway's projectors in this process (one replica is active at a time)."""
+    margin_pct: int = Field(default=20, ge=0)
+    """Margin on upstream cost in percent (``PURAS_MARGIN_PCT``, SPEC B1): the published
+    prices include the default 20; ``GET /v1/pricing`` lists the rates at this margin."""
     allowed_index_urls: str = ""
     """Package indexes a bundle's requirements.txt may name with ``--index-url`` or
     ``--extra-index-url``, comma-separated, exactly as written there (none: only the

@@ -264,6 +264,12 @@ def create_app(gw: Gateway) -> FastAPI:
         p = gw.app.auth.key(request.headers.get("authorization"))
         return JSON({"credit_balance_micros": await gw.app.reads.balance(p.project_id)})
 
+    # -- pricing (public, T1) ------------------------------------------------------------
+
+    @app.get("/v1/pricing")
+    async def pricing() -> Response:
+        return JSON(gw.app.pricing.listing())
+
     # -- admin ---------------------------------------------------------------------------
 
     @app.post("/v1/admin/projects")
