@@ -87,6 +87,14 @@ class FakeLog:
         ]
         return started[-1] if started else None
 
+    async def since(self, job: RunJob, seq: int) -> list[LastEvent]:
+        await asyncio.sleep(0)
+        return [
+            LastEvent(s.seq, type(s.event).type)
+            for s in self.stored
+            if s.job_id == job.job_id and s.seq > seq
+        ]
+
     async def history(self, job: RunJob) -> list[Event]:
         await asyncio.sleep(0)
         return [s.event for s in self.stored if s.job_id == job.job_id]

@@ -21,6 +21,7 @@ from fake_providers import (
     FakeProviders,
     RecordedRequest,
     Reply,
+    Usage,
     failure,
     reply_text,
     reply_tool,
@@ -88,7 +89,8 @@ def agent_api(
 
 
 def _types(events: list[dict[str, Any]]) -> list[str]:
-    return [e["type"] for e in events if e["type"] != "log"]
+    # Logs, and billing's costs, land between the run's own events at their own pace.
+    return [e["type"] for e in events if e["type"] not in ("log", "cost")]
 
 
 def test_a_multi_step_run_with_bash_and_a_user_tool(agent_api: Api, fake: FakeProviders) -> None:
@@ -378,6 +380,67 @@ def test_cancel_mid_run_stops_between_steps(agent_api: Api, fake: FakeProviders)
     done = agent_api.wait_terminal(job_id)
     assert done["status"] == "cancelled"
     assert len(fake.anthropic.requests) == 1  # no step after the cancel
+
+
+def _job_events_until(stack: Stack, project_id: str, job_id: str, type_: str, count: int) -> None:
+    """Follow the job's subject in the log until ``count`` events of ``type_`` are there
+    (billing records a job's cost after its runner records its end)."""
+    import asyncio
+
+    from puras_common.bus import connect
+    from puras_common.events.base import decode_envelope
+    from puras_common.events.subjects import AGG_JOB, event_subject
+
+    async def follow() -> None:
+        bus = await connect(stack.nats_url, name="e2e-cost")
+        try:
+            sub = await bus.js.subscribe(
+                event_subject(project_id, AGG_JOB, job_id), ordered_consumer=True
+            )
+            seen = 0
+            async with asyncio.timeout(60):
+                async for msg in sub.messages:
+                    if decode_envelope(msg.data).type == type_:
+                        seen += 1
+                        if seen == count:
+                            return
+        finally:
+            await bus.close()
+
+    asyncio.run(follow())
+
+
+def test_an_agent_job_costs_exactly_what_its_model_calls_cost(
+    agent_stack: Stack, agent_api: Api, fake: FakeProviders
+) -> None:
+    """B1, J8: claude/sonnet-4-6 at the published $3.60 / $18.00 per 1M tokens (the
+    default 20 % margin included), cache reads at a tenth of the input rate."""
+    fake.anthropic.script(
+        reply_tool("bash", {"command": "true"}, usage=Usage(input_tokens=1000, output_tokens=500)),
+        reply_tool(
+            "set_output",
+            {"answer": "priced"},
+            usage=Usage(input_tokens=2000, output_tokens=100, cache_read_tokens=1000),
+        ),
+    )
+    before = agent_api.http.get("/v1/billing/balance").json()["credit_balance_micros"]
+    job = agent_api.run("ask", {"prompt": "x"})
+    assert job["status"] == "succeeded", job
+    _job_events_until(agent_stack, agent_api.project_id, job["id"], "job.cost", 2)
+    step1 = 1000 * 36 // 10 + 500 * 18  # 3,600 + 9,000 micros
+    step2 = 2000 * 36 // 10 + 100 * 18 + 1000 * 36 // 100  # 7,200 + 1,800 + 360
+    rows = agent_api.http.get(f"/v1/jobs/{job['id']}/usage").json()["usage"]
+    assert [(r["step"], r["model"], r["billed_micros"]) for r in rows] == [
+        (1, "claude/sonnet-4-6", step1),
+        (2, "claude/sonnet-4-6", step2),
+    ]
+    assert (rows[0]["input_tokens"], rows[0]["output_tokens"]) == (1000, 500)
+    final = agent_api.http.get(f"/v1/jobs/{job['id']}").json()
+    assert final["cost_micros"] == step1 + step2 == sum(r["billed_micros"] for r in rows)
+    costs = [e["payload"] for e in agent_api.events(job["id"]) if e["type"] == "cost"]
+    assert [c["spent_micros"] for c in costs] == [step1, step1 + step2]
+    after = agent_api.http.get("/v1/billing/balance").json()["credit_balance_micros"]
+    assert before - after == step1 + step2
 
 
 def test_a_runner_killed_mid_run_resumes_from_the_log(

@@ -8,7 +8,8 @@
 ``scenario`` starts a throwaway stack, exercises every fact the log can hold (see
 :func:`scenario`; extend it when an event type is added), dumps the log and writes the
 expectation. ``agents`` does the same for an agent run against the scripted fake
-providers (``tests/fake_providers.py``).
+providers (``tests/fake_providers.py``), once billing has charged every usage event of
+the run (``ledger.charged`` and ``job.cost``).
 
 ``expect`` replays the log into a throwaway nats-server and Postgres exactly as the test
 does and writes what today's code derives; read it before committing it.
@@ -149,7 +150,38 @@ def agent_scenario(api: object, fake: object) -> None:
     assert job["status"] == "succeeded", job
 
 
-def record_agent_scenario(out: Path) -> None:
+async def wait_billed(nats_url: str, count: int, timeout: float = 60) -> None:
+    """Until the log holds ``count`` ``job.cost`` events (billing charges asynchronously)."""
+    from puras_common.bus import connect
+    from puras_common.events import decode_envelope
+    from puras_common.events.subjects import EVENTS_STREAM
+
+    bus = await connect(nats_url, name="golden-billed")
+    seen = asyncio.Event()
+    costs: set[str] = set()
+
+    def note(data: bytes) -> None:
+        env = decode_envelope(data)
+        if env.type == "job.cost":
+            costs.add(env.id)
+            if len(costs) >= count:
+                seen.set()
+
+    async def on_msg(msg: object) -> None:
+        note(msg.data)  # type: ignore[attr-defined]
+
+    try:
+        sub = await bus.nc.subscribe("ev.*.job.*", cb=on_msg)
+        info = await bus.js.stream_info(EVENTS_STREAM)
+        for seq in range(1, int(info.state.last_seq) + 1):
+            note((await bus.js.get_msg(EVENTS_STREAM, seq=seq)).data or b"")
+        await asyncio.wait_for(seen.wait(), timeout)
+        await sub.unsubscribe()
+    finally:
+        await bus.close()
+
+
+def record_agent_scenario(out: Path, *, billed_calls: int = 0) -> None:
     sys.path.insert(0, str(HERE.parent))
     from fake_providers import FakeProviders
 
@@ -165,6 +197,8 @@ def record_agent_scenario(out: Path) -> None:
                 agent_scenario(api, fake)
             finally:
                 api.close()
+            if billed_calls:
+                asyncio.run(wait_billed(stack.nats_url, billed_calls))
             asyncio.run(dump(stack.nats_url, out))
         finally:
             stop_stack(stack, work)
@@ -199,7 +233,7 @@ def main() -> None:
     e.add_argument("log", type=Path)
     sc = sub.add_parser("scenario")
     sc.add_argument("--out", required=True, type=Path)
-    ag = sub.add_parser("agents", help="an agent run against the scripted fake providers")
+    ag = sub.add_parser("agents", help="an agent run against the scripted fake providers, billed")
     ag.add_argument("--out", required=True, type=Path)
     args = ap.parse_args()
     if args.cmd == "dump":
@@ -207,7 +241,7 @@ def main() -> None:
     elif args.cmd == "scenario":
         record_scenario(args.out)
     elif args.cmd == "agents":
-        record_agent_scenario(args.out)
+        record_agent_scenario(args.out, billed_calls=3)
     else:
         asyncio.run(expect(args.log))
 

@@ -362,3 +362,70 @@ async def test_live_text_goes_from_the_runner_to_the_gateway_only(
     scheduler = await login("scheduler")
     await scheduler.bus.nc.publish(subject, b"{}")
     assert subject in await scheduler.violation()
+
+
+async def test_billing_charges_usage_through_its_own_durable(
+    nats_server: NatsServer, bus: Bus
+) -> None:
+    # Billing's real adapters under its own identity: it creates and pulls its durable on
+    # the job subjects, appends the charge to the ledger and job.cost to the job's subject.
+    from puras_billing.adapters.job_log import NatsJobLog
+    from puras_billing.adapters.ledger_log import NatsLedgerLog
+    from puras_billing.bootstrap import USAGE_FILTER, USAGE_MAX_DELIVER, build
+    from puras_billing.settings import BillingSettings
+    from puras_common.bus import PullConsumer, ensure_durable
+    from puras_common.events import decode_envelope, decode_event
+    from puras_common.events.ids import BILLING_USAGE_DURABLE, job_usage_id
+    from puras_common.events.types import ModelUsage, UsageRecorded
+
+    project, job = new_id(), new_id()
+    await bus.append(
+        UsageRecorded(
+            step=1,
+            provider="anthropic",
+            model="claude/sonnet-4-7",
+            upstream_model="claude-x",
+            usage=ModelUsage(input_tokens=1000),
+        ),
+        project_id=project,
+        aggregate=AGG_JOB,
+        aggregate_id=job,
+        event_id=job_usage_id(job, 1),
+    )
+    billing = await connect(
+        nats_server.address, name="billing", credentials=nats_server.credentials("billing")
+    )
+    consumer = PullConsumer(billing.nc, EVENTS_STREAM, BILLING_USAGE_DURABLE, max_inflight=1)
+    try:
+        await ensure_durable(
+            billing.js,
+            EVENTS_STREAM,
+            BILLING_USAGE_DURABLE,
+            filter_subject=USAGE_FILTER,
+            ack_wait_s=30,
+            max_deliver=USAGE_MAX_DELIVER,
+        )
+        app = build(
+            BillingSettings(env="dev"), ledger=NatsLedgerLog(billing), jobs=NatsJobLog(billing)
+        )
+        await consumer.start()
+        msg = await consumer.next(timeout=VIOLATION_WAIT_S)
+        assert msg is not None
+        env = decode_envelope(msg.data)
+        usage = decode_event(env)
+        assert isinstance(usage, UsageRecorded)
+        call = await app.usage.bill(
+            usage,
+            usage_id=env.id,
+            usage_seq=msg.metadata.sequence.stream,
+            project_id=project,
+            job_id=job,
+        )
+        await msg.ack_sync()
+        await consumer.done()
+    finally:
+        await consumer.stop()
+        await billing.close()
+    assert call.billed_micros == 3600
+    assert await _stored(bus, event_subject(project, AGG_LEDGER, project)) == 1
+    assert await _stored(bus, event_subject(project, AGG_JOB, job)) == 2

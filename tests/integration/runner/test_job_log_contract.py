@@ -161,6 +161,17 @@ async def test_history_is_every_event_of_the_job_in_order(job_log: JobEventLog) 
     assert history[1].lines == ["x"]
 
 
+async def test_since_lists_what_was_stored_after_a_sequence(job_log: JobEventLog) -> None:
+    job = _job()
+    first = await job_log.append(_started(1), job=job, event_id="s-a", expected_seq=None)
+    second = await job_log.append(
+        JobLogged(stream="stdout", lines=["x"]), job=job, event_id="s-b", expected_seq=None
+    )
+    assert await job_log.since(job, second) == []
+    newer = await job_log.since(job, first)
+    assert [(e.seq, e.type) for e in newer] == [(second, "job.log")]
+
+
 async def test_a_watch_reports_starts_and_ends_but_not_logs(job_log: JobEventLog) -> None:
     job, other = _job(), _job()
     seen = Seen()

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from billing_fakes import FakeLedgerLog
+from billing_fakes import FakeJobLog, FakeLedgerLog
 from fake_event_log import FakeEventLog
 
 from puras_billing.app.ledger import InvalidCommand
@@ -38,7 +38,9 @@ def _grant(project_id: str, micros: int = 500, note: str = "") -> GrantCredit:
 
 async def test_a_grant_is_recorded_on_the_projects_ledger() -> None:
     log = FakeEventLog()
-    app = build(BillingSettings(env="dev"), ledger=FakeLedgerLog(log))
+    app = build(
+        BillingSettings(env="dev"), ledger=FakeLedgerLog(log), jobs=FakeJobLog(FakeEventLog())
+    )
     p = new_id()
     cmd = _grant(p, 500, "welcome")
     seq = await app.ledger.grant(cmd, redelivered=False)
@@ -75,7 +77,9 @@ class Contended(FakeLedgerLog):
 
 async def test_a_grant_contended_by_another_writer_lands_after_it() -> None:
     log = FakeEventLog()
-    app = build(BillingSettings(env="dev"), ledger=Contended(log, races=3))
+    app = build(
+        BillingSettings(env="dev"), ledger=Contended(log, races=3), jobs=FakeJobLog(FakeEventLog())
+    )
     p = new_id()
     cmd = _grant(p)
     seq = await app.ledger.grant(cmd, redelivered=False)
@@ -87,7 +91,9 @@ async def test_a_grant_contended_by_another_writer_lands_after_it() -> None:
 
 async def test_a_redelivered_grant_is_recorded_once_even_after_the_duplicate_window() -> None:
     log = FakeEventLog()
-    app = build(BillingSettings(env="dev"), ledger=FakeLedgerLog(log))
+    app = build(
+        BillingSettings(env="dev"), ledger=FakeLedgerLog(log), jobs=FakeJobLog(FakeEventLog())
+    )
     p = new_id()
     cmd = _grant(p)
     first = await app.ledger.grant(cmd, redelivered=False)
@@ -99,7 +105,9 @@ async def test_a_redelivered_grant_is_recorded_once_even_after_the_duplicate_win
 
 async def test_a_grant_of_nothing_is_refused() -> None:
     log = FakeEventLog()
-    app = build(BillingSettings(env="dev"), ledger=FakeLedgerLog(log))
+    app = build(
+        BillingSettings(env="dev"), ledger=FakeLedgerLog(log), jobs=FakeJobLog(FakeEventLog())
+    )
     p = new_id()
     with pytest.raises(InvalidCommand):
         await app.ledger.grant(_grant(p, micros=0), redelivered=False)
@@ -129,7 +137,9 @@ class FakeMsg:
 
 async def test_the_entrypoint_acks_a_grant_once_it_is_stored() -> None:
     log = FakeEventLog()
-    app = build(BillingSettings(env="dev"), ledger=FakeLedgerLog(log))
+    app = build(
+        BillingSettings(env="dev"), ledger=FakeLedgerLog(log), jobs=FakeJobLog(FakeEventLog())
+    )
     p = new_id()
     msg = FakeMsg(encode_command(_grant(p)))
     await handle_command(app.ledger, msg, SPANS)  # type: ignore[arg-type]
@@ -139,7 +149,9 @@ async def test_the_entrypoint_acks_a_grant_once_it_is_stored() -> None:
 
 async def test_the_entrypoint_drops_what_no_delivery_can_carry_out() -> None:
     log = FakeEventLog()
-    app = build(BillingSettings(env="dev"), ledger=FakeLedgerLog(log))
+    app = build(
+        BillingSettings(env="dev"), ledger=FakeLedgerLog(log), jobs=FakeJobLog(FakeEventLog())
+    )
     p = new_id()
     submit = SubmitJob(
         job_id="j", project_id=p, skill="s", inputs={}, submitted_at=datetime.now(UTC)
@@ -156,7 +168,9 @@ async def test_the_entrypoint_leaves_a_failed_grant_for_redelivery() -> None:
         async def last_seq(self, project_id: str) -> int:
             raise ConnectionError("nats is down")
 
-    app = build(BillingSettings(env="dev"), ledger=Down(FakeEventLog()))
+    app = build(
+        BillingSettings(env="dev"), ledger=Down(FakeEventLog()), jobs=FakeJobLog(FakeEventLog())
+    )
     msg = FakeMsg(encode_command(_grant(new_id())))
     with pytest.raises(ConnectionError):
         await handle_command(app.ledger, msg, SPANS)  # type: ignore[arg-type]

@@ -31,7 +31,9 @@ from puras_common.events.ids import (
 )
 from puras_common.events.types import (
     AgentStarted,
+    BilledCall,
     JobCancelled,
+    JobCharged,
     JobFailed,
     JobQueued,
     JobStarted,
@@ -528,3 +530,31 @@ async def test_unstorable_text_from_the_model_and_tools_is_escaped_and_long_outp
     text = big.content[0].text
     assert len(text.encode()) < 300 * 1024  # one event fits a NATS message
     assert text.endswith("more characters not shown]")
+
+
+async def test_billing_recording_a_cost_mid_run_does_not_stop_the_attempt(tmp_path: Path) -> None:
+    import asyncio
+
+    gate = asyncio.Event()
+    session = FakeSession(bash_gate=gate)
+    model = ScriptedModel(tool("bash", {"command": "ls"}), tool("set_output", {"answer": "x"}))
+    rig = Rig(tmp_path, model, session=session)
+    task = asyncio.create_task(rig.run())
+    await session.in_bash.wait()
+    call = BilledCall(
+        usage_id="u1",
+        job_id="job-1",
+        step=1,
+        provider="anthropic",
+        model="claude/sonnet-4-6",
+        billed_micros=12,
+        registry_version="t",
+        margin_pct=20,
+    )
+    rig.log.put(JobCharged(call=call), "cost:u1")  # billing, while the tool runs
+    gate.set()
+    msg = await task
+    assert msg.acked == 1
+    assert rig.log.events(JobSucceeded)
+    assert [e.attempt for e in rig.log.events(JobStarted)] == [1]
+    assert "job.cost" in rig.agent_types()

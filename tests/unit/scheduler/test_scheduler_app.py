@@ -26,7 +26,9 @@ from puras_common.events.commands import CancelJob, SubmitJob
 from puras_common.events.ids import job_released_id
 from puras_common.events.subjects import AGG_DEPLOYMENTS, AGG_JOB, AGG_LEDGER, event_subject
 from puras_common.events.types import (
+    BilledCall,
     BundleRef,
+    CreditCharged,
     CreditGranted,
     DeploymentActivated,
     DeploymentCreated,
@@ -71,6 +73,26 @@ class Rig:
             aggregate=AGG_LEDGER,
             aggregate_id=self.project,
             event_id=f"grant:{new_id()}",
+        )
+
+    def charge(self, micros: int) -> None:
+        usage_id = new_id()
+        call = BilledCall(
+            usage_id=usage_id,
+            job_id=new_id(),
+            step=1,
+            provider="anthropic",
+            model="claude/sonnet-4-6",
+            billed_micros=micros,
+            registry_version="test",
+            margin_pct=20,
+        )
+        self.log.append(
+            CreditCharged(call=call),
+            project_id=self.project,
+            aggregate=AGG_LEDGER,
+            aggregate_id=self.project,
+            event_id=f"charge:{usage_id}",
         )
 
     def submit(self, job_id: str, **kw: object) -> SubmitJob:
@@ -185,6 +207,22 @@ async def test_a_job_without_credit_is_held_until_credit_arrives(broke: Rig) -> 
     (work,) = broke.work.items
     assert work.queued_seq == broke.log.last_seq(event_subject(broke.project, AGG_JOB, "j1"))
     assert await broke.held.projects() == set()
+
+
+async def test_charges_that_use_up_the_credit_hold_new_jobs_until_a_grant(funded: Rig) -> None:
+    balances = funded.app.views.balances
+    funded.charge(balances.balance(funded.project) + 1)  # B3: a job may go below zero
+    async with asyncio.timeout(WAIT_S):
+        while balances.balance(funded.project) > 0:
+            await asyncio.sleep(0)  # the views follow the log in the background
+    assert balances.balance(funded.project) == -1
+    await funded.app.scheduler.submit(funded.submit("j1"))
+    assert funded.work.items == []  # J7: claimed only while the balance is > 0
+    assert await funded.held.projects() == {funded.project}
+    funded.grant(500)
+    await asyncio.wait_for(funded.work.arrived.wait(), WAIT_S)
+    await funded.app.scheduler.drain()
+    assert funded.types("j1") == ["job.queued", "job.released"]
 
 
 async def test_held_jobs_of_a_project_funded_while_no_scheduler_ran_go_at_start() -> None:

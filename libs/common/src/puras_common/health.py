@@ -27,12 +27,15 @@ def degraded_details(
     *,
     failing: Mapping[str, str] | None = None,
     skipped: Mapping[str, int] | None = None,
+    refused: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """What makes a service degraded; empty when nothing does.
 
     * ``quarantined``: unresolved quarantined events per projection (or view);
     * ``failing``: projectors retrying after an error that is not an event's fault;
-    * ``skipped``: events an in-memory view skipped that are not yet on record.
+    * ``skipped``: events an in-memory view skipped that are not yet on record;
+    * ``refused``: work a consumer holds back and retries, by kind (billing's usage
+      events it cannot price).
     """
     out: dict[str, Any] = {}
     q = {k: v for k, v in (quarantined or {}).items() if v > 0}
@@ -45,6 +48,8 @@ def degraded_details(
     s = {k: v for k, v in (skipped or {}).items() if v > 0}
     if s:
         out["views_skipped"] = dict(sorted(s.items()))
+    if refused:
+        out["refused"] = dict(sorted(refused.items()))
     return out
 
 

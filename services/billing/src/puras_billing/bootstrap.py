@@ -1,8 +1,10 @@
-"""Billing's composition root: the ledger's one writer, and the ledger projection.
+"""Billing's composition root: the ledger's one writer, the usage biller, and the
+ledger projection.
 
-:func:`build` wires the handlers to the ports it is given (the NATS adapter in
+:func:`build` wires the handlers to the ports it is given (the NATS adapters in
 :func:`run`, in-memory ones in unit tests); :func:`run` connects the real adapters,
-builds, and serves billing's commands while keeping the ledger projection current.
+builds, and serves billing's commands and the jobs' usage events while keeping the
+ledger projection current.
 """
 
 from __future__ import annotations
@@ -11,35 +13,63 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
+from puras_billing.adapters.job_log import NatsJobLog
 from puras_billing.adapters.ledger_log import NatsLedgerLog
 from puras_billing.adapters.projection import LedgerProjection
 from puras_billing.app.ledger import LedgerWriter
-from puras_billing.app.ports import LedgerLog
+from puras_billing.app.ports import JobLog, LedgerLog
+from puras_billing.app.usage import UsageBiller
 from puras_billing.entrypoints.commands import run_commands
+from puras_billing.entrypoints.usage import RefusedUsage, run_usage
 from puras_billing.settings import BillingSettings
 from puras_common.bus import PullConsumer, connect, ensure_durable, ensure_streams
-from puras_common.events.ids import BILLING_DURABLE
-from puras_common.events.subjects import CMD_BILLING_FILTER, CMDS_STREAM
+from puras_common.events.ids import BILLING_DURABLE, BILLING_USAGE_DURABLE
+from puras_common.events.subjects import (
+    AGG_JOB,
+    CMD_BILLING_FILTER,
+    CMDS_STREAM,
+    EVENTS_STREAM,
+    aggregate_filter,
+)
 from puras_common.health import HealthServer, degraded_details
 from puras_common.logging import get_logger
+from puras_common.pricing import Registry, load_registry
 from puras_common.projection import Projection, ProjectorRunner
 
-__all__ = ["BILLING_PROJECTIONS", "App", "build", "run"]
+__all__ = ["BILLING_PROJECTIONS", "USAGE_FILTER", "USAGE_MAX_DELIVER", "App", "build", "run"]
 
 log = get_logger(__name__)
 
 BILLING_PROJECTIONS: list[type[Projection]] = [LedgerProjection]
 
+USAGE_FILTER = aggregate_filter(AGG_JOB)
+"""The usage consumer's filter: every job subject (usage events ride on them)."""
+USAGE_MAX_DELIVER = -1
+"""Deliveries of a job event before JetStream gives up: never (an unbilled usage event
+is lost revenue; one that cannot be priced waits with a growing delay instead)."""
+
 
 @dataclass(frozen=True)
 class App:
-    """Billing, wired: the handlers its commands go to."""
+    """Billing, wired: the handlers its commands and usage events go to."""
 
     ledger: LedgerWriter
+    usage: UsageBiller
 
 
-def build(settings: BillingSettings, *, ledger: LedgerLog) -> App:
-    return App(ledger=LedgerWriter(ledger))
+def build(
+    settings: BillingSettings,
+    *,
+    ledger: LedgerLog,
+    jobs: JobLog,
+    registry: Registry | None = None,
+) -> App:
+    writer = LedgerWriter(ledger)
+    prices = registry if registry is not None else load_registry()
+    return App(
+        ledger=writer,
+        usage=UsageBiller(writer, jobs, prices, margin_pct=settings.margin_pct),
+    )
 
 
 async def run(settings: BillingSettings, stop: asyncio.Event) -> None:
@@ -51,6 +81,7 @@ async def run(settings: BillingSettings, stop: asyncio.Event) -> None:
     )
     health: HealthServer | None = None
     consumer: PullConsumer | None = None
+    usage_consumer: PullConsumer | None = None
     try:
         await ensure_streams(bus.js, replicas=settings.stream_replicas)
         # Created here, before readiness: grants the gateway sent meanwhile wait in the
@@ -63,27 +94,56 @@ async def run(settings: BillingSettings, stop: asyncio.Event) -> None:
             ack_wait_s=settings.cmd_ack_wait_s,
             max_deliver=settings.cmd_max_deliver,
         )
-        app = build(settings, ledger=NatsLedgerLog(bus))
+        # From the log's start on first creation: usage recorded before billing first
+        # ran is charged too (each charge once, whenever it is delivered).
+        await ensure_durable(
+            bus.js,
+            EVENTS_STREAM,
+            BILLING_USAGE_DURABLE,
+            filter_subject=USAGE_FILTER,
+            ack_wait_s=settings.usage_ack_wait_s,
+            max_deliver=USAGE_MAX_DELIVER,
+        )
+        app = build(settings, ledger=NatsLedgerLog(bus), jobs=NatsJobLog(bus))
+        refused = RefusedUsage()
         runner = ProjectorRunner(settings.database_dsn(), bus.js, LedgerProjection())
         consumer = PullConsumer(bus.nc, CMDS_STREAM, BILLING_DURABLE, max_inflight=settings.batch)
         await consumer.start()
+        usage_consumer = PullConsumer(
+            bus.nc, EVENTS_STREAM, BILLING_USAGE_DURABLE, max_inflight=settings.usage_batch
+        )
+        await usage_consumer.start()
         if settings.health_port:
             health = HealthServer(
                 settings.health_host,
                 settings.health_port,
                 runner.caught_up.is_set,
-                # Quarantined ledger events: 200 "degraded" (puras admin quarantine list).
-                degraded=lambda: degraded_details({runner.projection.name: runner.quarantined}),
+                # Quarantined ledger events (puras admin quarantine list) and usage events
+                # that cannot be priced: 200 "degraded".
+                degraded=lambda: degraded_details(
+                    {runner.projection.name: runner.quarantined}, refused=refused.degraded()
+                ),
             )
             await health.start()
         log.info("billing started")
-        # Either ending by an error ends billing (its supervisor restarts it).
+        # Any of them ending by an error ends billing (its supervisor restarts it).
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(runner.run(stop), name="ledger-projection")
             tasks.create_task(run_commands(consumer, app.ledger, stop), name="billing-commands")
+            tasks.create_task(
+                run_usage(
+                    usage_consumer,
+                    app.usage,
+                    stop,
+                    refused=refused,
+                    retry_max_s=settings.usage_retry_max_s,
+                ),
+                name="billing-usage",
+            )
     finally:
-        if consumer is not None:
-            await consumer.stop()
+        for c in (consumer, usage_consumer):
+            if c is not None:
+                await c.stop()
         if health is not None:
             await health.stop()
         with contextlib.suppress(Exception):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
+
 from puras_common.settings import DatabaseSettings
 
 __all__ = ["BillingSettings"]
@@ -18,3 +20,14 @@ class BillingSettings(DatabaseSettings):
     """A command not acked this long (billing died handling it) is redelivered."""
     cmd_max_deliver: int = 20
     """Deliveries of a command before JetStream gives up on it."""
+    margin_pct: int = Field(default=20, ge=0)
+    """Margin on upstream cost in percent (``PURAS_MARGIN_PCT``, SPEC B1) that usage is
+    charged at; billing's price is the authoritative one."""
+    usage_batch: int = Field(default=256, ge=1)
+    """Job events in flight at once on the usage consumer (most are not usage and are
+    acked at once)."""
+    usage_ack_wait_s: float = Field(default=30.0, gt=0)
+    """A job event not acked this long (billing died charging it) is redelivered."""
+    usage_retry_max_s: float = Field(default=300.0, gt=0)
+    """Longest delay before a usage event that could not be priced (a slug this build's
+    registry does not know) is tried again; the delay doubles from 1 s up to this."""

@@ -21,8 +21,12 @@ Writers own their facts: a service may publish only the events it decides.
   by direct get (a job's last event; a deployment's ``deployment.created``, whose skills
   it runs). (When usage facts get their own subject, add it here.)
 * **billing**: the ledger's one writer (``ev.*.ledger.*``): grants it is commanded to
-  record (``cmd.billing.>``), and the charges of usage when they land, each append
-  guarded by the project's ledger sequence.
+  record (``cmd.billing.>``) and the charges of the jobs' usage events, each append
+  guarded by the project's ledger sequence. It reads the job subjects through its own
+  durable (``billing-usage`` on ``PURAS_EVENTS``, filtered to ``ev.*.job.*``) and
+  appends each charged call's ``job.cost`` to its job's subject (``ev.*.job.*``: NATS
+  scopes by subject, not by event type, so the job subjects are shared with the
+  scheduler and the runners, as they are between those two).
 * **drive**: reads the log; it publishes no event today.
 
 JetStream's API is scoped the same way: each identity may call only the API subjects of
@@ -45,7 +49,7 @@ from pathlib import Path
 
 from puras_common.bundles import BUNDLE_BUCKET
 from puras_common.bus.client import NatsCredentials
-from puras_common.events.ids import BILLING_DURABLE, SCHEDULER_DURABLE
+from puras_common.events.ids import BILLING_DURABLE, BILLING_USAGE_DURABLE, SCHEDULER_DURABLE
 from puras_common.events.subjects import (
     AGG_DEPLOYMENTS,
     AGG_JOB,
@@ -242,13 +246,17 @@ def _runner() -> Identity:
 def _billing() -> Identity:
     return Identity(
         name="billing",
-        purpose="the ledger's one writer (grants, charges) and its projection",
+        purpose="the ledger's one writer (grants, charges), job costs, its projection",
         publish=(
             *_events(AGG_LEDGER),
+            # A charged call's job.cost on its job's subject (J8).
+            *_events(AGG_JOB),
             *_ensure_streams(),
             *_follow(EVENTS_STREAM),
             *_direct_get(EVENTS_STREAM),
             *_durable(CMDS_STREAM, BILLING_DURABLE),
+            # The jobs' usage events, charged once each (shared by replicas).
+            *_durable(EVENTS_STREAM, BILLING_USAGE_DURABLE),
         ),
         subscribe=(f"{inbox_prefix('billing')}.>",),
     )

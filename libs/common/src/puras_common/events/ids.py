@@ -12,14 +12,17 @@ from typing import Final
 
 __all__ = [
     "BILLING_DURABLE",
+    "BILLING_USAGE_DURABLE",
     "SCHEDULER_DURABLE",
     "cancel_msg_id",
+    "credit_charged_id",
     "credit_granted_id",
     "deployment_activated_id",
     "deployment_created_id",
     "deployment_deleted_id",
     "held_msg_id",
     "job_agent_started_id",
+    "job_charged_id",
     "job_log_id",
     "job_model_response_id",
     "job_queued_id",
@@ -42,6 +45,9 @@ SCHEDULER_DURABLE: Final = "scheduler"
 """The scheduler's consumer of ``cmd.scheduler.>`` on ``PURAS_CMDS`` (shared by replicas)."""
 BILLING_DURABLE: Final = "billing"
 """Billing's consumer of ``cmd.billing.>`` on ``PURAS_CMDS`` (shared by replicas)."""
+BILLING_USAGE_DURABLE: Final = "billing-usage"
+"""Billing's consumer of the job subjects ``ev.*.job.*`` on ``PURAS_EVENTS``: the usage
+events it charges (shared by replicas)."""
 
 
 def runners_durable(pool: str) -> str:
@@ -65,6 +71,16 @@ def key_created_id(prefix: str) -> str:
 def key_revoked_id(prefix: str) -> str:
     """``key:<prefix>:revoked``: revoking twice records one fact."""
     return f"key:{prefix}:revoked"
+
+
+def credit_charged_id(usage_id: str) -> str:
+    """``charge:<usage event id>``: a usage event delivered twice is charged once."""
+    return f"charge:{usage_id}"
+
+
+def job_charged_id(usage_id: str) -> str:
+    """``cost:<usage event id>``: the job's side of the same charge."""
+    return f"cost:{usage_id}"
 
 
 def credit_granted_id(grant_id: str) -> str:

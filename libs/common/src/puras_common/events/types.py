@@ -27,8 +27,10 @@ __all__ = [
     "AnyEvent",
     "ApiKeyCreated",
     "ApiKeyRevoked",
+    "BilledCall",
     "BundleRef",
     "ContentBlock",
+    "CreditCharged",
     "CreditGranted",
     "DeploymentActivated",
     "DeploymentCreated",
@@ -36,6 +38,7 @@ __all__ = [
     "DeploymentEvent",
     "FileBlock",
     "JobCancelled",
+    "JobCharged",
     "JobEvent",
     "JobFailed",
     "JobLogged",
@@ -119,6 +122,43 @@ class CreditGranted(Event, frozen=True, kw_only=True):
     """Amount in micros (1 USD = 1,000,000); may be negative for a correction."""
     note: str = ""
     """Free text from the operator."""
+
+
+class BilledCall(msgspec.Struct, frozen=True, kw_only=True):
+    """One billed upstream call, priced (B1): a usage row (J8)."""
+
+    usage_id: str
+    """Id of the ``job.usage`` event it prices (a charge per usage event, once)."""
+    job_id: str
+    """The job that made the call."""
+    step: int
+    """The call's step in its job (the model call's number)."""
+    provider: str
+    """Who served the call."""
+    model: str
+    """The slug it was priced by."""
+    input_tokens: int = 0
+    """Prompt tokens not read from the cache."""
+    output_tokens: int = 0
+    """Generated tokens."""
+    cache_read_tokens: int = 0
+    """Prompt tokens read from the provider's cache."""
+    cache_write_tokens: int = 0
+    """Prompt tokens written to the provider's cache."""
+    billed_micros: int
+    """What the project is charged: upstream cost with the margin, rounded up (B1, B2)."""
+    registry_version: str
+    """The pricing registry version that priced it (the audit prices it again with it)."""
+    margin_pct: int
+    """The margin in effect."""
+
+
+class CreditCharged(Event, frozen=True, kw_only=True):
+    """A billed call was debited from the project's balance (B1)."""
+
+    type = "ledger.charged"
+    call: BilledCall
+    """The call and its price."""
 
 
 # -- deployments (aggregate id: the project id, one writer decision per project) --------
@@ -491,11 +531,19 @@ class UsageRecorded(Event, frozen=True, kw_only=True):
     """Its tokens."""
 
 
+class JobCharged(Event, frozen=True, kw_only=True):
+    """A call of the job was billed (J5 ``cost``): the job's cost grows by it (J8)."""
+
+    type = "job.cost"
+    call: BilledCall
+    """The call and its price (the same as the ledger's charge)."""
+
+
 # -- the unions --------------------------------------------------------------------------
 
 KeyEvent: TypeAlias = ProjectCreated | ApiKeyCreated | ApiKeyRevoked
 """Events of the ``project`` and ``key`` aggregates (the keys view)."""
-LedgerEvent: TypeAlias = CreditGranted
+LedgerEvent: TypeAlias = CreditGranted | CreditCharged
 """Events of the ``ledger`` aggregate."""
 DeploymentEvent: TypeAlias = DeploymentCreated | DeploymentActivated | DeploymentDeleted
 """Events of the ``deployments`` aggregate."""
@@ -503,7 +551,9 @@ JobTerminal: TypeAlias = JobSucceeded | JobFailed | JobCancelled
 """The events that end a job: one per job, each setting one of ``TERMINAL_STATUSES``."""
 AgentEvent: TypeAlias = AgentStarted | ModelResponded | ToolCalled | ToolResulted | UsageRecorded
 """What an agent run records on its job's subject (A10)."""
-JobEvent: TypeAlias = JobQueued | JobReleased | JobStarted | JobLogged | AgentEvent | JobTerminal
+JobEvent: TypeAlias = (
+    JobQueued | JobReleased | JobStarted | JobLogged | AgentEvent | JobCharged | JobTerminal
+)
 """Events of the ``job`` aggregate."""
 AnyEvent: TypeAlias = KeyEvent | LedgerEvent | DeploymentEvent | JobEvent
 """Every event type of the log; what :func:`puras_common.events.decode_event` returns."""

@@ -12,6 +12,7 @@ from puras_common.events.types import (
     AgentStarted,
     AnyEvent,
     JobCancelled,
+    JobCharged,
     JobEvent,
     JobFailed,
     JobLogged,
@@ -97,6 +98,11 @@ def apply_job_event(job: JobRecord | None, env: Envelope, ev: AnyEvent | None) -
             return msgspec.structs.replace(
                 job, status="cancelled", result=None, error=None, finished_at=ev.finished_at
             )
+        case JobCharged():
+            # What it cost applies whenever billing records it, after the end too (J8).
+            if job is None:
+                return job
+            return msgspec.structs.replace(job, cost_micros=job.cost_micros + ev.call.billed_micros)
         case JobLogged() | JobReleased():
             return job
         case AgentStarted() | ModelResponded() | ToolCalled() | ToolResulted() | UsageRecorded():
@@ -157,6 +163,16 @@ def public_payload(
                 "name": ev.name,
                 "content": msgspec.to_builtins(ev.content),
                 "is_error": ev.is_error,
+            }
+        case JobCharged():
+            call = ev.call
+            return {
+                "step": call.step,
+                "provider": call.provider,
+                "model": call.model,
+                "billed_micros": call.billed_micros,
+                # Z1: the spend so far, the job folded up to this charge.
+                "spent_micros": job.cost_micros if job is not None else call.billed_micros,
             }
         case UsageRecorded():
             return {

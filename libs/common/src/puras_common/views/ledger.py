@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import assert_never
 
 from puras_common.events.recorded import RecordedEvent
-from puras_common.events.types import CreditGranted, LedgerEvent
+from puras_common.events.types import CreditCharged, CreditGranted, LedgerEvent
 
 __all__ = ["BalancesView"]
 
@@ -31,6 +31,12 @@ class BalancesView:
             case CreditGranted():
                 before = self.balances.get(pid, 0)
                 after = before + ev.micros
+                self.balances[pid] = after
+                return before, after
+            case CreditCharged():
+                # B3: a running job may drive the balance below zero.
+                before = self.balances.get(pid, 0)
+                after = before - ev.call.billed_micros
                 self.balances[pid] = after
                 return before, after
             case _:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from puras_common.bus import Bus, Published
-from puras_common.events.base import Event, decode_envelope
+from puras_common.events.base import Event, decode_envelope, decode_event
 from puras_common.events.subjects import AGG_LEDGER, event_subject
 
 __all__ = ["NatsLedgerLog"]
@@ -29,9 +29,18 @@ class NatsLedgerLog:
         )
 
     async def find(self, project_id: str, event_id: str) -> int | None:
-        async for seq, data in self._bus.subject_messages(_subject(project_id)):
-            if decode_envelope(data).id == event_id:
-                return seq
+        found = await self.find_event(project_id, event_id)
+        return None if found is None else found[0]
+
+    async def find_event(
+        self, project_id: str, event_id: str, *, after_seq: int = 0
+    ) -> tuple[int, Event | None] | None:
+        async for seq, data in self._bus.subject_messages(
+            _subject(project_id), after_seq=after_seq
+        ):
+            env = decode_envelope(data)
+            if env.id == event_id:
+                return seq, decode_event(env)
         return None
 
 

@@ -1,4 +1,5 @@
-"""The ledger projection: every entry, and the balance per project (B1, B4)."""
+"""The ledger projection: every entry (grants and charges), and the balance per project,
+grants minus charges (B1, B3, B4)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ __all__ = ["LedgerProjection"]
 
 class LedgerProjection(Projection):
     name: ClassVar[str] = "ledger"
-    version: ClassVar[int] = 1
+    # 2: charges became entries (negative micros). A replica still on version 1 skipped
+    # them as unknown; the rebuild applies them.
+    version: ClassVar[int] = 2
     filter_subjects: ClassVar[list[str]] = [aggregate_filter(AGG_LEDGER)]
     tables: ClassVar[list[str]] = ["ledger_entries", "project_balances"]
     compare_order: ClassVar[dict[str, str]] = {

@@ -1,10 +1,11 @@
-"""The ledger's one writer: every ledger event is appended here.
+"""The ledger's one writer: every ledger event (grants, charges) is appended here.
 
 Each append is guarded by the project's last ledger sequence, so two replicas (or two
 commands of one project) never append blindly: the loser reads again and appends after. A command
 is recorded once: its event id is the message id (JetStream drops a repeat within the
 log's duplicate window), and a command delivered again is first looked up in the ledger,
-which holds beyond any window.
+which holds beyond any window. A usage event's charge is recorded the same way, its
+event id derived from the usage event's.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from puras_billing.app.ports import LedgerLog
 from puras_common.bus.client import ConcurrencyConflict
 from puras_common.events.base import Event
 from puras_common.events.commands import GrantCredit
-from puras_common.events.ids import credit_granted_id
-from puras_common.events.types import CreditGranted
+from puras_common.events.ids import credit_charged_id, credit_granted_id
+from puras_common.events.types import BilledCall, CreditCharged, CreditGranted
 from puras_common.logging import get_logger
 
 __all__ = ["APPEND_ATTEMPTS", "InvalidCommand", "LedgerWriter"]
@@ -22,7 +23,7 @@ __all__ = ["APPEND_ATTEMPTS", "InvalidCommand", "LedgerWriter"]
 log = get_logger(__name__)
 
 APPEND_ATTEMPTS = 50
-"""Reads and appends before a busy project's command is left for redelivery."""
+"""Reads and appends before a busy project's command (or charge) is left for redelivery."""
 
 
 class InvalidCommand(ValueError):
@@ -54,7 +55,59 @@ class LedgerWriter:
         log.info("credit granted", project_id=cmd.project_id, micros=cmd.micros, seq=seq)
         return seq
 
+    async def charge(self, call: BilledCall, *, project_id: str, redelivered: bool) -> BilledCall:
+        """Debit a billed call from the project's balance (B1), once per usage event;
+        returns the call as the ledger holds it (a charge recorded before keeps the price
+        it was recorded at). The balance may go below zero: a running job is not stopped
+        (B3)."""
+        if call.billed_micros < 0:
+            raise InvalidCommand(f"charge of usage {call.usage_id}: negative price")
+        event_id = credit_charged_id(call.usage_id)
+        if redelivered:
+            # Maybe charged by a delivery that died before its ack (or before the job's
+            # side was recorded), longer ago than the duplicate window remembers.
+            before = await self.charged(project_id, call.usage_id)
+            if before is not None:
+                log.info("usage charged before", usage_id=call.usage_id)
+                return before
+        seq, duplicate = await self._append_once(
+            CreditCharged(call=call), project_id=project_id, event_id=event_id
+        )
+        if duplicate:
+            # Another delivery charged it within the duplicate window: its price stands.
+            return await self.charged(project_id, call.usage_id) or call
+        log.info(
+            "usage charged",
+            project_id=project_id,
+            job_id=call.job_id,
+            usage_id=call.usage_id,
+            micros=call.billed_micros,
+            seq=seq,
+        )
+        return call
+
+    async def charged(
+        self, project_id: str, usage_id: str, *, after_seq: int = 0
+    ) -> BilledCall | None:
+        """The call charged for a usage event, if it was (reads the project's ledger after
+        ``after_seq``: a charge is appended after its usage event, so the usage event's
+        sequence bounds the search)."""
+        event_id = credit_charged_id(usage_id)
+        found = await self._ledger.find_event(project_id, event_id, after_seq=after_seq)
+        if found is None:
+            return None
+        seq, ev = found
+        if not isinstance(ev, CreditCharged):
+            raise RuntimeError(f"ledger event {event_id} at {seq} is not a charge")
+        return ev.call
+
     async def _append(self, event: Event, *, project_id: str, event_id: str) -> int:
+        return (await self._append_once(event, project_id=project_id, event_id=event_id))[0]
+
+    async def _append_once(
+        self, event: Event, *, project_id: str, event_id: str
+    ) -> tuple[int, bool]:
+        """``(sequence, duplicate)`` of the guarded append."""
         for _ in range(APPEND_ATTEMPTS):
             last = await self._ledger.last_seq(project_id)
             try:
@@ -63,5 +116,5 @@ class LedgerWriter:
                 )
             except ConcurrencyConflict:
                 continue
-            return pub.seq
+            return pub.seq, pub.duplicate
         raise RuntimeError(f"ledger of {project_id} kept moving; {event_id} will be redelivered")

@@ -8,7 +8,7 @@ from typing import Protocol
 from puras_common.bus.client import Published
 from puras_common.events.base import Event
 
-__all__ = ["LedgerLog"]
+__all__ = ["JobLog", "LedgerLog"]
 
 
 class LedgerLog(Protocol):
@@ -31,4 +31,30 @@ class LedgerLog(Protocol):
     async def find(self, project_id: str, event_id: str) -> int | None:
         """The sequence of the project's ledger event with this id, if there is one (reads
         the project's whole ledger: for the rare redelivered command, not every one)."""
+        ...
+
+    async def find_event(
+        self, project_id: str, event_id: str, *, after_seq: int = 0
+    ) -> tuple[int, Event | None] | None:
+        """Like :meth:`find`, with the event as stored (``None`` for a type this build
+        does not know), reading only the ledger after ``after_seq``."""
+        ...
+
+
+class JobLog(Protocol):
+    """The jobs' subjects of the event log, ``ev.<project>.job.<job>``: billing appends a
+    job's ``job.cost`` events there (the job subject has other writers: no guard)."""
+
+    async def append(
+        self, event: Event, *, project_id: str, job_id: str, event_id: str
+    ) -> Published:
+        """Store ``event`` on the job's subject; an ``event_id`` stored before (within the
+        log's duplicate window) is not stored again: the result is ``duplicate``."""
+        ...
+
+    async def find(
+        self, project_id: str, job_id: str, event_id: str, *, after_seq: int = 0
+    ) -> int | None:
+        """The sequence of the job's event with this id after ``after_seq``, if there is
+        one (reads the job's subject from there)."""
         ...

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from puras_common.events.base import Envelope, Event
-from puras_common.events.types import CreditGranted
+from puras_common.events.types import CreditCharged, CreditGranted
 
 __all__ = ["LedgerEntry", "entry_for"]
 
@@ -16,7 +16,7 @@ class LedgerEntry:
     entry_id: str
     project_id: str
     kind: str
-    """``grant`` today; charges join when usage is billed."""
+    """``grant`` (a top-up, positive) or ``charge`` (a billed call, negative)."""
     micros: int
     """Signed change of the balance."""
     note: str
@@ -31,6 +31,16 @@ def entry_for(env: Envelope, ev: Event | None) -> LedgerEntry | None:
             kind="grant",
             micros=ev.micros,
             note=ev.note,
+            at=env.at,
+        )
+    if isinstance(ev, CreditCharged):
+        c = ev.call
+        return LedgerEntry(
+            entry_id=env.id,
+            project_id=env.project_id,
+            kind="charge",
+            micros=-c.billed_micros,
+            note=f"job {c.job_id} step {c.step}: {c.provider} {c.model}",
             at=env.at,
         )
     return None

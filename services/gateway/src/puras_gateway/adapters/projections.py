@@ -40,7 +40,9 @@ class JobsProjection(Projection):
     name: ClassVar[str] = "jobs"
     # 2: terminal events became facts (v2). A replica still on version 1 during a rolling
     # upgrade skips them as unknown; the rebuild applies them.
-    version: ClassVar[int] = 2
+    # 3: ``job.cost`` (a billed call) adds to the job's cost_micros, also after its end;
+    # a build that did not know it counted the event without applying it.
+    version: ClassVar[int] = 3
     filter_subjects: ClassVar[list[str]] = [aggregate_filter(AGG_JOB)]
     tables: ClassVar[list[str]] = ["jobs", "job_events"]
     compare_order: ClassVar[dict[str, str]] = {"jobs": "id", "job_events": "job_id, idx"}

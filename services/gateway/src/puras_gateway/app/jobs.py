@@ -30,6 +30,7 @@ from puras_gateway.domain.accepted import accepted_job
 from puras_gateway.domain.errors import ApiError
 from puras_gateway.domain.idempotency import body_hash
 from puras_gateway.domain.job_events import JobEvent, api_events, fold
+from puras_gateway.domain.job_usage import usage_rows
 from puras_gateway.domain.live import DeltaGate
 from puras_gateway.domain.requests import ListParams, SubmitBody, SubmitMode, is_terminal
 
@@ -244,17 +245,16 @@ class JobsService:
     async def _find(self, p: Principal, job_id: str) -> JobRecord:
         """The job as the log has it now, read through the projection where it is current.
 
-        A terminal row is final. Otherwise the log may be ahead of the projection by a
-        moment; one look at the subject's last event settles it, so a client that has
-        just seen a job end (on a stream or a wait) never reads it back as queued.
+        The log may be ahead of the projection by a moment; one look at the subject's
+        last event settles it, so a client that has just seen a job end (on a stream or a
+        wait) never reads it back as queued. An ended job's row is not final either: its
+        cost still grows by charges billed after the end (J8).
         """
         if not _plausible_id(job_id):
             raise ApiError.not_found(
                 f"job {job_id!r} not found in this project", code="job_not_found"
             )
         found = await self._reads.get_job_at(p.project_id, job_id)
-        if found is not None and is_terminal(found[0].status):
-            return found[0]
         last = await self._log.last(p.project_id, job_id)
         if last is None:
             if found is not None:
@@ -318,11 +318,17 @@ class JobsService:
         return {"jobs": [job_out(j) for j in jobs], "next_cursor": nxt.encode() if nxt else None}
 
     async def events(self, p: Principal, job_id: str) -> dict[str, Any]:
-        job = await self._reads.get_job(p.project_id, job_id)
-        if job is not None:
+        found = await self._reads.get_job_at(p.project_id, job_id)
+        if found is not None:
+            job, row_seq, _count = found
             rows = await self._reads.job_events(p.project_id, job_id)
-            # The projection may trail the log by a moment; the log has the newest events.
-            if job.status in ("queued", "running") or not rows:
+            # The projection may trail the log by a moment; the log has the newest events
+            # (of an ended job too: a charge billed after the end is one of its events).
+            if (
+                job.status in ("queued", "running")
+                or not rows
+                or await self._ahead(p, job_id, row_seq)
+            ):
                 past = await self._log.replay(p.project_id, job_id)
                 if len(past) > len(rows):
                     return {"events": api_events(past)}
@@ -330,6 +336,23 @@ class JobsService:
         await self._find(p, job_id)  # 404 unless the job exists
         past = await self._log.replay(p.project_id, job_id)
         return {"events": api_events(past)}
+
+    async def _ahead(self, p: Principal, job_id: str, row_seq: int) -> bool:
+        """Whether the job's subject holds an event newer than the projected row."""
+        last = await self._log.last(p.project_id, job_id)
+        return last is not None and last.seq != row_seq
+
+    async def usage(self, p: Principal, job_id: str) -> dict[str, Any]:
+        """J8: the job's billed calls, from its own ``job.cost`` events (always current:
+        they are read from the log, as the job's ``cost_micros`` is folded from them)."""
+        if not _plausible_id(job_id):
+            raise ApiError.not_found(
+                f"job {job_id!r} not found in this project", code="job_not_found"
+            )
+        past = await self._log.replay(p.project_id, job_id)
+        if not past:
+            await self._find(p, job_id)  # 404 unless accepted (and not admitted yet: no usage)
+        return {"usage": usage_rows(past)}
 
     async def attach(self, p: Principal, job_id: str, after: int) -> AsyncIterator[bytes]:
         """SSE attach or re-attach (J5); ``after`` is the Last-Event-ID (0: from the start)."""
@@ -349,7 +372,7 @@ class JobsService:
         except BaseException:
             await _close(tail, live)
             raise
-        if past and isinstance(past[-1].event, TERMINAL_EVENTS):
+        if any(isinstance(e.event, TERMINAL_EVENTS) for e in past):
             await _close(None, live)  # an ended job has no live text
             live = None
         return self._stream(tail, live, past=past, after=after)
@@ -388,6 +411,12 @@ class JobsService:
                         yield _frame(ev, job)
                     gate.passed(ev.idx, responded)
                     if isinstance(ev.event, TERMINAL_EVENTS) and job is not None:
+                        # A replayed ended job: charges billed after its end are its
+                        # events too (J8), and the final JobOut counts them.
+                        for rest in pending:
+                            job = fold([rest], job) or job
+                            if rest.idx > after:
+                                yield _frame(rest, job)
                         yield _end_frame(job)
                         return
                     ev = next(pending, None) or tail.poll()

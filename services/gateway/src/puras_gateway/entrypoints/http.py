@@ -159,6 +159,11 @@ def create_app(gw: Gateway) -> FastAPI:
         p = gw.app.auth.key(request.headers.get("authorization"))
         return JSON(await gw.app.jobs.events(p, job_id))
 
+    @app.get("/v1/jobs/{job_id}/usage")
+    async def job_usage(job_id: str, request: Request) -> Response:
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.app.jobs.usage(p, job_id))
+
     @app.post("/v1/jobs/{job_id}/cancel")
     async def cancel_job(job_id: str, request: Request) -> Response:
         p = gw.app.auth.key(request.headers.get("authorization"))

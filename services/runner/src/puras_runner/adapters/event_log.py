@@ -73,16 +73,22 @@ class NatsJobEvents:
 
     async def latest_started(self, job: RunJob) -> JobStarted | None:
         latest: JobStarted | None = None
-        async for env in self._walk(job, MAX_WALK):
+        async for _seq, env in self._walk(job, MAX_WALK):
             if env.type == JobStarted.type:
                 event = self._decode(env)
                 if isinstance(event, JobStarted):
                     latest = event
         return latest
 
+    async def since(self, job: RunJob, seq: int) -> list[LastEvent]:
+        out: list[LastEvent] = []
+        async for stored, env in self._walk(job, MAX_HISTORY, start=seq + 1):
+            out.append(LastEvent(seq=stored, type=env.type))
+        return out
+
     async def history(self, job: RunJob) -> list[Event]:
         out: list[Event] = []
-        async for env in self._walk(job, MAX_HISTORY):
+        async for _seq, env in self._walk(job, MAX_HISTORY):
             event = self._decode(env)
             if event is not None:
                 out.append(event)
@@ -96,10 +102,13 @@ class NatsJobEvents:
             log.warning("undecodable job event skipped", type=env.type, error=str(exc))
             return None
 
-    async def _walk(self, job: RunJob, limit: int) -> AsyncIterator[Envelope]:
-        """The job's stored events from its first, by direct gets (no consumer)."""
+    async def _walk(
+        self, job: RunJob, limit: int, *, start: int = 1
+    ) -> AsyncIterator[tuple[int, Envelope]]:
+        """The job's stored events (with their sequence) from ``start`` on, by direct gets
+        (no consumer)."""
         subject = self._subject(job)
-        seq = 1
+        seq = start
         for _ in range(limit):
             try:
                 raw = await self._bus.js.get_msg(
@@ -108,7 +117,7 @@ class NatsJobEvents:
             except NotFoundError:
                 return
             try:
-                yield decode_envelope(raw.data or b"")
+                yield int(raw.seq or seq), decode_envelope(raw.data or b"")
             except DecodeError as exc:
                 log.warning("undecodable job event skipped", seq=raw.seq, error=str(exc))
             seq = int(raw.seq or seq) + 1

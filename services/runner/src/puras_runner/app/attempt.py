@@ -31,7 +31,7 @@ from puras_common.clock import Clock
 from puras_common.events.base import Event
 from puras_common.events.commands import RunJob
 from puras_common.events.ids import job_log_id, job_started_id, job_terminal_id
-from puras_common.events.types import JobStarted
+from puras_common.events.types import JobCharged, JobStarted
 from puras_runner.app.ports import JobEventLog, Watch
 from puras_runner.domain import errors
 from puras_runner.domain.jobs import (
@@ -43,11 +43,16 @@ from puras_runner.domain.jobs import (
 from puras_runner.domain.logs import LogBatch, LogCollector, Stream
 from puras_runner.domain.outcome import Failed, Outcome
 
-__all__ = ["Attempt", "AttemptStopped", "LogFlusher"]
+__all__ = ["PASSING_FACTS", "Attempt", "AttemptStopped", "LogFlusher"]
 
 T = TypeVar("T")
 
 Cleanup = Callable[[], Awaitable[None]]
+
+PASSING_FACTS: frozenset[str] = frozenset({JobCharged.type})
+"""Events other writers append to a job while an attempt runs it, without taking it over
+(billing's ``job.cost``): the attempt's chain goes on after them."""
+PASSING_FACTS_RETRIES = 20
 
 
 class AttemptStopped(Exception):
@@ -320,9 +325,21 @@ class Attempt:
             if self._seq is None:
                 assert self._started is not None
                 self._seq = await self._started
-            self._seq = await self.events.append(
-                event, job=self.job, event_id=event_id, expected_seq=self._seq
-            )
+            for _ in range(PASSING_FACTS_RETRIES):
+                try:
+                    self._seq = await self.events.append(
+                        event, job=self.job, event_id=event_id, expected_seq=self._seq
+                    )
+                    return
+                except ConcurrencyConflict:
+                    # Billing records a job's costs on its subject while it runs: those
+                    # leave the job to this attempt. Anything else (a newer attempt, an
+                    # end recorded elsewhere) means the job moved on.
+                    newer = await self.events.since(self.job, self._seq)
+                    if not newer or any(e.type not in PASSING_FACTS for e in newer):
+                        raise
+                    self._seq = newer[-1].seq
+            raise ConcurrencyConflict(f"{self.job.job_id}: other writers kept appending")
 
     async def _publish_logs(self, batches: list[LogBatch], *, final: bool) -> None:
         truncated = final and self._flusher.collector.truncated

@@ -99,6 +99,10 @@ class JobEventLog(Protocol):
         """The job's most recent ``JobStarted`` (``None``: it never started)."""
         ...
 
+    async def since(self, job: RunJob, seq: int) -> list[LastEvent]:
+        """The job's events stored after sequence ``seq`` (their sequence and type)."""
+        ...
+
     async def history(self, job: RunJob) -> list[Event]:
         """Every event of the job so far, decoded, in order (a resumed agent run
         rebuilds its conversation from them)."""

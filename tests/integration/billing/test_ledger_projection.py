@@ -1,0 +1,150 @@
+"""Billing's ledger projection against real NATS and Postgres: charges are entries with
+negative micros, the balance the gateway shows is grants minus charges, a rebuild from
+the log agrees, and tables of a build that did not know charges are rebuilt with them."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+import asyncpg
+import msgspec
+import pytest
+
+from puras_billing.adapters.ledger_log import NatsLedgerLog
+from puras_billing.adapters.projection import LedgerProjection
+from puras_common.bus import Bus
+from puras_common.db import create_pool
+from puras_common.events.types import BilledCall, CreditCharged, CreditGranted
+from puras_common.projection import ProjectorRunner
+from puras_common.projection.base import RecordedEvent
+from puras_common.projection.rebuild import rebuild_and_compare
+from puras_gateway.adapters.read_models import ReadModels
+
+pytestmark = pytest.mark.integration
+
+
+class Projector:
+    """The ledger projector running in the background, as billing runs it."""
+
+    def __init__(self, dsn: str, bus: Bus, projection: LedgerProjection) -> None:
+        self.runner = ProjectorRunner(dsn, bus.js, projection)
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(self.runner.run(self._stop))
+
+    async def applied(self, seq: int) -> None:
+        ok = await self.runner.wait_for(seq, 30)
+        assert ok, f"the ledger projection is stuck at {self.runner.last_seq}, waiting for {seq}"
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await self._task
+
+
+@pytest.fixture
+async def reads(database_url: str) -> AsyncIterator[ReadModels]:
+    pool = await create_pool(database_url, min_size=1, max_size=2)
+    try:
+        yield ReadModels(pool)
+    finally:
+        await pool.close()
+
+
+def _charge(usage_id: str, job: str, micros: int) -> CreditCharged:
+    return CreditCharged(
+        call=BilledCall(
+            usage_id=usage_id,
+            job_id=job,
+            step=1,
+            provider="anthropic",
+            model="claude/sonnet-4-7",
+            input_tokens=1000,
+            billed_micros=micros,
+            registry_version="2026-12-01",
+            margin_pct=20,
+        )
+    )
+
+
+async def _ledger(bus: Bus, project: str, job: str) -> int:
+    """A grant of 10,000 and two charges of 3,600 and 1,250; the last sequence."""
+    ledger = NatsLedgerLog(bus)
+    seq = 0
+    for ev, eid in (
+        (CreditGranted(grant_id="g", micros=10_000, note="top-up"), "grant:g"),
+        (_charge("u1", job, 3_600), "charge:u1"),
+        (_charge("u2", job, 1_250), "charge:u2"),
+    ):
+        pub = await ledger.append(ev, project_id=project, event_id=eid, expected_last_seq=seq)
+        seq = pub.seq
+    return seq
+
+
+async def _entries(dsn: str, project: str) -> list[tuple[str, str, int, str]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT entry_id, kind, micros, note FROM ledger_entries WHERE project_id = $1 "
+            "ORDER BY seq",
+            project,
+        )
+    finally:
+        await conn.close()
+    return [(r["entry_id"], r["kind"], r["micros"], r["note"]) for r in rows]
+
+
+async def test_charges_are_entries_and_the_balance_is_grants_minus_charges(
+    bus: Bus, database_url: str, reads: ReadModels
+) -> None:
+    project, job = str(uuid.uuid4()), str(uuid.uuid4())
+    last = await _ledger(bus, project, job)
+    projector = Projector(database_url, bus, LedgerProjection())
+    try:
+        await projector.applied(last)
+        assert await reads.balance(project) == 10_000 - 3_600 - 1_250
+        entries = await _entries(database_url, project)
+        assert [(e[0], e[1], e[2]) for e in entries] == [
+            ("grant:g", "grant", 10_000),
+            ("charge:u1", "charge", -3_600),
+            ("charge:u2", "charge", -1_250),
+        ]
+        assert all(job in note and "claude/sonnet-4-7" in note for *_, note in entries[1:])
+        report = await rebuild_and_compare(database_url, bus.js, LedgerProjection())
+        assert report.equal, report.render()
+    finally:
+        await projector.stop()
+
+
+class WithoutCharges(LedgerProjection):
+    """The projection as a build that did not know ``ledger.charged`` ran it: version 1,
+    the charge decoded as an unknown type (counted as an event, not applied)."""
+
+    version: ClassVar[int] = 1
+
+    async def apply(self, conn: asyncpg.Connection, events: list[RecordedEvent]) -> None:
+        unknown = [
+            msgspec.structs.replace(r, event=None) if isinstance(r.event, CreditCharged) else r
+            for r in events
+        ]
+        await super().apply(conn, unknown)
+
+
+async def test_tables_of_a_build_without_charges_are_rebuilt_with_them(
+    bus: Bus, database_url: str, reads: ReadModels
+) -> None:
+    project, job = str(uuid.uuid4()), str(uuid.uuid4())
+    last = await _ledger(bus, project, job)
+    old = Projector(database_url, bus, WithoutCharges())
+    try:
+        await old.applied(last)
+    finally:
+        await old.stop()
+    assert await reads.balance(project) == 10_000  # what the old build left
+    new = Projector(database_url, bus, LedgerProjection())
+    try:
+        await new.applied(last)
+        assert await reads.balance(project) == 10_000 - 3_600 - 1_250
+    finally:
+        await new.stop()

@@ -1,0 +1,351 @@
+"""Charging the jobs' usage events (B1, J8), built by ``bootstrap.build`` on the in-memory
+ledger and job subjects (no NATS) with the real pricing registry: an exact charge, once
+per usage event whatever the deliveries, the job's side completed after a crash, and an
+unpriceable event refused loudly (never charged at zero, never skipped)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import structlog
+from billing_fakes import FakeJobLog, FakeLedgerLog
+from fake_event_log import FakeEventLog
+
+from puras_billing.bootstrap import App, build
+from puras_billing.domain.ledger import entry_for
+from puras_billing.entrypoints.usage import RefusedUsage, handle_job_event, retry_delay_s
+from puras_billing.settings import BillingSettings
+from puras_common.bus.client import Published
+from puras_common.events.base import Event, decode_envelope, encode_event
+from puras_common.events.ids import job_usage_id
+from puras_common.events.subjects import AGG_JOB, AGG_LEDGER, event_subject
+from puras_common.events.types import (
+    CreditCharged,
+    CreditGranted,
+    JobCharged,
+    JobLogged,
+    ModelUsage,
+    UsageRecorded,
+)
+from puras_common.ids import new_id
+from puras_common.telemetry import tracer
+from puras_common.views.ledger import BalancesView
+
+SPANS = tracer("test")
+
+SLUG = "claude/sonnet-4-7"
+"""Published at 3.60 USD per 1M input tokens and 18.00 USD per 1M output tokens."""
+USAGE = ModelUsage(input_tokens=1000, output_tokens=500)
+PRICE_AT_20 = 3600 + 9000
+"""1000 x 3.6 + 500 x 18 micros: the published rates include the default 20 % margin."""
+PRICE_AT_50 = 15750
+"""12,600 x 150 / 120."""
+
+
+@dataclass
+class FakeMsg:
+    """What the usage entrypoint uses of a JetStream message."""
+
+    data: bytes
+    num_delivered: int = 1
+    stream_seq: int = 0
+    subject: str = "ev.p.job.j"
+    headers: dict[str, str] = field(default_factory=dict)
+    outcome: list[str] = field(default_factory=list)
+    delays: list[float | None] = field(default_factory=list)
+
+    @property
+    def metadata(self) -> Any:
+        return SimpleNamespace(
+            num_delivered=self.num_delivered, sequence=SimpleNamespace(stream=self.stream_seq)
+        )
+
+    async def ack(self) -> None:
+        self.outcome.append("ack")
+
+    async def nak(self, delay: float | None = None) -> None:
+        self.outcome.append("nak")
+        self.delays.append(delay)
+
+    async def term(self) -> None:
+        self.outcome.append("term")
+
+
+@dataclass
+class World:
+    log: FakeEventLog
+    app: App
+    project: str
+    job: str
+    refused: RefusedUsage
+
+
+def _world(margin_pct: int = 20, log: FakeEventLog | None = None) -> World:
+    log = log or FakeEventLog()
+    app = build(
+        BillingSettings(env="dev", margin_pct=margin_pct),
+        ledger=FakeLedgerLog(log),
+        jobs=FakeJobLog(log),
+    )
+    return World(log, app, new_id(), new_id(), RefusedUsage())
+
+
+def _usage_msg(w: World, *, step: int = 1, model: str = SLUG, delivered: int = 1) -> FakeMsg:
+    """The runner's usage event, as stored on the job's subject and delivered."""
+    ev = UsageRecorded(
+        step=step, provider="anthropic", model=model, upstream_model="claude-x", usage=USAGE
+    )
+    pub = w.log.append(
+        ev,
+        project_id=w.project,
+        aggregate=AGG_JOB,
+        aggregate_id=w.job,
+        event_id=job_usage_id(w.job, step),
+    )
+    stored = next(r for r in w.log.on_subject(pub.subject) if r.seq == pub.seq)
+    data = encode_event(
+        ev,
+        event_id=stored.envelope.id,
+        project_id=w.project,
+        aggregate_id=w.job,
+        at=stored.envelope.at,
+    )
+    return FakeMsg(data, num_delivered=delivered, stream_seq=pub.seq, subject=pub.subject)
+
+
+def _again(msg: FakeMsg) -> FakeMsg:
+    return FakeMsg(
+        msg.data,
+        num_delivered=msg.num_delivered + 1,
+        stream_seq=msg.stream_seq,
+        subject=msg.subject,
+    )
+
+
+async def _handle(w: World, msg: FakeMsg) -> None:
+    await handle_job_event(
+        w.app.usage,
+        msg,  # type: ignore[arg-type]
+        SPANS,
+        refused=w.refused,
+        retry_max_s=300.0,
+    )
+
+
+def _charges(w: World) -> list[CreditCharged]:
+    recs = w.log.on_subject(event_subject(w.project, AGG_LEDGER, w.project))
+    return [r.event for r in recs if isinstance(r.event, CreditCharged)]
+
+
+def _costs(w: World) -> list[JobCharged]:
+    recs = w.log.on_subject(event_subject(w.project, AGG_JOB, w.job))
+    return [r.event for r in recs if isinstance(r.event, JobCharged)]
+
+
+async def test_a_usage_event_is_charged_its_exact_price_on_the_ledger_and_the_job() -> None:
+    w = _world()
+    msg = _usage_msg(w)
+    await _handle(w, msg)
+    assert msg.outcome == ["ack"]
+    [charge] = _charges(w)
+    call = charge.call
+    assert call.billed_micros == PRICE_AT_20
+    assert call.usage_id == f"{w.job}:usage:1"
+    assert (call.job_id, call.step, call.provider, call.model) == (w.job, 1, "anthropic", SLUG)
+    assert (call.input_tokens, call.output_tokens) == (1000, 500)
+    assert (call.registry_version, call.margin_pct) == ("2026-12-01", 20)
+    assert _costs(w) == [JobCharged(call=call)]
+    ids = [r.envelope.id for r in w.log.records()]
+    assert ids[-2:] == [f"charge:{call.usage_id}", f"cost:{call.usage_id}"]
+
+
+async def test_the_margin_setting_prices_the_charge(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PURAS_MARGIN_PCT", "50")
+    assert BillingSettings(env="dev").margin_pct == 50
+    w = _world(margin_pct=50)
+    await _handle(w, _usage_msg(w))
+    assert [c.call.billed_micros for c in _charges(w)] == [PRICE_AT_50]
+    assert [c.call.margin_pct for c in _charges(w)] == [50]
+
+
+def test_a_negative_margin_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PURAS_BILLING_MARGIN_PCT", "-1")
+    with pytest.raises(ValueError, match="margin_pct"):
+        BillingSettings(env="dev")
+
+
+async def test_a_charge_enters_the_balance_and_the_ledger_projection() -> None:
+    w = _world()
+    w.log.append(
+        CreditGranted(grant_id="g", micros=20_000),
+        project_id=w.project,
+        aggregate=AGG_LEDGER,
+        aggregate_id=w.project,
+        event_id="grant:g",
+    )
+    await _handle(w, _usage_msg(w))
+    view = BalancesView()
+    entries = []
+    for rec in w.log.on_subject(event_subject(w.project, AGG_LEDGER, w.project)):
+        view.apply(rec)
+        entries.append(entry_for(rec.envelope, rec.event))
+    assert view.balances[w.project] == 20_000 - PRICE_AT_20
+    charge = entries[-1]
+    assert charge is not None
+    assert (charge.kind, charge.micros) == ("charge", -PRICE_AT_20)
+    assert w.job in charge.note
+    assert SLUG in charge.note
+    assert sum(e.micros for e in entries if e is not None) == 20_000 - PRICE_AT_20
+
+
+async def test_a_usage_event_delivered_twice_is_charged_once() -> None:
+    w = _world()
+    msg = _usage_msg(w)
+    await _handle(w, msg)
+    again = _again(msg)
+    await _handle(w, again)
+    # And once more after the duplicate window forgot both ids: the log is looked up.
+    w.log.expire_ids()
+    late = _again(again)
+    await _handle(w, late)
+    # And delivered for the first time again, by a durable created anew.
+    anew = FakeMsg(msg.data, num_delivered=1, stream_seq=msg.stream_seq, subject=msg.subject)
+    await _handle(w, anew)
+    assert [m.outcome for m in (msg, again, late, anew)] == [["ack"]] * 4
+    assert len(_charges(w)) == 1
+    assert len(_costs(w)) == 1
+
+
+async def test_concurrent_deliveries_of_one_usage_event_charge_once() -> None:
+    w = _world()
+    first = _usage_msg(w)
+    msgs = [first, *(_again(first) for _ in range(3))]
+    await asyncio.gather(*(_handle(w, m) for m in msgs))
+    assert all(m.outcome == ["ack"] for m in msgs)
+    assert len(_charges(w)) == 1
+    assert len(_costs(w)) == 1
+
+
+async def test_the_steps_of_a_job_are_charged_each() -> None:
+    w = _world()
+    for step in (1, 2, 3):
+        await _handle(w, _usage_msg(w, step=step))
+    assert [c.call.step for c in _costs(w)] == [1, 2, 3]
+    assert sum(c.call.billed_micros for c in _charges(w)) == 3 * PRICE_AT_20
+
+
+class CrashingJobLog(FakeJobLog):
+    """Billing dies after the ledger's charge, before the job's side is stored."""
+
+    def __init__(self, log: FakeEventLog) -> None:
+        super().__init__(log)
+        self.crashes = 1
+
+    async def append(
+        self, event: Event, *, project_id: str, job_id: str, event_id: str
+    ) -> Published:
+        if self.crashes:
+            self.crashes -= 1
+            raise ConnectionError("billing died")
+        return await super().append(event, project_id=project_id, job_id=job_id, event_id=event_id)
+
+
+async def test_a_crash_between_the_appends_is_completed_by_the_redelivery() -> None:
+    log = FakeEventLog()
+    w = _world(log=log)
+    crashing = build(
+        BillingSettings(env="dev"), ledger=FakeLedgerLog(log), jobs=CrashingJobLog(log)
+    )
+    msg = _usage_msg(w)
+    with pytest.raises(ConnectionError):
+        await handle_job_event(crashing.usage, msg, SPANS, refused=w.refused, retry_max_s=1)  # type: ignore[arg-type]
+    assert msg.outcome == []  # not acked: it is redelivered
+    assert len(_charges(w)) == 1
+    assert _costs(w) == []
+    # Redelivered beyond the duplicate window, to a billing now at another margin: the
+    # charge is found, and the job's side takes the price the ledger holds.
+    log.expire_ids()
+    other = _world(margin_pct=50, log=log)
+    again = _again(msg)
+    await _handle(
+        World(log, other.app, w.project, w.job, w.refused),
+        again,
+    )
+    assert again.outcome == ["ack"]
+    [charge] = _charges(w)
+    assert _costs(w) == [JobCharged(call=charge.call)]
+    assert charge.call.billed_micros == PRICE_AT_20
+
+
+async def test_an_unknown_slug_is_refused_loudly_and_retried_never_charged() -> None:
+    w = _world()
+    msg = _usage_msg(w, model="claude/no-such-model")
+    with structlog.testing.capture_logs() as logs:
+        await _handle(w, msg)
+    assert msg.outcome == ["nak"]
+    assert msg.delays == [1.0]
+    assert _charges(w) == []
+    assert _costs(w) == []
+    [err] = [e for e in logs if e["log_level"] == "error"]
+    assert err["slug"] == "claude/no-such-model"
+    assert err["project_id"] == w.project
+    assert err["usage_id"] == f"{w.job}:usage:1"
+    assert "no price" in err["error"]
+    assert "claude/no-such-model" in w.refused.degraded()["usage"]
+    # Retried with a growing delay, still never charged.
+    again = _again(_again(msg))
+    await _handle(w, again)
+    assert (again.outcome, again.delays) == (["nak"], [4.0])
+    assert _charges(w) == []
+
+
+async def test_a_refused_slug_is_charged_once_a_billing_knows_it() -> None:
+    w = _world()
+    held = _usage_msg(w, step=1, model="claude/no-such-model")
+    await _handle(w, held)
+    assert w.refused.held
+    # Another project's usage goes on being charged meanwhile.
+    other = _world(log=w.log)
+    ok = _usage_msg(other)
+    await _handle(other, ok)
+    assert ok.outcome == ["ack"]
+    assert len(_charges(other)) == 1
+    # The refusal clears once the event is charged (here: a known slug at that id).
+    fixed = _usage_msg(w, step=2)
+    fixed_held = _again(fixed)
+    w.refused.held[decode_envelope(fixed.data).id] = "x"
+    await _handle(w, fixed_held)
+    assert decode_envelope(fixed.data).id not in w.refused.held
+
+
+async def test_other_job_events_are_acked_without_decoding_their_payload() -> None:
+    w = _world()
+    env = encode_event(
+        JobLogged(stream="stdout", lines=["hi"]),
+        event_id="x",
+        project_id=w.project,
+        aggregate_id=w.job,
+    )
+    # A payload that would not decode as a log event: only the envelope's type is read.
+    broken = env.replace(b'"lines":["hi"]', b'"lines":12')
+    msg = FakeMsg(broken)
+    await _handle(w, msg)
+    assert msg.outcome == ["ack"]
+    assert _charges(w) == []
+
+
+async def test_an_undecodable_event_is_terminated() -> None:
+    w = _world()
+    msg = FakeMsg(b"{not json")
+    with structlog.testing.capture_logs() as logs:
+        await _handle(w, msg)
+    assert msg.outcome == ["term"]
+    assert [e["log_level"] for e in logs] == ["error"]
+
+
+def test_the_retry_delay_doubles_up_to_its_cap() -> None:
+    assert [retry_delay_s(n, 10.0) for n in (1, 2, 3, 4, 5, 100)] == [1, 2, 4, 8, 10, 10]
