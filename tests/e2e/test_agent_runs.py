@@ -443,6 +443,32 @@ def test_an_agent_job_costs_exactly_what_its_model_calls_cost(
     assert before - after == step1 + step2
 
 
+def test_a_job_stops_at_its_cost_cap(agent_api: Api, fake: FakeProviders) -> None:
+    fake.anthropic.script(
+        reply_tool(
+            "bash", {"command": "true"}, usage=Usage(input_tokens=10_000, output_tokens=1_000)
+        ),
+        reply_tool("set_output", {"answer": "over"}),
+    )
+    r = agent_api.http.post(
+        "/v1/jobs",
+        params={"wait": "true", "timeout": 60},
+        json={"skill": "ask", "inputs": {"prompt": "x"}, "max_cost_micros": 350_000},
+    )
+    assert r.status_code == 200, r.text
+    job = r.json()
+    assert job["status"] == "failed"
+    # 10,000 in + 1,000 out on claude/sonnet-4-6: 36,000 + 18,000 micros; the next call's
+    # worst case (16,384 tokens of output alone: 294,912) would pass 350,000.
+    assert job["error"] == "cost cap reached: 54000 of 350000 micros"
+    assert len(fake.anthropic.requests) == 1
+    bad = agent_api.http.post(
+        "/v1/jobs", json={"skill": "ask", "inputs": {}, "max_cost_micros": -1}
+    )
+    assert bad.status_code == 400
+    assert "max_cost_micros" in bad.json()["error"]["message"]
+
+
 def test_a_runner_killed_mid_run_resumes_from_the_log(
     agent_stack: Stack, agent_api: Api, fake: FakeProviders
 ) -> None:

@@ -338,7 +338,7 @@ def test_unknown_field_lists_the_allowed_ones() -> None:
     assert problem.field == "entry_point"
     for allowed in ("description", "entrypoint", "model", "disable_bash", "input_schema"):
         assert allowed in problem.message
-    assert "output_schema, tools, timeout_seconds, max_steps" in problem.message
+    assert "output_schema, tools, timeout_seconds, max_steps, max_cost_micros" in problem.message
 
 
 @pytest.mark.parametrize("value", ["0", "1001", "ten", "true"])
@@ -346,6 +346,13 @@ def test_max_steps_is_a_whole_number_of_model_calls_up_to_1000(value: str) -> No
     problem = only_problem(agentic(f"entrypoint: SKILL.md\nmax_steps: {value}\n"))
     assert problem.field == "max_steps"
     assert "from 1 to 1000" in problem.message
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1.5", "lots", "true", str(10**16)])
+def test_max_cost_micros_is_a_positive_whole_number(value: str) -> None:
+    problem = only_problem(echo(yaml=ECHO_YAML + f"max_cost_micros: {value}\n"))
+    assert problem.field == "max_cost_micros"
+    assert "positive whole number of micros" in problem.message
 
 
 def test_max_steps_is_for_agentic_skills_only() -> None:

@@ -13,7 +13,7 @@ from puras_gateway.domain.requests import (
 
 
 def test_submit_body_parses_whatever_the_content_type() -> None:
-    b = parse_submit_body(b'{"skill":"echo","inputs":{"text":"hi"},"type":"legacy"}')
+    b = parse_submit_body(b'{"skill":"echo","inputs":{"text":"hi"}}')
     assert (b.skill, b.inputs) == ("echo", {"text": "hi"})
     assert parse_submit_body(b'{"skill":"echo"}').inputs == {}
 
@@ -27,6 +27,13 @@ def test_submit_body_parses_whatever_the_content_type() -> None:
         (b'{"skill": "echo", "inputs": [1]}', "invalid_body", "inputs"),
         (b'{"skill": 3}', "invalid_body", "skill"),
         (b'{"skill": "  "}', "invalid_body", "non-empty"),
+        # J1: any other top-level field is a 400 naming it.
+        (b'{"skill": "echo", "type": "agentic"}', "invalid_body", "unknown field `type`"),
+        (b'{"skill": "echo", "max_cost_micros": 0}', "invalid_body", "max_cost_micros"),
+        (b'{"skill": "echo", "max_cost_micros": -5}', "invalid_body", "max_cost_micros"),
+        (b'{"skill": "echo", "max_cost_micros": 2.5}', "invalid_body", "max_cost_micros"),
+        (b'{"skill": "echo", "max_cost_micros": "9"}', "invalid_body", "max_cost_micros"),
+        (b'{"skill": "echo", "max_cost_micros": true}', "invalid_body", "max_cost_micros"),
     ],
 )
 def test_malformed_bodies_are_400_with_a_reason(raw: bytes, code: str, fragment: str) -> None:
@@ -35,6 +42,13 @@ def test_malformed_bodies_are_400_with_a_reason(raw: bytes, code: str, fragment:
     assert ei.value.status == 400
     assert ei.value.code == code
     assert fragment in ei.value.message
+
+
+def test_a_cost_cap_is_a_positive_whole_number_of_micros() -> None:
+    assert parse_submit_body(b'{"skill": "echo", "max_cost_micros": 250000}').max_cost_micros == (
+        250_000
+    )
+    assert parse_submit_body(b'{"skill": "echo"}').max_cost_micros is None
 
 
 def test_modes() -> None:

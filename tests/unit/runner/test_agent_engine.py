@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from agent_engine_fakes import (
     FakeFetcher,
@@ -51,7 +52,7 @@ from puras_common.events.types import (
 from puras_runner.app.agent_engine import AgentConfig, AgenticEngine
 from puras_runner.app.handler import HandlerConfig, JobHandler
 from puras_runner.app.ports import BashResult, Deployment, ToolCallResult
-from puras_runner.domain.agent.conversation import Text, ToolResult
+from puras_runner.domain.agent.conversation import ModelReply, Text, ToolResult, ToolUse
 from puras_runner.domain.agent.errors import ProviderError
 from puras_runner.domain.agent.routes import ModelRoutes, parse_routes
 
@@ -558,3 +559,34 @@ async def test_billing_recording_a_cost_mid_run_does_not_stop_the_attempt(tmp_pa
     assert rig.log.events(JobSucceeded)
     assert [e.attempt for e in rig.log.events(JobStarted)] == [1]
     assert "job.cost" in rig.agent_types()
+
+
+def _costly(name: str, args: dict[str, Any], call_id: str) -> ModelReply:
+    return ModelReply(
+        (ToolUse(call_id, name, args),),
+        "tool_use",
+        ModelUsage(input_tokens=10_000, output_tokens=1_000),  # 36,000 + 18,000 micros
+    )
+
+
+async def test_the_cost_cap_stops_the_run_before_a_call_that_could_pass_it(tmp_path: Path) -> None:
+    model = ScriptedModel(
+        _costly("bash", {"command": "ls"}, "c1"), _costly("set_output", {"answer": "x"}, "c2")
+    )
+    rig = Rig(tmp_path, model)
+    job = msgspec.structs.replace(_job(), max_cost_micros=160_000)
+    await rig.run(job)
+    (failed,) = rig.log.events(JobFailed)
+    # The first call fit (its worst case: ~5k of input + 8,192 tokens of output), the
+    # second's worst case on top of the 54,000 spent did not.
+    assert failed.error == "cost cap reached: 54000 of 160000 micros"
+    assert len(model.requests) == 1
+    assert len(rig.log.events(UsageRecorded)) == 1
+
+
+async def test_a_cap_below_any_call_stops_the_run_before_its_first_call(tmp_path: Path) -> None:
+    model = ScriptedModel(text("never"))
+    rig = Rig(tmp_path, model)
+    await rig.run(msgspec.structs.replace(_job(), max_cost_micros=10))
+    assert rig.log.events(JobFailed)[0].error == "cost cap reached: 0 of 10 micros"
+    assert model.requests == []

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
+
 from puras_common.events import BundleRef, Envelope, JobFailed, JobQueued, JobRecord, SkillRecord
 from puras_common.events.commands import SubmitJob
 from puras_common.views.deployments import DeploymentInfo, ProjectDeployments
@@ -64,6 +66,21 @@ def test_funded_valid_job_is_dispatched_with_its_pinned_deployment() -> None:
     assert a.events[0][1] == "j:queued"
     assert a.work is not None
     assert (a.work.deployment_id, a.work.bundle_key, a.work.timeout_seconds) == ("d1", "k", 7)
+
+
+def test_the_cost_cap_is_the_submits_else_the_skills() -> None:
+    capped = msgspec.structs.replace(ECHO, max_cost_micros=900)
+    deps = project({"echo": capped})
+    own = admit(cmd({"text": "hi"}), deps, 10, T1)
+    assert own.work is not None
+    assert own.work.max_cost_micros == 900
+    asked = msgspec.structs.replace(cmd({"text": "hi"}), max_cost_micros=50)
+    chosen = admit(asked, deps, 10, T1)
+    assert chosen.work is not None
+    assert chosen.work.max_cost_micros == 50
+    free = admit(cmd({"text": "hi"}), project({"echo": ECHO}), 10, T1)
+    assert free.work is not None
+    assert free.work.max_cost_micros is None
 
 
 def test_no_credit_holds_the_job() -> None:

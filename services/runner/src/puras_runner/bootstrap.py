@@ -317,6 +317,7 @@ def build_agent_engine(
                 user_tool_timeout_s=settings.agent_tool_timeout_s,
                 max_tool_result_bytes=settings.max_result_bytes,
             ),
+            margin_pct=settings.margin_pct,
         ),
     )
 

@@ -120,6 +120,8 @@ class RunnerSettings(ServiceSettings):
     """Retries of a model call on rate limits, overload and 5xx (with the SDKs' backoff)."""
     provider_timeout_s: float = Field(default=600.0, gt=0)
     """Time limit of one model call."""
+    margin_pct: int = Field(default=20, ge=0)
+    """The margin billing charges (``PURAS_MARGIN_PCT``), for the agent runs' cost caps."""
     search_backend: Literal["none", "searxng", "brave"] = "none"
     """Backend of the agents' ``web_search`` and ``image_search``: a SearXNG instance's
     JSON API (``searxng_url``) or the Brave Search API (``brave_api_key``); ``none``: the

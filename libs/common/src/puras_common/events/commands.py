@@ -35,6 +35,8 @@ class SubmitJob(msgspec.Struct, frozen=True, kw_only=True, tag="submit_job", tag
     """Inputs as submitted."""
     submitted_at: datetime
     """When the API accepted the job (its ``created_at``)."""
+    max_cost_micros: int | None = None
+    """Z1: the most the job may spend, in micros (``None``: its skill's default, if any)."""
     idempotency_key: str | None = None
     """The request's ``Idempotency-Key`` (J10), if it had one."""
     deployment_id: str | None = None
@@ -112,6 +114,9 @@ class RunJob(msgspec.Struct, frozen=True, kw_only=True):
     """Hash of the deployment's ``requirements.txt`` (keys the venv cache); ``None``: none."""
     timeout_seconds: int | None = None
     """Wall-clock limit from the skill (``None``: the runner's default)."""
+    max_cost_micros: int | None = None
+    """Z1: the most the job may spend, in micros: the submit's cap, else the skill's
+    (``None``: no cap)."""
     queued_seq: int = 0
     """Sequence of the job's last event when it was dispatched (job.queued or
     job.released). The first attempt records its start only if nothing came after it,

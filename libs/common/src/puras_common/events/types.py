@@ -223,6 +223,9 @@ class SkillRecord(msgspec.Struct, frozen=True, kw_only=True):
     """Wall-clock limit of one run; ``None`` takes the runner's default."""
     max_steps: int | None = None
     """Most model calls of one agentic run; ``None`` takes the runner's default."""
+    max_cost_micros: int | None = None
+    """Z1: the most one job of the skill may spend, in micros, unless its submit says
+    otherwise (``None``: no cap)."""
 
 
 class DeploymentCreated(Event, frozen=True, kw_only=True):

@@ -50,7 +50,10 @@ ALLOWED_FIELDS: Final = (
     "tools",
     "timeout_seconds",
     "max_steps",
+    "max_cost_micros",
 )
+MAX_COST_MICROS: Final = 10**15
+"""The largest ``max_cost_micros`` a skill may set (a billion dollars)."""
 MAX_STEPS_CEILING: Final = 1000
 """The most model calls a skill's ``max_steps`` may allow in one run."""
 ALLOWED_TOOL_FIELDS: Final = ("name", "description", "entrypoint", "input_schema", "output_schema")
@@ -245,6 +248,7 @@ class _SkillCheck:
         tools = self.check_tools(doc.get("tools")) if maybe_agentic else []
         timeout = self.check_timeout(doc.get("timeout_seconds"))
         max_steps = self.check_max_steps(doc.get("max_steps")) if maybe_agentic else None
+        max_cost = self.check_max_cost(doc.get("max_cost_micros"))
         if kind is None or not isinstance(entrypoint, str) or self.problems:
             return None
         return SkillSpec(
@@ -259,6 +263,7 @@ class _SkillCheck:
             tools=tools,
             timeout_seconds=timeout,
             max_steps=max_steps,
+            max_cost_micros=max_cost,
         )
 
     def optional_str(self, doc: Mapping[str, Any], key: str, prefix: str = "") -> str:
@@ -384,6 +389,22 @@ class _SkillCheck:
             self.problem(
                 "timeout_seconds",
                 f"must be a whole number of seconds from 1 to {MAX_TIMEOUT_SECONDS}, not {value!r}",
+            )
+            return None
+        return value
+
+    def check_max_cost(self, value: object) -> int | None:
+        if value is None:
+            return None
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or not 1 <= value <= MAX_COST_MICROS
+        ):
+            self.problem(
+                "max_cost_micros",
+                "must be a positive whole number of micros (1 USD = 1,000,000), "
+                f"at most {MAX_COST_MICROS}, not {value!r}",
             )
             return None
         return value

@@ -137,6 +137,7 @@ class JobsService:
             skill=body.skill,
             inputs=body.inputs,
             submitted_at=now,
+            max_cost_micros=body.max_cost_micros,
             deployment_id=deployment_id,
             after_seq=after_seq,
             idempotency_key=idempotency_key,

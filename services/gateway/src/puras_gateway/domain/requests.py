@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -39,13 +39,19 @@ MAX_LIST_LIMIT = 200
 DEFAULT_LIST_LIMIT = 25
 
 
-class SubmitBody(msgspec.Struct, frozen=True, kw_only=True):
+class SubmitBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     skill: str
     inputs: dict[str, Any] = msgspec.field(default_factory=dict)
+    max_cost_micros: Annotated[int, msgspec.Meta(gt=0)] | None = None
+    """Z1: what the job may spend at most, in micros (``None``: the skill's default)."""
 
 
+SUBMIT_FIELDS = tuple(SubmitBody.__struct_fields__)
 _submit_decoder = msgspec.json.Decoder(SubmitBody)
-_SUBMIT_SHAPE = '; expected {"skill": "<name>", "inputs": {...}}'
+_SUBMIT_SHAPE = (
+    '; expected {"skill": "<name>", "inputs": {...}} and optionally "max_cost_micros": '
+    "<a positive whole number of micros>"
+)
 
 
 def parse_submit_body(raw: bytes) -> SubmitBody:
@@ -141,6 +147,9 @@ def check_text_field(name: str, value: str) -> None:
 
 def _explain(exc: msgspec.ValidationError) -> str:
     msg = str(exc)
+    if msg.startswith("Object contains unknown field"):
+        # J1: any other top-level field is a 400 naming it.
+        return f"{msg}; a job body has only the fields {', '.join(SUBMIT_FIELDS)}"
     # msgspec says "Expected `object`, got `array` - at `$.inputs`": name the field plainly.
     return msg.replace("$.", "").replace(" - at ", " at ")
 

@@ -47,6 +47,7 @@ from puras_common.events.types import (
 )
 from puras_common.logging import get_logger
 from puras_common.model_catalog import DEFAULT_MODEL
+from puras_common.pricing import PricingError, Registry, load_registry
 from puras_runner.app.agent_files import ResolvedAttachments, reread, resolve_attachments
 from puras_runner.app.agent_tools import Toolbox, ToolboxConfig, ToolOutput
 from puras_runner.app.attempt import Attempt
@@ -71,6 +72,7 @@ from puras_runner.domain.agent.conversation import (
     UserBlock,
     storable_reply,
 )
+from puras_runner.domain.agent.costs import cap_error, estimate_input_tokens
 from puras_runner.domain.agent.errors import ProviderError, SandboxFailed
 from puras_runner.domain.agent.files import AttachmentError
 from puras_runner.domain.agent.loop import SET_OUTPUT, AgentLoop, AgentSpec, CallModel, Finish
@@ -95,6 +97,8 @@ class AgentConfig:
     default_timeout_s: float = 900.0
     """Wall-clock limit of a run unless its skill says otherwise (``timeout_seconds``)."""
     tools: ToolboxConfig = field(default_factory=ToolboxConfig)
+    margin_pct: int = 20
+    """The margin billing charges at (``PURAS_MARGIN_PCT``), for the cost cap's sums."""
 
 
 class _Sandbox:
@@ -133,7 +137,10 @@ class AgenticEngine:
         live: LiveFeed,
         secrets: SecretsProvider,
         config: AgentConfig,
+        pricing: Registry | None = None,
     ) -> None:
+        self.pricing = pricing if pricing is not None else load_registry()
+        """Prices the run's calls for its cost cap (billing prices them for good)."""
         self.models = models
         self.routes = routes
         self.sandboxes = sandboxes
@@ -242,6 +249,8 @@ class _Run:
         self.sandbox = sandbox
         self.attachments = ResolvedAttachments()
         self._recorded_calls: set[tuple[int, str]] = set()
+        self.spent = 0
+        """What the run's model calls cost so far, as billing prices them (Z1)."""
         self._behind: asyncio.Future[None] | None = None
         """Records still landing, in order, while the step's tool runs (see _call_tool)."""
 
@@ -326,11 +335,23 @@ class _Run:
             if piece:
                 live.publish(job, {"type": "model_delta", "step": step, "text": piece})
 
+        cap = self.job.max_cost_micros
+        if cap is not None:
+            worst = self._price(
+                ModelUsage(
+                    input_tokens=estimate_input_tokens(action.request),
+                    output_tokens=self.route.max_output_tokens,
+                )
+            )
+            if self.spent + worst > cap:
+                # Stopped before the call that could take it over: charged what it used.
+                raise _RunFailed(cap_error(self.spent, cap))
         client = self.engine.models.client(self.route)
         try:
             reply = storable_reply(await client.respond(action.request, on_text))
         except ProviderError as exc:
             raise _RunFailed(str(exc)) from None
+        self.spent += self._price(reply.usage)
         response = ModelResponded(
             step=step,
             content=[_record_block(b) for b in reply.content],
@@ -402,6 +423,8 @@ class _Run:
                         calls[(event.step, call.id)] = call
                     loop.model_replied(reply)
                 case UsageRecorded():
+                    if event.step not in usage_steps:
+                        self.spent += self._price(event.usage)
                     usage_steps.add(event.step)
                 case ToolCalled():
                     self._recorded_calls.add((event.step, event.call_id))
@@ -427,9 +450,18 @@ class _Run:
         for event in history:
             if isinstance(event, ModelResponded) and event.step in seen_steps - usage_steps:
                 usage_steps.add(event.step)
+                self.spent += self._price(event.usage)
                 await self.attempt.record(
                     self._usage(event.step, event.usage), job_usage_id(self.job.job_id, event.step)
                 )
+
+    def _price(self, usage: ModelUsage) -> int:
+        try:
+            return self.engine.pricing.model_cost(
+                self.route.slug, usage, margin_pct=self.engine.config.margin_pct
+            )
+        except PricingError as exc:
+            raise _RunFailed(f"cannot price model {self.route.slug}: {exc}") from None
 
     def _usage(self, step: int, usage: ModelUsage) -> UsageRecorded:
         return UsageRecorded(

@@ -62,5 +62,6 @@ def admit(
         bundle_sha256=dep.bundle.sha256,
         requirements_sha256=dep.requirements_sha256,
         timeout_seconds=spec.timeout_seconds,
+        max_cost_micros=cmd.max_cost_micros or spec.max_cost_micros,
     )
     return Admission(outcome="hold" if held else "dispatch", events=events, work=work)
