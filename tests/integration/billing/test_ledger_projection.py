@@ -4,52 +4,23 @@ the log agrees, and tables of a build that did not know charges are rebuilt with
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import ClassVar
 
 import asyncpg
 import msgspec
 import pytest
+from projector_helpers import Projector
 
 from puras_billing.adapters.ledger_log import NatsLedgerLog
 from puras_billing.adapters.projection import LedgerProjection
 from puras_common.bus import Bus
-from puras_common.db import create_pool
 from puras_common.events.types import BilledCall, CreditCharged, CreditGranted
-from puras_common.projection import ProjectorRunner
 from puras_common.projection.base import RecordedEvent
 from puras_common.projection.rebuild import rebuild_and_compare
 from puras_gateway.adapters.read_models import ReadModels
 
 pytestmark = pytest.mark.integration
-
-
-class Projector:
-    """The ledger projector running in the background, as billing runs it."""
-
-    def __init__(self, dsn: str, bus: Bus, projection: LedgerProjection) -> None:
-        self.runner = ProjectorRunner(dsn, bus.js, projection)
-        self._stop = asyncio.Event()
-        self._task = asyncio.create_task(self.runner.run(self._stop))
-
-    async def applied(self, seq: int) -> None:
-        ok = await self.runner.wait_for(seq, 30)
-        assert ok, f"the ledger projection is stuck at {self.runner.last_seq}, waiting for {seq}"
-
-    async def stop(self) -> None:
-        self._stop.set()
-        await self._task
-
-
-@pytest.fixture
-async def reads(database_url: str) -> AsyncIterator[ReadModels]:
-    pool = await create_pool(database_url, min_size=1, max_size=2)
-    try:
-        yield ReadModels(pool)
-    finally:
-        await pool.close()
 
 
 def _charge(usage_id: str, job: str, micros: int) -> CreditCharged:

@@ -4,17 +4,15 @@ tables, and rows of a build that did not know charges are rebuilt."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import asyncpg
 import msgspec
 import pytest
+from projector_helpers import Projector
 
-from puras_common.db import create_pool
 from puras_common.events.base import Event, encode_event
 from puras_common.events.subjects import AGG_JOB, EVENTS_STREAM, event_subject
 from puras_common.events.types import (
@@ -24,7 +22,6 @@ from puras_common.events.types import (
     JobStarted,
     JobSucceeded,
 )
-from puras_common.projection import ProjectorRunner
 from puras_common.projection.base import RecordedEvent
 from puras_common.projection.rebuild import rebuild_and_compare
 from puras_gateway.adapters.projections import JobsProjection
@@ -77,32 +74,6 @@ class Log:
         await self.charge("u1", 1, 7_250, at1)
         done = JobSucceeded(result={"ok": True}, attempt=1, started_at=at1, finished_at=at2)
         return await self.append(done, f"{self.job}:terminal", at2)
-
-
-class Projector:
-    """A projector running in the background, as the gateway runs it."""
-
-    def __init__(self, dsn: str, bus: Any, projection: JobsProjection) -> None:
-        self.runner = ProjectorRunner(dsn, bus.js, projection)
-        self._stop = asyncio.Event()
-        self._task = asyncio.create_task(self.runner.run(self._stop))
-
-    async def applied(self, seq: int) -> None:
-        ok = await self.runner.wait_for(seq, 30)
-        assert ok, f"the jobs projection is stuck at {self.runner.last_seq}, waiting for {seq}"
-
-    async def stop(self) -> None:
-        self._stop.set()
-        await self._task
-
-
-@pytest.fixture
-async def reads(database_url: str) -> AsyncIterator[ReadModels]:
-    pool = await create_pool(database_url, min_size=1, max_size=2)
-    try:
-        yield ReadModels(pool)
-    finally:
-        await pool.close()
 
 
 async def _events(dsn: str, job_id: str) -> list[dict[str, Any]]:

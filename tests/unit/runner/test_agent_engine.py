@@ -9,11 +9,11 @@ from typing import Any
 
 import msgspec
 import pytest
-from agent_engine_fakes import (
+from agent_fakes import (
     FakeFetcher,
     FakeLive,
+    FakeSandbox,
     FakeSandboxes,
-    FakeSession,
     NoSearch,
     ScriptedModel,
     text,
@@ -106,7 +106,7 @@ class Rig:
         model: ScriptedModel,
         *,
         skill: SkillRecord | None = None,
-        session: FakeSession | None = None,
+        session: FakeSandbox | None = None,
         secrets: dict[str, str] | None = None,
         max_steps: int = 10,
         timeout_s: float = 30,
@@ -153,7 +153,7 @@ async def test_a_multi_step_run_records_every_step_in_order_and_succeeds(tmp_pat
         tool("bash", {"command": "echo $((6*7))"}, say="Let me compute."),
         tool("set_output", {"answer": "42"}),
     )
-    session = FakeSession(commands={"echo $((6*7))": BashResult(0, "42\n")})
+    session = FakeSandbox(commands={"echo $((6*7))": BashResult(0, "42\n")})
     rig = Rig(tmp_path, model, session=session)
     msg = await rig.run()
     assert msg.acked == 1
@@ -244,7 +244,7 @@ async def test_disable_bash_offers_no_bash_and_a_bash_call_is_a_tool_error(tmp_p
         name="agent", kind="agentic", entrypoint="SKILL.md", output_schema=ANSWER, disable_bash=True
     )
     model = ScriptedModel(tool("bash", {"command": "ls"}), tool("set_output", {"answer": "x"}))
-    session = FakeSession()
+    session = FakeSandbox()
     rig = Rig(tmp_path, model, skill=skill, session=session)
     await rig.run()
     assert "bash" not in [t.name for t in model.requests[0].tools]
@@ -266,7 +266,7 @@ async def test_a_user_tool_result_violating_its_output_schema_goes_back_to_the_m
     skill = SkillRecord(
         name="agent", kind="agentic", entrypoint="SKILL.md", output_schema=ANSWER, tools=[lookup]
     )
-    session = FakeSession(tool_results={"lookup": ToolCallResult(value={"nope": 1})})
+    session = FakeSandbox(tool_results={"lookup": ToolCallResult(value={"nope": 1})})
     model = ScriptedModel(
         tool("lookup", {"q": 3}, call_id="t1"),
         tool("lookup", {"q": "cats"}, call_id="t2"),
@@ -309,7 +309,7 @@ async def test_media_answers_that_it_is_not_configured(tmp_path: Path) -> None:
 
 
 async def test_secrets_printed_by_bash_are_masked_in_the_tool_result(tmp_path: Path) -> None:
-    session = FakeSession(commands={"env": BashResult(0, "TOKEN=s3cret-value-123\n")})
+    session = FakeSandbox(commands={"env": BashResult(0, "TOKEN=s3cret-value-123\n")})
     model = ScriptedModel(tool("bash", {"command": "env"}), tool("set_output", {"answer": "x"}))
     rig = Rig(tmp_path, model, session=session, secrets={"TOKEN": "s3cret-value-123"})
     await rig.run()
@@ -358,7 +358,7 @@ async def test_cancel_lets_the_tool_in_flight_complete_then_stops(tmp_path: Path
     import asyncio
 
     gate = asyncio.Event()
-    session = FakeSession(bash_gate=gate)
+    session = FakeSandbox(bash_gate=gate)
     model = ScriptedModel(tool("bash", {"command": "sleep 1"}), text("unreachable"))
     rig = Rig(tmp_path, model, session=session)
     task = asyncio.create_task(rig.run())
@@ -455,7 +455,7 @@ def _recorded_first_attempt(log: FakeLog, *, with_result: bool) -> None:
 @pytest.mark.parametrize("with_result", [True, False])
 async def test_a_redelivered_run_resumes_from_the_log(tmp_path: Path, with_result: bool) -> None:
     model = ScriptedModel(tool("set_output", {"answer": "file.txt"}))
-    session = FakeSession(commands={"ls": BashResult(0, "file.txt\n")})
+    session = FakeSandbox(commands={"ls": BashResult(0, "file.txt\n")})
     rig = Rig(tmp_path, model, session=session)
     _recorded_first_attempt(rig.log, with_result=with_result)
     msg = await rig.run(attempt=2)
@@ -487,7 +487,7 @@ async def test_a_response_recorded_without_its_usage_gets_it_on_resume(tmp_path:
 async def test_arguments_that_are_not_json_are_answered_with_an_error_to_correct(
     tmp_path: Path,
 ) -> None:
-    session = FakeSession()
+    session = FakeSandbox()
     model = ScriptedModel(
         tool("bash", {"_raw": '{"command": "ls'}, call_id="broken"),
         tool("set_output", {"answer": "fixed"}),
@@ -510,7 +510,7 @@ async def test_unstorable_text_from_the_model_and_tools_is_escaped_and_long_outp
     skill = SkillRecord(
         name="agent", kind="agentic", entrypoint="SKILL.md", output_schema=ANSWER, tools=[lookup]
     )
-    session = FakeSession(
+    session = FakeSandbox(
         commands={"big": BashResult(0, "é" * 200_000)},
         tool_results={"lookup": ToolCallResult(value={"odd": "a\x00b\ud800c"})},
     )
@@ -537,7 +537,7 @@ async def test_billing_recording_a_cost_mid_run_does_not_stop_the_attempt(tmp_pa
     import asyncio
 
     gate = asyncio.Event()
-    session = FakeSession(bash_gate=gate)
+    session = FakeSandbox(bash_gate=gate)
     model = ScriptedModel(tool("bash", {"command": "ls"}), tool("set_output", {"answer": "x"}))
     rig = Rig(tmp_path, model, session=session)
     task = asyncio.create_task(rig.run())

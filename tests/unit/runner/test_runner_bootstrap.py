@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_engine_fakes import FakeLive, ScriptedModel, text
+from agent_fakes import FakeLive, ScriptedModel, text
 from runner_fakes import (
     T0,
     Clock,

@@ -67,21 +67,7 @@ class SearxngSearch:
 
     async def web(self, query: str, max_results: int) -> list[dict[str, Any]]:
         body = await self._search(query, "general")
-        results: list[dict[str, Any]] = []
-        for item in _items(body.get("results")):
-            url = _str(item.get("url"))
-            if url is None:
-                continue
-            results.append(
-                {
-                    "title": _text(item.get("title")) or url,
-                    "url": url,
-                    "snippet": _text(item.get("content")),
-                }
-            )
-            if len(results) >= max_results:
-                break
-        return results
+        return _web_hits(body.get("results"), "content", max_results)
 
     async def images(self, query: str, max_results: int) -> list[dict[str, Any]]:
         body = await self._search(query, "images")
@@ -136,21 +122,9 @@ class BraveSearch:
         # The web endpoint returns at most 20 results a page.
         body = await self._search("/web/search", query, min(max(max_results, 1), 20))
         web = body.get("web")
-        results: list[dict[str, Any]] = []
-        for item in _items(web.get("results") if isinstance(web, dict) else None):
-            url = _str(item.get("url"))
-            if url is None:
-                continue
-            results.append(
-                {
-                    "title": _text(item.get("title")) or url,
-                    "url": url,
-                    "snippet": _text(item.get("description")),
-                }
-            )
-            if len(results) >= max_results:
-                break
-        return results
+        return _web_hits(
+            web.get("results") if isinstance(web, dict) else None, "description", max_results
+        )
 
     async def images(self, query: str, max_results: int) -> list[dict[str, Any]]:
         body = await self._search("/images/search", query, min(max(max_results, 1), 100))
@@ -253,6 +227,26 @@ def _hint(backend: str, status: int) -> str:
 def _unavailable(backend: str, what: str) -> SearchUnavailable:
     log.warning("search backend failed", backend=backend, reason=what)
     return SearchUnavailable(f"web search failed: {backend} {what}")
+
+
+def _web_hits(raw: object, snippet_key: str, max_results: int) -> list[dict[str, Any]]:
+    """A backend's web results as ``[{title, url, snippet}]``: entries without a URL are
+    skipped, at most ``max_results``."""
+    results: list[dict[str, Any]] = []
+    for item in _items(raw):
+        url = _str(item.get("url"))
+        if url is None:
+            continue
+        results.append(
+            {
+                "title": _text(item.get("title")) or url,
+                "url": url,
+                "snippet": _text(item.get(snippet_key)),
+            }
+        )
+        if len(results) >= max_results:
+            break
+    return results
 
 
 def _items(value: object) -> list[dict[str, Any]]:

@@ -6,7 +6,6 @@ Pure data and argument checks; running them is ``app/agent_tools.py``'s job.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
@@ -26,8 +25,6 @@ __all__ = [
 BASH_DEFAULT_TIMEOUT_S: Final = 60
 BASH_MAX_TIMEOUT_S: Final = 600
 """A3: ``timeout`` defaults to 60 s, hard ceiling 600 s."""
-BASH_OUTPUT_BYTES: Final = 8 * 1024
-"""A3: the last 8 KB of combined output."""
 DOWNLOAD_MAX_BYTES: Final = 50 * 1024 * 1024
 """A8: ``download_url``'s cap."""
 WEB_FETCH_MAX_BYTES: Final = 10 * 1024 * 1024
@@ -198,10 +195,6 @@ def offered_tools(skill: SkillRecord) -> tuple[ToolDef, ...]:
     if skill.output_schema is not None:
         tools.append(set_output_tool(skill.output_schema))
     return tuple(tools)
-
-
-def tool_names(tools: Sequence[ToolDef]) -> list[str]:
-    return [t.name for t in tools]
 
 
 def bash_timeout(args: dict[str, Any]) -> int:
