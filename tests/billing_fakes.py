@@ -3,6 +3,8 @@ NATS adapters' behaviour by ``tests/integration/billing/test_ledger_port.py``.""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from fake_event_log import FakeEventLog
 
 from puras_common.bus.client import Published
@@ -30,6 +32,13 @@ class FakeLedgerLog:
             event_id=event_id,
             expected_last_seq=expected_last_seq,
         )
+
+    async def events(
+        self, project_id: str, *, after_seq: int = 0
+    ) -> AsyncIterator[tuple[int, str, Event | None]]:
+        for rec in self.log.on_subject(event_subject(project_id, AGG_LEDGER, project_id)):
+            if rec.seq > after_seq:
+                yield rec.seq, rec.envelope.id, rec.event
 
     async def find(self, project_id: str, event_id: str) -> int | None:
         found = await self.find_event(project_id, event_id)

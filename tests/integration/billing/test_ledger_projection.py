@@ -26,6 +26,8 @@ pytestmark = pytest.mark.integration
 def _charge(usage_id: str, job: str, micros: int) -> CreditCharged:
     return CreditCharged(
         call=BilledCall(
+            skill="summarize",
+            key_prefix="kp1",
             usage_id=usage_id,
             job_id=job,
             step=1,
@@ -84,6 +86,35 @@ async def test_charges_are_entries_and_the_balance_is_grants_minus_charges(
         assert all(job in note and "claude/sonnet-4-7" in note for *_, note in entries[1:])
         report = await rebuild_and_compare(database_url, bus.js, LedgerProjection())
         assert report.equal, report.render()
+    finally:
+        await projector.stop()
+
+
+async def test_each_charge_is_a_usage_row_and_the_jobs_cost_is_their_sum(
+    bus: Bus, database_url: str
+) -> None:
+    project, job = str(uuid.uuid4()), str(uuid.uuid4())
+    last = await _ledger(bus, project, job)
+    projector = Projector(database_url, bus, LedgerProjection())
+    try:
+        await projector.applied(last)
+        conn = await asyncpg.connect(database_url)
+        try:
+            rows = await conn.fetch(
+                "SELECT usage_id, job_id, skill, key_prefix, model, input_tokens, billed_micros,"
+                " registry_version FROM usage_rows WHERE project_id = $1 ORDER BY seq",
+                project,
+            )
+            cost = await conn.fetchrow(
+                "SELECT cost_micros, calls FROM job_costs WHERE job_id = $1", job
+            )
+        finally:
+            await conn.close()
+        assert [tuple(r) for r in rows] == [
+            ("u1", job, "summarize", "kp1", "claude/sonnet-4-7", 1000, 3_600, "2026-12-01"),
+            ("u2", job, "summarize", "kp1", "claude/sonnet-4-7", 1000, 1_250, "2026-12-01"),
+        ]
+        assert cost is not None and tuple(cost) == (3_600 + 1_250, 2)
     finally:
         await projector.stop()
 

@@ -184,7 +184,8 @@ async def test_concurrent_bills_of_one_usage_on_two_replicas_charge_once(
         )
     assert {c.billed_micros for c in calls} == {PRICE}
     ledger = await _events(bus, event_subject(p, AGG_LEDGER, p))
-    assert [eid for eid, _ in ledger] == [f"charge:{usage_id}"]
+    # No credit: the charge takes the balance below zero, announced once.
+    assert [eid for eid, _ in ledger] == [f"charge:{usage_id}", f"depleted:charge:{usage_id}"]
     costs = [eid for eid, e in await _events(bus, pub.subject) if isinstance(e, JobCharged)]
     assert costs == [f"cost:{usage_id}"]
 
@@ -225,10 +226,10 @@ async def test_a_crash_between_the_appends_is_completed_by_the_redelivery(
     assert CrashOnce.crashed == 1
     usage_id = job_usage_id(j, 1)
     ledger = await _events(bus, event_subject(p, AGG_LEDGER, p))
-    assert [eid for eid, _ in ledger] == [f"charge:{usage_id}"]
+    assert [eid for eid, _ in ledger] == [f"charge:{usage_id}", f"depleted:charge:{usage_id}"]
     job_events = await _events(bus, pub.subject)
     assert [eid for eid, _ in job_events] == [usage_id, f"cost:{usage_id}"]
-    [(_, charge)] = ledger
+    charge = ledger[0][1]
     assert isinstance(charge, CreditCharged)
     assert job_events[1][1] == JobCharged(call=charge.call)
 

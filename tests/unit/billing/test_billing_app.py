@@ -45,7 +45,10 @@ async def test_a_grant_is_recorded_on_the_projects_ledger() -> None:
     cmd = _grant(p, 500, "welcome")
     seq = await app.ledger.grant(cmd, redelivered=False)
     assert _ledger(log, p) == [
-        (f"grant:{cmd.grant_id}", CreditGranted(grant_id=cmd.grant_id, micros=500, note="welcome"))
+        (
+            f"grant:{cmd.grant_id}",
+            CreditGranted(grant_id=cmd.grant_id, micros=500, note="welcome", balance_micros=500),
+        )
     ]
     assert seq == log.last_seq(event_subject(p, AGG_LEDGER, p))
 

@@ -159,8 +159,14 @@ async def test_a_usage_event_is_charged_its_exact_price_on_the_ledger_and_the_jo
     assert (call.input_tokens, call.output_tokens) == (1000, 500)
     assert (call.registry_version, call.margin_pct) == ("2026-12-01", 20)
     assert _costs(w) == [JobCharged(call=call)]
+    assert charge.balance_micros == -PRICE_AT_20
     ids = [r.envelope.id for r in w.log.records()]
-    assert ids[-2:] == [f"charge:{call.usage_id}", f"cost:{call.usage_id}"]
+    # No credit was granted: the charge takes the balance below zero, which is announced.
+    assert ids[-3:] == [
+        f"charge:{call.usage_id}",
+        f"depleted:charge:{call.usage_id}",
+        f"cost:{call.usage_id}",
+    ]
 
 
 async def test_the_margin_setting_prices_the_charge(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from gateway_fakes import (
     T0,
@@ -107,19 +108,17 @@ class Stack:
 
 
 def _charge(job_id: str, usage_id: str, step: int, billed: int, **tokens: int) -> JobCharged:
-    return JobCharged(
-        call=BilledCall(
-            usage_id=usage_id,
-            job_id=job_id,
-            step=step,
-            provider="anthropic",
-            model="claude/sonnet-4-6",
-            billed_micros=billed,
-            registry_version="2026-12-01",
-            margin_pct=20,
-            **tokens,
-        )
+    call = BilledCall(
+        usage_id=usage_id,
+        job_id=job_id,
+        step=step,
+        provider="anthropic",
+        model="claude/sonnet-4-6",
+        billed_micros=billed,
+        registry_version="2026-12-01",
+        margin_pct=20,
     )
+    return JobCharged(call=msgspec.structs.replace(call, **tokens))
 
 
 @pytest.fixture

@@ -60,7 +60,7 @@ DB_ROLES: dict[str, DbRole] = {
             service="billing",
             role="puras_billing",
             projections=("ledger",),
-            tables=("ledger_entries", "project_balances"),
+            tables=("ledger_entries", "project_balances", "usage_rows", "job_costs"),
         ),
     )
 }

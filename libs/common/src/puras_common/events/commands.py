@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 
+from puras_common.events.types import SpendLimit
+
 __all__ = [
     "CancelJob",
     "Command",
@@ -37,6 +39,13 @@ class SubmitJob(msgspec.Struct, frozen=True, kw_only=True, tag="submit_job", tag
     """When the API accepted the job (its ``created_at``)."""
     max_cost_micros: int | None = None
     """Z1: the most the job may spend, in micros (``None``: its skill's default, if any)."""
+    key_prefix: str | None = None
+    """The API key that submitted it."""
+    spend_limit: SpendLimit | None = None
+    """Z1: that key's spend limit when the job was submitted (``None``: none)."""
+    stop_agents_at_zero: bool = False
+    """The project's policy when the job was submitted: an agent run stops between steps
+    once the balance is at or below zero."""
     idempotency_key: str | None = None
     """The request's ``Idempotency-Key`` (J10), if it had one."""
     deployment_id: str | None = None
@@ -117,6 +126,12 @@ class RunJob(msgspec.Struct, frozen=True, kw_only=True):
     max_cost_micros: int | None = None
     """Z1: the most the job may spend, in micros: the submit's cap, else the skill's
     (``None``: no cap)."""
+    key_prefix: str | None = None
+    """The API key that submitted the job (its usage is counted against the key)."""
+    spend_limit: SpendLimit | None = None
+    """Z1: the key's spend limit as the job was submitted (``None``: none)."""
+    stop_agents_at_zero: bool = False
+    """Stop an agent run between steps once the project's balance is at or below zero."""
     queued_seq: int = 0
     """Sequence of the job's last event when it was dispatched (job.queued or
     job.released). The first attempt records its start only if nothing came after it,

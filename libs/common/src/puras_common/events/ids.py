@@ -14,6 +14,7 @@ __all__ = [
     "BILLING_DURABLE",
     "BILLING_USAGE_DURABLE",
     "SCHEDULER_DURABLE",
+    "balance_crossed_id",
     "cancel_msg_id",
     "credit_charged_id",
     "credit_granted_id",
@@ -34,7 +35,9 @@ __all__ = [
     "job_usage_id",
     "key_created_id",
     "key_revoked_id",
+    "key_spend_limit_id",
     "project_created_id",
+    "project_policy_id",
     "runners_durable",
     "work_msg_id",
 ]
@@ -71,6 +74,21 @@ def key_created_id(prefix: str) -> str:
 def key_revoked_id(prefix: str) -> str:
     """``key:<prefix>:revoked``: revoking twice records one fact."""
     return f"key:{prefix}:revoked"
+
+
+def key_spend_limit_id(prefix: str, request_id: str) -> str:
+    """``key:<prefix>:limit:<request id>``: one limit change, recorded once."""
+    return f"key:{prefix}:limit:{request_id}"
+
+
+def project_policy_id(project_id: str, request_id: str) -> str:
+    """``<project>:policy:<request id>``: one policy change, recorded once."""
+    return f"{project_id}:policy:{request_id}"
+
+
+def balance_crossed_id(cause_id: str, direction: str) -> str:
+    """``<depleted|restored>:<ledger event id>``: the crossing an entry caused, once."""
+    return f"{direction}:{cause_id}"
 
 
 def credit_charged_id(usage_id: str) -> str:

@@ -27,6 +27,9 @@ __all__ = [
     "AnyEvent",
     "ApiKeyCreated",
     "ApiKeyRevoked",
+    "ApiKeySpendLimitSet",
+    "BalanceDepleted",
+    "BalanceRestored",
     "BilledCall",
     "BundleRef",
     "ContentBlock",
@@ -54,8 +57,11 @@ __all__ = [
     "ModelResponded",
     "ModelUsage",
     "ProjectCreated",
+    "ProjectPolicySet",
     "SkillKind",
     "SkillRecord",
+    "SpendLimit",
+    "SpendPeriod",
     "TextBlock",
     "ToolCalled",
     "ToolRecord",
@@ -86,7 +92,28 @@ class ProjectCreated(Event, frozen=True, kw_only=True):
     """Human-readable name given at creation."""
 
 
+class ProjectPolicySet(Event, frozen=True, kw_only=True):
+    """The project changed its billing policy (it applies to jobs submitted after)."""
+
+    type = "project.policy_set"
+    stop_agents_at_zero: bool = False
+    """True: a running agent job stops between steps once the balance is at or below
+    zero (``credit exhausted``); False (the default): it finishes, as B3 says."""
+
+
 # -- API keys (aggregate id: the key prefix) -------------------------------------------
+
+SpendPeriod = Literal["day", "month"]
+"""The window a key's spend limit counts in: a UTC calendar day or month."""
+
+
+class SpendLimit(msgspec.Struct, frozen=True, kw_only=True):
+    """Z1: the most the jobs submitted with one key may spend in one period."""
+
+    micros: int
+    """The limit, in micros (positive)."""
+    period: SpendPeriod
+    """The window it counts in."""
 
 
 class ApiKeyCreated(Event, frozen=True, kw_only=True):
@@ -99,6 +126,8 @@ class ApiKeyCreated(Event, frozen=True, kw_only=True):
     """Hex sha256 of the secret part."""
     created_by: Literal["admin", "key"] = "admin"
     """Whether the operator or another key of the project created it."""
+    spend_limit: SpendLimit | None = None
+    """Z1: what the key's jobs may spend per period (``None``: no limit)."""
 
 
 class ApiKeyRevoked(Event, frozen=True, kw_only=True):
@@ -107,6 +136,16 @@ class ApiKeyRevoked(Event, frozen=True, kw_only=True):
     type = "key.revoked"
     prefix: str
     """The revoked key's prefix."""
+
+
+class ApiKeySpendLimitSet(Event, frozen=True, kw_only=True):
+    """A key's spend limit was set, changed or lifted (jobs submitted after run under it)."""
+
+    type = "key.spend_limit_set"
+    prefix: str
+    """The key's prefix."""
+    spend_limit: SpendLimit | None
+    """The new limit (``None``: lifted)."""
 
 
 # -- ledger (aggregate id: the project id) ---------------------------------------------
@@ -122,6 +161,9 @@ class CreditGranted(Event, frozen=True, kw_only=True):
     """Amount in micros (1 USD = 1,000,000); may be negative for a correction."""
     note: str = ""
     """Free text from the operator."""
+    balance_micros: int | None = None
+    """The project's balance after this entry (``None`` on entries written before billing
+    stamped it): the ledger's last event tells the balance without a fold."""
 
 
 class BilledCall(msgspec.Struct, frozen=True, kw_only=True):
@@ -151,6 +193,10 @@ class BilledCall(msgspec.Struct, frozen=True, kw_only=True):
     """The pricing registry version that priced it (the audit prices it again with it)."""
     margin_pct: int
     """The margin in effect."""
+    skill: str = ""
+    """The skill of the job (usage by skill, Z2; empty on calls billed before it was kept)."""
+    key_prefix: str | None = None
+    """The API key the job was submitted with (its spend limit, Z1)."""
 
 
 class CreditCharged(Event, frozen=True, kw_only=True):
@@ -159,6 +205,30 @@ class CreditCharged(Event, frozen=True, kw_only=True):
     type = "ledger.charged"
     call: BilledCall
     """The call and its price."""
+    balance_micros: int | None = None
+    """The project's balance after the charge (``None`` on charges written before billing
+    stamped it)."""
+
+
+class BalanceDepleted(Event, frozen=True, kw_only=True):
+    """The project's balance went from above zero to zero or below (new jobs are held, J7;
+    agent jobs of a project that asked for it stop between steps)."""
+
+    type = "ledger.balance_depleted"
+    balance_micros: int
+    """The balance after the entry that crossed."""
+    cause_id: str
+    """The id of the ledger event that crossed."""
+
+
+class BalanceRestored(Event, frozen=True, kw_only=True):
+    """The project's balance went from zero or below to above zero (held jobs start)."""
+
+    type = "ledger.balance_restored"
+    balance_micros: int
+    """The balance after the entry that crossed."""
+    cause_id: str
+    """The id of the ledger event that crossed."""
 
 
 # -- deployments (aggregate id: the project id, one writer decision per project) --------
@@ -310,6 +380,8 @@ class JobQueued(Event, frozen=True, kw_only=True):
     """When the API accepted the job."""
     held: bool = False
     """True while the job waits for credit instead of being dispatched."""
+    key_prefix: str | None = None
+    """The API key the job was submitted with (``None``: before keys were recorded)."""
 
 
 class JobReleased(Event, frozen=True, kw_only=True):
@@ -532,6 +604,10 @@ class UsageRecorded(Event, frozen=True, kw_only=True):
     """The provider's own model id."""
     usage: ModelUsage
     """Its tokens."""
+    skill: str = ""
+    """The job's skill (usage rows by skill, Z2)."""
+    key_prefix: str | None = None
+    """The API key the job was submitted with (its spend limit, Z1)."""
 
 
 class JobCharged(Event, frozen=True, kw_only=True):
@@ -544,9 +620,11 @@ class JobCharged(Event, frozen=True, kw_only=True):
 
 # -- the unions --------------------------------------------------------------------------
 
-KeyEvent: TypeAlias = ProjectCreated | ApiKeyCreated | ApiKeyRevoked
+KeyEvent: TypeAlias = (
+    ProjectCreated | ProjectPolicySet | ApiKeyCreated | ApiKeyRevoked | ApiKeySpendLimitSet
+)
 """Events of the ``project`` and ``key`` aggregates (the keys view)."""
-LedgerEvent: TypeAlias = CreditGranted | CreditCharged
+LedgerEvent: TypeAlias = CreditGranted | CreditCharged | BalanceDepleted | BalanceRestored
 """Events of the ``ledger`` aggregate."""
 DeploymentEvent: TypeAlias = DeploymentCreated | DeploymentActivated | DeploymentDeleted
 """Events of the ``deployments`` aggregate."""

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import assert_never
 
 from puras_common.events.recorded import RecordedEvent
-from puras_common.events.types import CreditCharged, CreditGranted, LedgerEvent
+from puras_common.events.types import (
+    BalanceDepleted,
+    BalanceRestored,
+    CreditCharged,
+    CreditGranted,
+    LedgerEvent,
+)
 
 __all__ = ["BalancesView"]
 
@@ -39,5 +45,7 @@ class BalancesView:
                 after = before - ev.call.billed_micros
                 self.balances[pid] = after
                 return before, after
+            case BalanceDepleted() | BalanceRestored():
+                return None  # announcements of a change already applied
             case _:
                 assert_never(ev)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from puras_common.bus import Bus, Published
 from puras_common.events.base import Event, decode_envelope, decode_event
 from puras_common.events.subjects import AGG_LEDGER, event_subject
@@ -27,6 +29,15 @@ class NatsLedgerLog:
             event_id=event_id,
             expected_last_subject_seq=expected_last_seq,
         )
+
+    async def events(
+        self, project_id: str, *, after_seq: int = 0
+    ) -> AsyncIterator[tuple[int, str, Event | None]]:
+        async for seq, data in self._bus.subject_messages(
+            _subject(project_id), after_seq=after_seq
+        ):
+            env = decode_envelope(data)
+            yield seq, env.id, decode_event(env)
 
     async def find(self, project_id: str, event_id: str) -> int | None:
         found = await self.find_event(project_id, event_id)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 from puras_common.bus.client import Published
@@ -26,6 +27,13 @@ class LedgerLog(Protocol):
         and store nothing. That check comes first; then an ``event_id`` stored before
         (within the log's duplicate window) is not stored again: the result is
         ``duplicate``, with the first one's sequence."""
+        ...
+
+    def events(
+        self, project_id: str, *, after_seq: int = 0
+    ) -> AsyncIterator[tuple[int, str, Event | None]]:
+        """``(sequence, event id, event)`` of the project's ledger events after
+        ``after_seq``, in order (``None`` for a type this build does not know)."""
         ...
 
     async def find(self, project_id: str, event_id: str) -> int | None:

@@ -52,6 +52,8 @@ class UsageBiller:
             billed_micros=self._registry.model_cost(usage.model, u, margin_pct=self._margin_pct),
             registry_version=self._registry.version,
             margin_pct=self._margin_pct,
+            skill=usage.skill,
+            key_prefix=usage.key_prefix,
         )
 
     async def bill(

@@ -10,6 +10,7 @@ import structlog
 
 from puras_common.auth import parse_key, tokens_equal, verify_secret
 from puras_common.clock import Clock, SystemClock
+from puras_common.events.types import SpendLimit
 from puras_common.logging import get_logger
 from puras_common.views.keys import KeysView
 from puras_gateway.app.ports import KeyUseRecorder
@@ -24,6 +25,8 @@ log = get_logger(__name__)
 class Principal:
     project_id: str
     key_prefix: str
+    spend_limit: SpendLimit | None = None
+    """The key's spend limit as the keys view has it now (Z1)."""
 
 
 def _bearer(authorization: str | None) -> str:
@@ -70,7 +73,9 @@ class Authenticator:
         self._touch(parsed.prefix)
         # Each request runs in its own task: whatever it logs carries its project.
         structlog.contextvars.bind_contextvars(project_id=info.project_id)
-        return Principal(project_id=info.project_id, key_prefix=parsed.prefix)
+        return Principal(
+            project_id=info.project_id, key_prefix=parsed.prefix, spend_limit=info.spend_limit
+        )
 
     def admin(self, authorization: str | None) -> None:
         if not self._admin:

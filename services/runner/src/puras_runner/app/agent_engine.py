@@ -470,6 +470,8 @@ class _Run:
             model=self.route.slug,
             upstream_model=self.route.upstream_model,
             usage=usage,
+            skill=self.job.skill,
+            key_prefix=self.job.key_prefix,
         )
 
     async def _blocks_of(self, record: Sequence[ContentBlock]) -> tuple[ResultBlock, ...]:

@@ -41,6 +41,7 @@ def admit(
         deployment_id=dep.id if dep else None,
         created_at=cmd.submitted_at,
         held=held and error is None,
+        key_prefix=cmd.key_prefix,
     )
     events: list[tuple[JobEvent, str]] = [(queued, job_queued_id(cmd.job_id))]
     if error is not None:
@@ -63,5 +64,8 @@ def admit(
         requirements_sha256=dep.requirements_sha256,
         timeout_seconds=spec.timeout_seconds,
         max_cost_micros=cmd.max_cost_micros or spec.max_cost_micros,
+        key_prefix=cmd.key_prefix,
+        spend_limit=cmd.spend_limit,
+        stop_agents_at_zero=cmd.stop_agents_at_zero,
     )
     return Admission(outcome="hold" if held else "dispatch", events=events, work=work)
