@@ -114,7 +114,8 @@ async def test_each_charge_is_a_usage_row_and_the_jobs_cost_is_their_sum(
             ("u1", job, "summarize", "kp1", "claude/sonnet-4-7", 1000, 3_600, "2026-12-01"),
             ("u2", job, "summarize", "kp1", "claude/sonnet-4-7", 1000, 1_250, "2026-12-01"),
         ]
-        assert cost is not None and tuple(cost) == (3_600 + 1_250, 2)
+        assert cost is not None
+        assert tuple(cost) == (3_600 + 1_250, 2)
     finally:
         await projector.stop()
 
