@@ -13,7 +13,17 @@ d. with ``--agent`` (or ``--agent-only``): the agent loop's own time per step wi
    model that answers at once (``puras_bench.agent_loop``: a no-op tool and ``bash``
    ``true`` in the sandbox, over an in-memory and the NATS job log), and the time from
    submit to the first model request on a dev stack whose provider is the scripted fake
-   (``puras_bench.agent_submit``).
+   (``puras_bench.agent_submit``);
+e. with ``--billing`` (or ``--billing-only`` alone): the billing lag
+   (``puras_bench.billing_lag``; a stack of its own, about 2.5 min, so not in the default
+   run): usage events appended to the log at steady rates, each timed from its publish
+   ack to its ledger charge and to the balance projection's commit, the max charge
+   throughput, and the job events/s billing keeps up with when most are not usage; the
+   floor is a bare publish → subscribe hop on the same NATS (no peer bills);
+f. the billing audit's replay (``puras_bench.audit_replay``; ``--audit-only`` alone,
+   ``--no-audit`` to leave it out): ``--audit-events`` ledger and job events (200,000)
+   appended to a log of its own, folded by the real projections, then ``puras admin
+   audit``'s replay from sequence 1 timed (events/s) and its whole run.
 
 Our stack runs first (a dev stack in a temp dir, Postgres fsync on), then is stopped; the
 peer runs after it, never at the same time. Prints one Markdown table (stdout), progress
@@ -101,6 +111,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--agent-n", type=int, help="agent jobs for submit to first model request (50; quick 10)"
     )
+    ap.add_argument(
+        "--billing",
+        action="store_true",
+        help="also measure the billing lag (e) (a stack of its own, ~2.5 min; off by default)",
+    )
+    ap.add_argument("--no-billing", action="store_true", help="skip (e), the billing lag")
+    ap.add_argument("--billing-only", action="store_true", help="only the billing lag (e)")
+    ap.add_argument(
+        "--billing-rates",
+        type=lambda v: [int(x) for x in v.split(",")],
+        help="steady usage events/s for (e), comma-separated (50,200; quick 50)",
+    )
+    ap.add_argument(
+        "--billing-seconds", type=float, help="seconds per steady rate in (e) (5; quick 2)"
+    )
+    ap.add_argument(
+        "--billing-backlog",
+        type=lambda v: [int(x) for x in v.split(",")],
+        help="usage events of (e)'s throughput measures, comma-separated (200,600; quick 100)",
+    )
+    ap.add_argument(
+        "--billing-hot-path",
+        type=int,
+        help="usage events of (e)'s hot-path measure, ten job.log events before each "
+        "(250; quick 50)",
+    )
+    ap.add_argument(
+        "--billing-projects", type=int, default=4, help="projects the usage is spread over (4)"
+    )
+    ap.add_argument("--no-audit", action="store_true", help="skip (f), the audit's replay")
+    ap.add_argument("--audit-only", action="store_true", help="only the audit's replay (f)")
+    ap.add_argument(
+        "--audit-events", type=int, help="events in the log (f) replays (200000; quick 20000)"
+    )
     ap.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes (bench/results)")
     a = ap.parse_args(argv)
     q = a.quick
@@ -110,8 +154,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.isolation_n = a.isolation_n or (50 if q else 500)
     a.agent_runs = a.agent_runs or (3 if q else 10)
     a.agent_n = a.agent_n or (10 if q else 50)
+    a.billing_rates = a.billing_rates or ([50] if q else [50, 200])
+    a.billing_seconds = a.billing_seconds or (2.0 if q else 5.0)
+    a.billing_backlog = a.billing_backlog or ([100] if q else [200, 600])
+    a.billing_hot_path = a.billing_hot_path or (50 if q else 250)
+    # (e) drains a backlog that builds up past billing's sustainable rate: opt-in.
+    a.no_billing = a.no_billing or not (a.billing or a.billing_only)
+    a.audit_events = a.audit_events or (20_000 if q else 200_000)
     if a.agent_only:
         a.agent = a.no_peer = a.no_isolation = True
+        a.no_billing = a.no_audit = True
+    if a.billing_only:
+        a.no_peer = a.no_isolation = a.no_audit = True
+        a.agent = a.no_billing = False
+    if a.audit_only:
+        a.no_peer = a.no_isolation = a.no_billing = True
+        a.agent = a.no_audit = False
     return a
 
 
@@ -332,6 +390,33 @@ def bench_agent(args: argparse.Namespace, res: dict[str, Any]) -> None:
     )
 
 
+# -- billing lag -------------------------------------------------------------------------
+
+
+def bench_billing(args: argparse.Namespace, res: dict[str, Any]) -> None:
+    from puras_bench.billing_lag import BillingPlan, measure_billing_lag
+
+    plan = BillingPlan(
+        rates=tuple(args.billing_rates),
+        seconds=args.billing_seconds,
+        backlogs=tuple(args.billing_backlog),
+        hot_path_usage=args.billing_hot_path,
+        projects=args.billing_projects,
+    )
+    log(
+        f"(e) billing lag: usage events at {', '.join(map(str, plan.rates))}/s for "
+        f"{plan.seconds:g}s each, then backlogs of {', '.join(map(str, plan.backlogs))}"
+    )
+    env: dict[str, str] = {}
+    for kv in args.stack_env:
+        key, sep, value = kv.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--stack-env wants KEY=VALUE, not {kv!r}")
+        env[key] = value
+    res["billing"] = measure_billing_lag(plan, log, env)
+    res["billing"]["env"] = env
+
+
 # -- the peer ----------------------------------------------------------------------------
 
 
@@ -425,6 +510,11 @@ def main(argv: list[str] | None = None) -> int:
             "agent_steps": args.agent_steps,
             "agent_runs": args.agent_runs,
             "agent_n": args.agent_n,
+            "billing": not args.no_billing,
+            "billing_only": args.billing_only,
+            "audit": not args.no_audit,
+            "audit_only": args.audit_only,
+            "audit_events": args.audit_events,
             "client": "httpx.Client keep-alive, one per thread",
         },
         "ours": {},
@@ -447,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     try:
         try:
-            if not args.agent_only:
+            if not (args.agent_only or args.billing_only or args.audit_only):
                 bench_ours(args, res)
         except Exception as exc:
             res["errors"].append(f"ours: {exc!r}")
@@ -483,6 +573,26 @@ def main(argv: list[str] | None = None) -> int:
                 res["errors"].append(f"peer: {exc!r}")
                 log(f"the Celery peer failed: {exc!r}\n{traceback.format_exc()}")
 
+        if not args.no_billing:
+            try:
+                bench_billing(args, res)
+            except Exception as exc:
+                res["errors"].append(f"billing: {exc!r}")
+                log(f"the billing lag was not measured: {exc!r}\n{traceback.format_exc()}")
+                status = 1
+
+        if not args.no_audit:
+            try:
+                from puras_bench.audit_replay import measure_audit
+
+                log(f"(f) billing audit: {args.audit_events} events replayed from sequence 1")
+                with contextlib.redirect_stdout(sys.stderr):
+                    res["audit"] = measure_audit(args.audit_events, log)
+            except Exception as exc:
+                res["errors"].append(f"audit: {exc!r}")
+                log(f"the audit's replay was not measured: {exc!r}\n{traceback.format_exc()}")
+                status = 1
+
         if args.agent:
             try:
                 bench_agent(args, res)
@@ -506,21 +616,42 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(res, indent=2, default=str))
 
     print()
-    title = "Puras agent loop" if args.agent_only else "Puras vs Celery+Redis"
+    title = (
+        "Puras agent loop"
+        if args.agent_only
+        else "Puras billing lag"
+        if args.billing_only
+        else "Puras billing audit"
+        if args.audit_only
+        else "Puras vs Celery+Redis"
+    )
     print(
         f"{title} — {m['date_utc']}, {m['nproc']} CPUs ({m['cpu_model']}), "
         f"load before {m['loadavg_before']}, CPU busy before {m['busy_before']:.0%}"
     )
     if args.agent_only:
         print("(agent loop only: no peer has one; compared with our deterministic job path)")
+    elif args.billing_only:
+        print("(billing lag only: no peer bills from an event log; compared with a bare hop)")
+    elif args.audit_only:
+        print("(billing audit only: no peer audits its bills from a log)")
     elif args.no_peer:
         print("(peer skipped: --no-peer)")
     elif not res["peer"].get("ok"):
         print(f"(the Celery peer could not run: {res['peer'].get('error')})")
     print()
-    if not args.agent_only:
+    if not (args.agent_only or args.billing_only or args.audit_only):
         print(report.table(res))
         print(report.detail_tables(res))
+    billing = report.billing_table(res)
+    if billing:
+        print()
+        print(billing)
+    if res.get("audit"):
+        from puras_bench.audit_replay import audit_table
+
+        print()
+        print(audit_table(res["audit"]))
     agent = report.agent_table(res)
     if agent:
         print()

@@ -18,6 +18,7 @@ from puras_common.views.keys import KeysView
 from puras_gateway.bootstrap import App, build
 from puras_gateway.domain.job_events import JobEvent
 from puras_gateway.domain.requests import Cursor, ListParams
+from puras_gateway.domain.usage_query import UsageQuery
 from puras_gateway.settings import GatewaySettings
 
 __all__ = [
@@ -139,6 +140,12 @@ class FakeReadViews:
 
     async def balance(self, project_id: str) -> int:
         return 0
+
+    async def key_spend(self, project_id: str, prefix: str, *, since: datetime) -> int:
+        return 0
+
+    async def usage(self, project_id: str, q: UsageQuery) -> list[dict[str, Any]]:
+        return []
 
 
 class FakeLiveViews:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from puras_billing.app.ledger import APPEND_ATTEMPTS
+
 __all__ = [
     "AGENT_STEP_GOAL_MS",
     "LATENCY_TARGET",
     "THROUGHPUT_TARGET",
     "Row",
     "agent_table",
+    "billing_table",
     "detail_tables",
     "rows",
     "table",
@@ -301,3 +304,61 @@ def agent_table(res: dict[str, Any]) -> str:
         if s:
             lines.append(f"| {label} | {s['p50_ms']:.2f} | {s['p95_ms']:.2f} |  |  |")
     return "\n".join(lines)
+
+
+def billing_table(res: dict[str, Any]) -> str:
+    """The billing lag (``./dev bench --billing-only``, or in the full run), or ''."""
+    b = res.get("billing") or {}
+    if not b:
+        return ""
+    lines = [
+        "| billing lag (usage event stored → …) | rate (/s) | p50 (ms) | p99 (ms) | max (ms) "
+        "| charged |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for rate, f in (b.get("floor") or {}).items():
+        h = f.get("hop_ms")
+        if h:
+            lines.append(
+                f"| floor, billing idle: bare publish → ordered-consumer delivery | {rate} | "
+                f"{h['p50_ms']:.2f} | {h['p99_ms']:.2f} | {h['max_ms']:.2f} | — |"
+            )
+    for rate, s in (b.get("steady") or {}).items():
+        of_max = " (80% of the max)" if s.get("of_max") else ""
+        done = f"{s.get('charged')}/{s.get('events')}"
+        for key, label in (
+            ("charge_seen_ms", "its ledger.charged delivered here"),
+            ("balance_updated_ms", "the balance committed (projection checkpoint)"),
+        ):
+            m = s.get(key)
+            if m:
+                lines.append(
+                    f"| {label}{of_max} | {rate} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
+                    f"{m['max_ms']:.2f} | {done} |"
+                )
+    out = "\n".join(lines)
+    rows = []
+    drains = [(t, "usage events only") for t in (b.get("throughput") or {}).values()]
+    drains.append((b.get("hot_path") or {}, "ten job.log events before each usage event"))
+    for t, label in drains:
+        if t.get("charges_per_s"):
+            rows.append(
+                f"| backlog of {t['usage_events']} usage events, {label} | "
+                f"{t['charges_per_s']:.0f} | {t['job_events_per_s']:.0f} | "
+                f"{t.get('billing_cpu_share_of_one_core', 0):.2f} | {t['missing']} |"
+            )
+    if rows:
+        out += (
+            "\n\n| billing drain (billing stopped, backlog appended, billing started) "
+            "| charges/s | job events/s | billing's CPU (cores) | not charged |\n"
+            "|---|---:|---:|---:|---:|\n" + "\n".join(rows)
+        )
+    bl = b.get("billing_log") or {}
+    if bl:
+        out += (
+            f"\n\nbilling's log: {bl.get('usage_charged')} charges; "
+            f"{bl.get('gave_up_ledger_kept_moving')} deliveries given up after losing the "
+            f"ledger's guard {APPEND_ATTEMPTS} times (each redelivered after the ack wait), "
+            f"{bl.get('failed_deliveries')} failed deliveries in all"
+        )
+    return out

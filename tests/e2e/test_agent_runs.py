@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import signal
 import threading
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from fake_providers import (
     FakeProviders,
+    Gate,
     RecordedRequest,
     Reply,
     Usage,
@@ -512,3 +514,138 @@ def test_a_runner_killed_mid_run_resumes_from_the_log(
     ]
     assert len(bash) == 1
     assert bash[0]["content"][0]["text"] == "exit code: 0\nran\n"
+
+
+# -- Z1: per-key spend limits, and a project that stops agent jobs at zero ---------------
+
+WORST_CASE_FLOOR = 16_384 * 18
+"""A claude/sonnet-4-6 call's worst case is at least its max_tokens of output (16,384 at
+$18.00 per 1M, margin included): 294,912 micros before its input is counted."""
+
+
+def _key_with_limit(api: Api, micros: int, period: str = "day") -> Api:
+    r = api.http.post("/v1/keys", json={"spend_limit": {"micros": micros, "period": period}})
+    assert r.status_code == 200, r.text
+    assert r.json()["spend_limit"] == {"micros": micros, "period": period}
+    return Api(api.base, r.json()["key"], api.project_id, api.nats_url)
+
+
+def test_concurrent_jobs_on_a_limited_key_never_pass_its_limit(
+    agent_stack: Stack, agent_api: Api, fake: FakeProviders
+) -> None:
+    """Four jobs at once on a key limited to 700,000 micros a day: each call holds its
+    worst case (about 300,000) before it is made, so only two calls are in flight and
+    the other two jobs stop at the limit while nothing has been charged yet."""
+    limited = _key_with_limit(agent_api, 700_000)
+    gate = Gate()
+    usage = Usage(input_tokens=10_000, output_tokens=1_000)  # 54,000 micros
+    fake.anthropic.script(
+        *(gate.hold(reply_tool("set_output", {"answer": "ok"}, usage=usage)) for _ in range(4))
+    )
+    ended: list[dict[str, Any]] = []
+    changed = threading.Condition()
+
+    def follow(job_id: str) -> None:
+        end = limited.wait_terminal(job_id, timeout=90)
+        with changed:
+            ended.append(end)
+            changed.notify_all()
+
+    try:
+        jobs = [limited.submit("ask", {"prompt": f"job {i}"}).json()["id"] for i in range(4)]
+        threads = [threading.Thread(target=follow, args=(j,), daemon=True) for j in jobs]
+        for t in threads:
+            t.start()
+        fake.anthropic.wait_for_requests_blocking(2, timeout=60)
+        with changed:
+            assert changed.wait_for(lambda: len(ended) >= 2, timeout=60), ended
+            first_two = list(ended)
+        # Both ended while the two calls in flight are still held: refused at the limit.
+        assert len(fake.anthropic.received) == 2
+    finally:
+        gate.open()
+    for t in threads:
+        t.join(90)
+    for end in first_two:
+        assert end["status"] == "failed", end
+        m = re.fullmatch(r"cost cap reached: (\d+) of 700000 micros", end["error"])
+        assert m is not None, end["error"]
+        # Two holds of at least the worst case's floor: nothing was charged yet.
+        assert 2 * WORST_CASE_FLOOR <= int(m.group(1)) <= 700_000
+    finals = [limited.http.get(f"/v1/jobs/{j}").json() for j in jobs]
+    assert sorted(f["status"] for f in finals) == ["failed", "failed", "succeeded", "succeeded"]
+    assert len(fake.anthropic.requests) == 2
+    for f in finals:
+        if f["status"] == "succeeded":
+            _job_events_until(agent_stack, agent_api.project_id, f["id"], "job.cost", 1)
+    costs = [limited.http.get(f"/v1/jobs/{j}").json()["cost_micros"] for j in jobs]
+    assert sorted(costs) == [0, 0, 54_000, 54_000]
+    keys = {k["prefix"]: k for k in agent_api.http.get("/v1/keys").json()["keys"]}
+    prefix = limited.key.removeprefix("puras_live_").split(".")[0]
+    assert keys[prefix]["spend_limit"] == {"micros": 700_000, "period": "day"}
+    assert keys[prefix]["spent_micros"] == 2 * 54_000
+
+
+def test_a_limited_key_stops_a_job_at_its_limit_and_charges_what_it_used(
+    agent_stack: Stack, agent_api: Api, fake: FakeProviders
+) -> None:
+    """Room for one call's worst case, not two: the second call is never made."""
+    # The first call's worst case fits in 340,000; after it was charged 90,000, the
+    # second's (at least 294,912) does not.
+    limited = _key_with_limit(agent_api, 340_000)
+    fake.anthropic.script(
+        reply_tool(
+            "bash", {"command": "true"}, usage=Usage(input_tokens=20_000, output_tokens=1_000)
+        ),
+        reply_tool("set_output", {"answer": "never"}),
+    )
+    job = limited.run("ask", {"prompt": "x"})
+    assert job["status"] == "failed"
+    assert re.fullmatch(r"cost cap reached: \d+ of 340000 micros", job["error"]), job["error"]
+    assert len(fake.anthropic.requests) == 1
+    _job_events_until(agent_stack, agent_api.project_id, job["id"], "job.cost", 1)
+    assert limited.http.get(f"/v1/jobs/{job['id']}").json()["cost_micros"] == 90_000
+    # Lifted, the key runs jobs again.
+    prefix = limited.key.removeprefix("puras_live_").split(".")[0]
+    r = agent_api.http.delete(f"/v1/keys/{prefix}/spend_limit")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"prefix": prefix, "spend_limit": None}
+    fake.anthropic.script(reply_tool("set_output", {"answer": "free"}))
+    assert limited.run("ask", {"prompt": "x"})["status"] == "succeeded"
+
+
+def test_a_project_that_asks_for_it_stops_agent_jobs_at_zero(
+    agent_stack: Stack, agent_api: Api, fake: FakeProviders
+) -> None:
+    """J7/B3 by default: a running job may take the balance below zero. With
+    stop_agents_at_zero, a running agent job stops before its next model call once the
+    balance is at or below zero (another job spent it here)."""
+    r = agent_api.http.put("/v1/billing/policy", json={"stop_agents_at_zero": True})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"stop_agents_at_zero": True}
+    gate = Gate()
+    huge = Usage(input_tokens=3_000_000, output_tokens=0)  # 10.8 USD: more than the 10 granted
+    fake.anthropic.script(
+        gate.hold(reply_tool("bash", {"command": "true"})),
+        reply_tool("set_output", {"answer": "spent it"}, usage=huge),
+    )
+    try:
+        slow = agent_api.submit("ask", {"prompt": "slow"}).json()["id"]
+        assert gate.reached.wait(60)
+        spender = agent_api.run("ask", {"prompt": "spend"})
+        assert spender["status"] == "succeeded", spender
+        # Charged (the ledger's charge is stored before the job's cost).
+        _job_events_until(agent_stack, agent_api.project_id, spender["id"], "job.cost", 1)
+        balance = agent_api.http.get("/v1/billing/balance").json()["credit_balance_micros"]
+        assert balance < 0
+    finally:
+        gate.open()
+    end = agent_api.wait_terminal(slow)
+    assert end["status"] == "failed", end
+    m = re.match(r"credit exhausted: the project's balance is (-\d+) micros", end["error"])
+    assert m is not None, end["error"]
+    # The slow job's own first call is charged too: at most what the spender left.
+    assert int(m.group(1)) <= balance
+    assert len(fake.anthropic.requests) == 2  # the slow job's second call was never made
+    r = agent_api.http.put("/v1/billing/policy", json={"stop_agents_at_zero": "yes"})
+    assert r.status_code == 400

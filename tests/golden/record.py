@@ -2,6 +2,7 @@
 
     python tests/golden/record.py scenario --out tests/golden/NAME.jsonl
     python tests/golden/record.py agents --out tests/golden/NAME.jsonl
+    python tests/golden/record.py billing --out tests/golden/NAME.jsonl
     python tests/golden/record.py dump --nats URL --out tests/golden/NAME.jsonl
     python tests/golden/record.py expect tests/golden/NAME.jsonl
 
@@ -205,6 +206,96 @@ def record_agent_scenario(out: Path, *, billed_calls: int = 0) -> None:
     asyncio.run(expect(out))
 
 
+def billing_scenario(stack: object, fake: object) -> None:
+    """Billing's facts: a project's policy, a key created with a spend limit and its limit
+    changed, an agent run whose charges take the balance below zero (announced), a grant
+    that takes it above again (announced), and a media generation charged by its row."""
+    import httpx
+    from fake_providers import FakeProviders, Usage, reply_tool
+
+    from puras_cli.devstack import Stack
+    from puras_common.bus import connect
+    from puras_common.events.ids import job_media_usage_id
+    from puras_common.events.subjects import AGG_JOB
+    from puras_common.events.types import MediaUsageRecorded
+    from stackapi import Api
+
+    assert isinstance(stack, Stack)
+    assert isinstance(fake, FakeProviders)
+    admin = httpx.Client(
+        base_url=stack.api_base, headers={"Authorization": f"Bearer {stack.admin_token}"}
+    )
+    pid = admin.post("/v1/admin/projects", json={"name": "golden-billing"}).json()["id"]
+    key = admin.post(
+        f"/v1/admin/projects/{pid}/keys",
+        json={"spend_limit": {"micros": 10_000_000, "period": "month"}},
+    ).json()
+    assert (
+        admin.post(f"/v1/admin/projects/{pid}/credits", json={"micros": 50_000}).status_code == 200
+    )
+    api = Api(stack.api_base, key["key"], pid, stack.nats_url)
+    try:
+        assert api.http.put("/v1/billing/policy", json={"stop_agents_at_zero": False}).is_success
+        limit = {"micros": 5_000_000, "period": "day"}
+        assert api.http.put(f"/v1/keys/{key['prefix']}/spend_limit", json=limit).is_success
+        agents = HERE.parent / "e2e" / "agent_project"
+        assert api.push(agents, notes="billing").status_code == 200
+        usage = Usage(input_tokens=10_000)  # 36,000 micros on claude/sonnet-4-6
+        fake.anthropic.script(
+            reply_tool("bash", {"command": "true"}, usage=usage),
+            reply_tool("set_output", {"answer": "spent"}, usage=usage),
+        )
+        job = api.run("ask", {"prompt": "Spend a little."})
+        assert job["status"] == "succeeded", job
+        asyncio.run(wait_billed(stack.nats_url, 2))
+
+        async def media() -> None:
+            bus = await connect(stack.nats_url, name="golden-media")
+            try:
+                await bus.append(
+                    MediaUsageRecorded(
+                        call=1,
+                        provider="fal",
+                        model="openai/gpt-image-2",
+                        inputs={"prompt": "a dot", "quality": "low", "size": "1024x768"},
+                        outputs={"num_outputs": 1},
+                        skill="ask",
+                        key_prefix=key["prefix"],
+                    ),
+                    project_id=pid,
+                    aggregate=AGG_JOB,
+                    aggregate_id=job["id"],
+                    event_id=job_media_usage_id(job["id"], 1),
+                )
+            finally:
+                await bus.close()
+
+        asyncio.run(media())
+        asyncio.run(wait_billed(stack.nats_url, 3))
+        assert admin.post(f"/v1/admin/projects/{pid}/credits", json={"micros": 100_000}).is_success
+    finally:
+        api.close()
+        admin.close()
+
+
+def record_billing_scenario(out: Path) -> None:
+    sys.path.insert(0, str(HERE.parent))
+    from fake_providers import FakeProviders
+
+    from stackapi import start_stack, stop_stack
+
+    with FakeProviders.in_thread() as fake:
+        stack, work = start_stack(
+            {"ANTHROPIC_BASE_URL": fake.anthropic_base_url, "ANTHROPIC_API_KEY": "golden"}
+        )
+        try:
+            billing_scenario(stack, fake)
+            asyncio.run(dump(stack.nats_url, out))
+        finally:
+            stop_stack(stack, work)
+    asyncio.run(expect(out))
+
+
 def record_scenario(out: Path) -> None:
     # The stack runs its own event loop to start: no loop may be running here.
     sys.path.insert(0, str(HERE.parent))
@@ -235,6 +326,8 @@ def main() -> None:
     sc.add_argument("--out", required=True, type=Path)
     ag = sub.add_parser("agents", help="an agent run against the scripted fake providers, billed")
     ag.add_argument("--out", required=True, type=Path)
+    bi = sub.add_parser("billing", help="billing's facts: limits, policy, crossings, media")
+    bi.add_argument("--out", required=True, type=Path)
     args = ap.parse_args()
     if args.cmd == "dump":
         asyncio.run(dump(args.nats, args.out))
@@ -242,6 +335,8 @@ def main() -> None:
         record_scenario(args.out)
     elif args.cmd == "agents":
         record_agent_scenario(args.out, billed_calls=3)
+    elif args.cmd == "billing":
+        record_billing_scenario(args.out)
     else:
         asyncio.run(expect(args.log))
 

@@ -154,6 +154,42 @@ async def test_the_runner_publishes_its_jobs_events(
     assert await _stored(bus, event_subject(project, AGG_JOB, job)) == 1
 
 
+async def test_the_runner_holds_spend_and_reads_balances_under_its_own_identity(
+    bus: Bus, login: Callable[[str], Awaitable[Conn]]
+) -> None:
+    """Z1: a runner reserves a call's worst case on its key's spend window and reads the
+    project's balance from its ledger's last entry; a gateway may do neither."""
+    from puras_common.events.types import SpendLimit
+    from puras_common.spend.book import KvSpendBook
+    from puras_runner.adapters.balances import LedgerBalances
+
+    runner = await login("runner")
+    project = new_id()
+    now = datetime.now(UTC)
+    limit = SpendLimit(micros=100, period="day")
+    book = KvSpendBook(runner.bus)
+    assert (
+        await book.reserve(
+            project,
+            "keyp1",
+            limit,
+            hold_id="j:usage:1",
+            micros=60,
+            now=now,
+            expires_at=now.replace(year=now.year + 1),
+        )
+        is None
+    )
+    refused = await book.reserve(
+        project, "keyp1", limit, hold_id="j:usage:2", micros=60, now=now, expires_at=now
+    )
+    assert refused is not None
+    assert refused.spent == 60
+    assert await LedgerBalances(runner.bus).balance(project) is None
+    gateway = await login("gateway")
+    await gateway.refused(gateway.bus.js.publish("$KV.PURAS_SPEND.x.y", b"{}"))
+
+
 async def test_the_runner_cannot_create_a_key_for_another_project(
     bus: Bus, login: Callable[[str], Awaitable[Conn]]
 ) -> None:
@@ -377,6 +413,7 @@ async def test_billing_charges_usage_through_its_own_durable(
     from puras_common.events import decode_envelope, decode_event
     from puras_common.events.ids import BILLING_USAGE_DURABLE, job_usage_id
     from puras_common.events.types import ModelUsage, UsageRecorded
+    from puras_common.spend.book import KvSpendBook
 
     project, job = new_id(), new_id()
     await bus.append(
@@ -386,6 +423,7 @@ async def test_billing_charges_usage_through_its_own_durable(
             model="claude/sonnet-4-7",
             upstream_model="claude-x",
             usage=ModelUsage(input_tokens=1000),
+            key_prefix="limitedk",
         ),
         project_id=project,
         aggregate=AGG_JOB,
@@ -406,7 +444,11 @@ async def test_billing_charges_usage_through_its_own_durable(
             max_deliver=USAGE_MAX_DELIVER,
         )
         app = build(
-            BillingSettings(env="dev"), ledger=NatsLedgerLog(billing), jobs=NatsJobLog(billing)
+            BillingSettings(env="dev"),
+            ledger=NatsLedgerLog(billing),
+            jobs=NatsJobLog(billing),
+            # The key's spend window: billing settles the call there (Z1).
+            spend=KvSpendBook(billing),
         )
         await consumer.start()
         msg = await consumer.next(timeout=VIOLATION_WAIT_S)
@@ -427,5 +469,8 @@ async def test_billing_charges_usage_through_its_own_durable(
         await consumer.stop()
         await billing.close()
     assert call.billed_micros == 3600
-    assert await _stored(bus, event_subject(project, AGG_LEDGER, project)) == 1
+    # The charge, and (no credit was granted) the announcement of a balance below zero.
+    assert await _stored(bus, event_subject(project, AGG_LEDGER, project)) == 2
     assert await _stored(bus, event_subject(project, AGG_JOB, job)) == 2
+    window = await KvSpendBook(bus).window(project, "limitedk")
+    assert window.day_spent == 3600

@@ -54,7 +54,9 @@ def test_a_revoked_key_fails_at_once(api: Api) -> None:
     assert new["key"].startswith(f"puras_live_{new['prefix']}.")
     listed = api.http.get("/v1/keys").json()["keys"]
     assert {k["prefix"] for k in listed} >= {new["prefix"]}
-    assert all(set(k) == {"prefix", "created_at", "last_used_at"} for k in listed)
+    # Never the secret or its hash; a limited key also shows its limit and spend.
+    shown = {"prefix", "created_at", "last_used_at", "spend_limit", "spent_micros"}
+    assert all({"prefix", "created_at", "last_used_at"} <= set(k) <= shown for k in listed)
     other = httpx.Client(base_url=api.base, headers={"Authorization": f"Bearer {new['key']}"})
     assert other.get("/v1/jobs").status_code == 200
     assert api.http.delete(f"/v1/keys/{new['prefix']}").status_code == 200

@@ -17,6 +17,7 @@ from puras_cli.client import PurasClient, PurasError, SseEvent
 
 __all__ = [
     "MICROS_PER_USD",
+    "USAGE_GROUP_BY",
     "WAIT_MAX_S",
     "activate_deployment",
     "cancel_job",
@@ -35,6 +36,7 @@ __all__ = [
     "revoke_key",
     "stream_job",
     "submit_job",
+    "usage",
     "usd_to_micros",
 ]
 
@@ -155,6 +157,22 @@ def stream_job(client: PurasClient, job_id: str) -> Iterator[SseEvent]:
 
 def cancel_job(client: PurasClient, job_id: str) -> Any:
     return client.post(f"/v1/jobs/{_seg(job_id)}/cancel")
+
+
+# -- usage ------------------------------------------------------------------------------
+
+USAGE_GROUP_BY = ("day", "skill", "model")
+
+
+def usage(
+    client: PurasClient,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    group_by: str | None = None,
+) -> Any:
+    """``GET /v1/usage``: billed calls summed per key; the gateway checks the range."""
+    return client.get("/v1/usage", params={"from": start, "to": end, "group_by": group_by})
 
 
 # -- keys -------------------------------------------------------------------------------

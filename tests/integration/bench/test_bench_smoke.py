@@ -40,6 +40,8 @@ def test_quick_bench_prints_our_rows(tmp_path: Path) -> None:
             "64",
             "--isolation-n",
             "20",
+            "--no-billing",
+            "--no-audit",
             "--out",
             str(tmp_path),
         ],
@@ -125,3 +127,59 @@ def test_agent_only_bench_prints_the_agent_loop_rows(tmp_path: Path) -> None:
     # 1 run of 4 steps: 3 tool steps, the first of them reported apart.
     assert loop["memory"]["bash"]["step_ms"]["n"] == 2
     assert res["agent"]["submit"]["submit_to_first_model_request_ms"]["n"] == 3
+
+
+def test_billing_only_bench_prints_the_billing_lag_rows(tmp_path: Path) -> None:
+    """``--billing-only`` with the smallest sizes: every usage event appended is charged
+    once, its lags are timed to the charge and to the balance's commit, and the drains
+    report charges/s."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "run.py"),
+            "--billing-only",
+            "--billing-rates",
+            "40",
+            "--billing-seconds",
+            "1",
+            "--billing-backlog",
+            "40",
+            "--billing-hot-path",
+            "10",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = [ln for ln in proc.stdout.splitlines() if ln.startswith("| ")]
+    for measure in (
+        "floor, billing idle: bare publish → ordered-consumer delivery",
+        "its ledger.charged delivered here",
+        "the balance committed (projection checkpoint)",
+    ):
+        cells = _row(table, measure)
+        assert cells[1] == "40"
+        p50, p99 = cells[2:4]
+        assert NUMBER.match(p50), f"{measure}: {cells}"
+        assert NUMBER.match(p99), f"{measure}: {cells}"
+        assert float(p50) <= float(p99)
+    assert _row(table, "its ledger.charged delivered here")[5] == "40/40"
+    assert not any(ln.startswith("| sync no-op job") for ln in table)
+
+    (out,) = tmp_path.glob("*.json")
+    res = json.loads(out.read_text())
+    assert res["errors"] == []
+    assert res["leftover_processes"] == []
+    b = res["billing"]
+    assert b["duplicate_charges_seen"] == 0
+    assert b["publish_errors"] == []
+    drain = b["throughput"]["40"]
+    assert (drain["missing"], drain["projected"]) == (0, True)
+    assert drain["charges_per_s"] > 0
+    hot = b["hot_path"]
+    assert (hot["missing"], hot["job_events"]) == (0, 110)

@@ -168,7 +168,9 @@ async def test_the_entrypoint_drops_what_no_delivery_can_carry_out() -> None:
 
 async def test_the_entrypoint_leaves_a_failed_grant_for_redelivery() -> None:
     class Down(FakeLedgerLog):
-        async def last_seq(self, project_id: str) -> int:
+        async def append(
+            self, event: Event, *, project_id: str, event_id: str, expected_last_seq: int
+        ) -> Published:
             raise ConnectionError("nats is down")
 
     app = build(

@@ -21,13 +21,14 @@ from puras_billing.entrypoints.usage import RefusedUsage, handle_job_event, retr
 from puras_billing.settings import BillingSettings
 from puras_common.bus.client import Published
 from puras_common.events.base import Event, decode_envelope, encode_event
-from puras_common.events.ids import job_usage_id
+from puras_common.events.ids import job_media_usage_id, job_usage_id
 from puras_common.events.subjects import AGG_JOB, AGG_LEDGER, event_subject
 from puras_common.events.types import (
     CreditCharged,
     CreditGranted,
     JobCharged,
     JobLogged,
+    MediaUsageRecorded,
     ModelUsage,
     UsageRecorded,
 )
@@ -355,3 +356,76 @@ async def test_an_undecodable_event_is_terminated() -> None:
 
 def test_the_retry_delay_doubles_up_to_its_cap() -> None:
     assert [retry_delay_s(n, 10.0) for n in (1, 2, 3, 4, 5, 100)] == [1, 2, 4, 8, 10, 10]
+
+
+def _media_msg(w: World, inputs: dict[str, Any], call: int = 1) -> FakeMsg:
+    ev = MediaUsageRecorded(
+        call=call, provider="fal", model="openai/gpt-image-2", inputs=inputs, skill="draw"
+    )
+    pub = w.log.append(
+        ev,
+        project_id=w.project,
+        aggregate=AGG_JOB,
+        aggregate_id=w.job,
+        event_id=job_media_usage_id(w.job, call),
+    )
+    stored = next(r for r in w.log.on_subject(pub.subject) if r.seq == pub.seq)
+    data = encode_event(
+        ev,
+        event_id=stored.envelope.id,
+        project_id=w.project,
+        aggregate_id=w.job,
+        at=stored.envelope.at,
+    )
+    return FakeMsg(data, stream_seq=pub.seq, subject=pub.subject)
+
+
+async def test_a_media_call_is_charged_at_the_row_its_inputs_hit() -> None:
+    """B2: openai/gpt-image-2 is a quality x size table; low quality at 1024x768 is
+    published at 0.006 USD a call, the slug's default row (high, 1024x1024) at 0.253."""
+    w = _world()
+    await _handle(w, _media_msg(w, {"prompt": "a dot", "quality": "low", "size": "1024x768"}))
+    await _handle(w, _media_msg(w, {"prompt": "a dot"}, call=2))
+    calls = [c.call for c in _charges(w)]
+    assert [(c.kind, c.step, c.billed_micros) for c in calls] == [
+        ("media", 1, 6_000),
+        ("media", 2, 253_000),
+    ]
+    assert calls[0].media_inputs == {"prompt": "a dot", "quality": "low", "size": "1024x768"}
+    assert calls[0].skill == "draw"
+    assert [c.call for c in _costs(w)] == calls
+
+
+async def test_a_media_call_at_another_margin_is_priced_at_it() -> None:
+    w = _world(margin_pct=50)
+    await _handle(w, _media_msg(w, {"quality": "low", "size": "1024x768"}))
+    # 6,000 published at 20 %: 5,000 upstream, 7,500 at 50 %.
+    assert [c.call.billed_micros for c in _charges(w)] == [7_500]
+
+
+async def test_a_media_call_on_an_unknown_slug_is_refused_not_charged() -> None:
+    w = _world()
+    ev = MediaUsageRecorded(call=1, provider="fal", model="nobody/image-0", inputs={})
+    pub = w.log.append(
+        ev,
+        project_id=w.project,
+        aggregate=AGG_JOB,
+        aggregate_id=w.job,
+        event_id=job_media_usage_id(w.job, 1),
+    )
+    stored = next(r for r in w.log.on_subject(pub.subject) if r.seq == pub.seq)
+    msg = FakeMsg(
+        encode_event(
+            ev,
+            event_id=stored.envelope.id,
+            project_id=w.project,
+            aggregate_id=w.job,
+            at=stored.envelope.at,
+        ),
+        stream_seq=pub.seq,
+        subject=pub.subject,
+    )
+    await _handle(w, msg)
+    assert msg.outcome == ["nak"]
+    assert _charges(w) == []
+    assert "nobody/image-0" in w.refused.degraded()["usage"]

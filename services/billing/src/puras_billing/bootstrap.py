@@ -17,7 +17,7 @@ from puras_billing.adapters.job_log import NatsJobLog
 from puras_billing.adapters.ledger_log import NatsLedgerLog
 from puras_billing.adapters.projection import LedgerProjection
 from puras_billing.app.ledger import LedgerWriter
-from puras_billing.app.ports import JobLog, LedgerLog
+from puras_billing.app.ports import JobLog, LedgerLog, SpendSettler
 from puras_billing.app.usage import UsageBiller
 from puras_billing.entrypoints.commands import run_commands
 from puras_billing.entrypoints.usage import RefusedUsage, run_usage
@@ -35,6 +35,7 @@ from puras_common.health import HealthServer, degraded_details
 from puras_common.logging import get_logger
 from puras_common.pricing import Registry, load_registry
 from puras_common.projection import Projection, ProjectorRunner
+from puras_common.spend.book import KvSpendBook
 
 __all__ = ["BILLING_PROJECTIONS", "USAGE_FILTER", "USAGE_MAX_DELIVER", "App", "build", "run"]
 
@@ -63,12 +64,13 @@ def build(
     ledger: LedgerLog,
     jobs: JobLog,
     registry: Registry | None = None,
+    spend: SpendSettler | None = None,
 ) -> App:
     writer = LedgerWriter(ledger)
     prices = registry if registry is not None else load_registry()
     return App(
         ledger=writer,
-        usage=UsageBiller(writer, jobs, prices, margin_pct=settings.margin_pct),
+        usage=UsageBiller(writer, jobs, prices, margin_pct=settings.margin_pct, spend=spend),
     )
 
 
@@ -104,7 +106,12 @@ async def run(settings: BillingSettings, stop: asyncio.Event) -> None:
             ack_wait_s=settings.usage_ack_wait_s,
             max_deliver=USAGE_MAX_DELIVER,
         )
-        app = build(settings, ledger=NatsLedgerLog(bus), jobs=NatsJobLog(bus))
+        app = build(
+            settings,
+            ledger=NatsLedgerLog(bus),
+            jobs=NatsJobLog(bus),
+            spend=KvSpendBook(bus, replicas=settings.stream_replicas),
+        )
         refused = RefusedUsage()
         runner = ProjectorRunner(settings.database_dsn(), bus.js, LedgerProjection())
         consumer = PullConsumer(bus.nc, CMDS_STREAM, BILLING_DURABLE, max_inflight=settings.batch)

@@ -26,6 +26,7 @@ from puras_common.logging import get_logger
 from puras_common.pricing import Registry, load_registry
 from puras_common.projection import ProjectorRunner
 from puras_common.projection.watch import CheckpointWatcher
+from puras_gateway.adapters.audit import LogAuditor
 from puras_gateway.adapters.billing import BillingCommands
 from puras_gateway.adapters.commands import SchedulerCommands
 from puras_gateway.adapters.idempotency import IdempotencyKeys
@@ -36,10 +37,12 @@ from puras_gateway.adapters.live_views import VIEWS_NAME, LiveViews
 from puras_gateway.adapters.projections import GATEWAY_PROJECTIONS
 from puras_gateway.adapters.read_models import ReadModels
 from puras_gateway.app.admin import AdminService
+from puras_gateway.app.audit import AuditService
 from puras_gateway.app.auth import Authenticator
 from puras_gateway.app.deployments import DeploymentsService
 from puras_gateway.app.jobs import JobsService
 from puras_gateway.app.ports import (
+    Auditor,
     Billing,
     Commands,
     EventLog,
@@ -52,6 +55,7 @@ from puras_gateway.app.ports import (
 )
 from puras_gateway.app.ports import LiveViews as LiveViewsPort
 from puras_gateway.app.pricing import PricingService
+from puras_gateway.app.usage import UsageService
 from puras_gateway.settings import GatewaySettings
 
 __all__ = ["App", "Gateway", "build"]
@@ -70,6 +74,8 @@ class App:
     admin: AdminService
     reads: ReadViews
     pricing: PricingService
+    usage: UsageService
+    audit: AuditService
 
 
 def build(
@@ -89,6 +95,7 @@ def build(
     sync_jobs_view: Callable[[], Awaitable[bool]] | None = None,
     live: LiveFrames | None = None,
     pricing: Registry | None = None,
+    auditor: Auditor | None = None,
 ) -> App:
     """The use cases over the given adapters (started already)."""
     s = settings
@@ -124,9 +131,12 @@ def build(
             reads=reads,
             watcher=watcher,
             wait_s=s.read_your_writes_s,
+            clock=clock,
         ),
         reads=reads,
         pricing=PricingService(pricing or load_registry(), s.margin_pct),
+        usage=UsageService(reads, clock),
+        audit=AuditService(auditor),
     )
 
 
@@ -190,6 +200,7 @@ class Gateway:
             clock=SystemClock(),
             sync_jobs_view=self._sync_jobs_view,
             live=LiveJobFrames(self.bus),
+            auditor=LogAuditor(self.bus, s.database_dsn()),
         )
         self._started = True
         log.info("gateway started", host=s.host, port=s.port)

@@ -34,6 +34,8 @@ from puras_common.events.subjects import WORK_STREAM, work_subject
 from puras_common.health import HealthServer
 from puras_common.logging import get_logger
 from puras_common.service import StartupError as CommonStartupError
+from puras_common.spend.book import KvSpendBook
+from puras_runner.adapters.balances import LedgerBalances
 from puras_runner.adapters.bundle_cache import BundleCache
 from puras_runner.adapters.cgroups import CgroupLimits, JobCgroups
 from puras_runner.adapters.deployment_log import NatsDeploymentLog
@@ -56,6 +58,7 @@ from puras_runner.app.agent_tools import ToolboxConfig
 from puras_runner.app.engines import DeterministicEngine, Engine, ProcessConfig
 from puras_runner.app.handler import HandlerConfig, JobHandler
 from puras_runner.app.ports import (
+    Balances,
     DeploymentLog,
     Fetcher,
     JobEventLog,
@@ -63,6 +66,7 @@ from puras_runner.app.ports import (
     ModelClients,
     Search,
     SecretsProvider,
+    SpendBook,
     WorkSource,
 )
 from puras_runner.domain.agent.routes import RoutesError
@@ -264,6 +268,9 @@ def build_agent_engine(
     fetcher: Fetcher | None = None,
     search: Search | None = None,
     provider_environ: dict[str, str] | None = None,
+    spend: SpendBook | None = None,
+    balances: Balances | None = None,
+    clock: Clock | None = None,
 ) -> AgenticEngine:
     """The agentic engine: model clients from the settings and the providers' variables
     (``provider_environ``), tools' sandbox on the deterministic engine's templates, the
@@ -309,6 +316,9 @@ def build_agent_engine(
         search=search,
         live=live,
         secrets=secrets,
+        spend=spend,
+        balances=balances,
+        clock=clock,
         config=AgentConfig(
             default_model=settings.agent_default_model,
             max_steps=settings.agent_max_steps,
@@ -396,6 +406,8 @@ def build(
     fetcher: Fetcher | None = None,
     search: Search | None = None,
     provider_environ: dict[str, str] | None = None,
+    spend: SpendBook | None = None,
+    balances: Balances | None = None,
     connected: Callable[[], bool] = lambda: True,
     on_close: Callable[[], Awaitable[None]] = _nothing,
 ) -> App:
@@ -414,6 +426,9 @@ def build(
         fetcher=fetcher,
         search=search,
         provider_environ=provider_environ,
+        spend=spend,
+        balances=balances,
+        clock=clock,
     )
     engines: dict[str, Engine] = {
         "deterministic": DeterministicEngine(
@@ -508,6 +523,8 @@ async def start_runner(
             clock=clock,
             secrets=secrets,
             provider_environ=provider_environ,
+            spend=KvSpendBook(bus, replicas=settings.stream_replicas),
+            balances=LedgerBalances(bus),
             connected=lambda: bus.nc.is_connected,
             on_close=close_nats,
         )

@@ -252,11 +252,16 @@ class Bus:
 
     async def last_subject_seq(self, subject: str) -> int:
         """Sequence of the last message on ``subject`` in the event log (0 if none)."""
+        last = await self.last_subject_message(subject)
+        return 0 if last is None else last[0]
+
+    async def last_subject_message(self, subject: str) -> tuple[int, bytes] | None:
+        """``(seq, data)`` of the last message on ``subject`` in the event log, if any."""
         try:
             msg = await self.js.get_last_msg(EVENTS_STREAM, subject, direct=True)
         except nats.js.errors.NotFoundError:
-            return 0
-        return int(msg.seq or 0)
+            return None
+        return int(msg.seq or 0), msg.data or b""
 
     async def subject_messages(
         self, subject: str, *, after_seq: int = 0

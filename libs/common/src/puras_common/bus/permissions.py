@@ -19,14 +19,17 @@ Writers own their facts: a service may publish only the events it decides.
   frames (``live.*.job.*``: the model's text as it is generated, stored nowhere), and
   nothing else: no keys, grants, deployments, commands or work items. It reads the log
   by direct get (a job's last event; a deployment's ``deployment.created``, whose skills
-  it runs). (When usage facts get their own subject, add it here.)
+  it runs; a project's last ledger event, whose balance stops agent jobs of a project
+  that asked for it). It holds a call's worst case on its key's spend window in the
+  ``PURAS_SPEND`` bucket before the call, and releases a hold whose call failed.
 * **billing**: the ledger's one writer (``ev.*.ledger.*``): grants it is commanded to
   record (``cmd.billing.>``) and the charges of the jobs' usage events, each append
   guarded by the project's ledger sequence. It reads the job subjects through its own
   durable (``billing-usage`` on ``PURAS_EVENTS``, filtered to ``ev.*.job.*``) and
   appends each charged call's ``job.cost`` to its job's subject (``ev.*.job.*``: NATS
   scopes by subject, not by event type, so the job subjects are shared with the
-  scheduler and the runners, as they are between those two).
+  scheduler and the runners, as they are between those two). It settles each charged
+  call in its key's spend window (``PURAS_SPEND``).
 * **drive**: reads the log; it publishes no event today.
 
 JetStream's API is scoped the same way: each identity may call only the API subjects of
@@ -91,6 +94,9 @@ _API = "$JS.API"
 _DECLARED = (EVENTS_STREAM, CMDS_STREAM, WORK_STREAM, HELD_STREAM)
 _BUNDLES = f"OBJ_{BUNDLE_BUCKET}"
 _IDEMPOTENCY = f"KV_{IDEMPOTENCY_BUCKET}"
+SPEND_BUCKET = "PURAS_SPEND"
+"""The keys' spend windows (``puras_common.spend.book``; its KV stream ``KV_PURAS_SPEND``)."""
+_SPEND = f"KV_{SPEND_BUCKET}"
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,17 @@ def _bundles_read() -> tuple[str, ...]:
         f"{_API}.STREAM.MSG.GET.{_BUNDLES}",
         *_direct_get(_BUNDLES),
         *_follow(_BUNDLES),
+    )
+
+
+def _spend_book() -> tuple[str, ...]:
+    """Read and compare-and-set the keys' spend windows (Z1: runners hold, billing settles)."""
+    return (
+        f"$KV.{SPEND_BUCKET}.>",
+        f"{_API}.STREAM.INFO.{_SPEND}",
+        f"{_API}.STREAM.CREATE.{_SPEND}",
+        f"{_API}.STREAM.MSG.GET.{_SPEND}",
+        *_direct_get(_SPEND),
     )
 
 
@@ -237,6 +254,8 @@ def _runner() -> Identity:
             # The pool's durable, runners-<pool> (a wildcard is a whole token: any pool).
             *_durable(WORK_STREAM, "*"),
             *_bundles_read(),
+            # Holds on the keys' spend limits, before each billable call (Z1).
+            *_spend_book(),
         ),
         # Its jobs' subjects, for cancel signals (a plain subscription).
         subscribe=(_events(AGG_JOB)[0], f"{inbox_prefix('runner')}.>"),
@@ -257,6 +276,8 @@ def _billing() -> Identity:
             *_durable(CMDS_STREAM, BILLING_DURABLE),
             # The jobs' usage events, charged once each (shared by replicas).
             *_durable(EVENTS_STREAM, BILLING_USAGE_DURABLE),
+            # Each charged call counted in its key's spend window (Z1).
+            *_spend_book(),
         ),
         subscribe=(f"{inbox_prefix('billing')}.>",),
     )

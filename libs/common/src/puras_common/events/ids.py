@@ -25,6 +25,7 @@ __all__ = [
     "job_agent_started_id",
     "job_charged_id",
     "job_log_id",
+    "job_media_usage_id",
     "job_model_response_id",
     "job_queued_id",
     "job_released_id",
@@ -184,6 +185,11 @@ def job_agent_started_id(job_id: str) -> str:
 def job_model_response_id(job_id: str, step: int) -> str:
     """``<job>:model:<step>``."""
     return f"{job_id}:model:{step}"
+
+
+def job_media_usage_id(job_id: str, call: int) -> str:
+    """``<job>:media:<n>``: the job's n-th media generation, billed once."""
+    return f"{job_id}:media:{call}"
 
 
 def job_usage_id(job_id: str, step: int) -> str:

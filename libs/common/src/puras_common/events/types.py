@@ -54,6 +54,7 @@ __all__ = [
     "JobTerminal",
     "KeyEvent",
     "LedgerEvent",
+    "MediaUsageRecorded",
     "ModelResponded",
     "ModelUsage",
     "ProjectCreated",
@@ -197,6 +198,13 @@ class BilledCall(msgspec.Struct, frozen=True, kw_only=True):
     """The skill of the job (usage by skill, Z2; empty on calls billed before it was kept)."""
     key_prefix: str | None = None
     """The API key the job was submitted with (its spend limit, Z1)."""
+    kind: Literal["model", "media"] = "model"
+    """A model call (priced by its tokens) or a media generation (by its inputs, B2)."""
+    media_inputs: dict[str, Any] | None = None
+    """A media call's inputs as priced (the audit prices them again)."""
+    media_outputs: dict[str, Any] | None = None
+    """What the media upstream reported that the price reads (``inference_time``,
+    ``num_outputs``)."""
 
 
 class CreditCharged(Event, frozen=True, kw_only=True):
@@ -610,6 +618,33 @@ class UsageRecorded(Event, frozen=True, kw_only=True):
     """The API key the job was submitted with (its spend limit, Z1)."""
 
 
+class MediaUsageRecorded(Event, frozen=True, kw_only=True):
+    """One successful media generation of a job: what billing prices by the slug's shape
+    (per call, per second, per megapixel, or an input-conditional row; B2)."""
+
+    type = "job.media_usage"
+    call: int
+    """1-based: the n-th media call of the job."""
+    provider: str
+    """Who served it."""
+    model: str
+    """The media slug (prices are per slug)."""
+    upstream_model: str = ""
+    """The upstream's own model id."""
+    inputs: dict[str, Any] = msgspec.field(default_factory=dict)
+    """The inputs the price depends on, as sent (quality, size, duration, audio ...;
+    never file contents)."""
+    outputs: dict[str, Any] = msgspec.field(default_factory=dict)
+    """What the upstream reported that prices read: ``inference_time`` (seconds) and
+    ``num_outputs``."""
+    request_id: str = ""
+    """The upstream's id of the request."""
+    skill: str = ""
+    """The job's skill."""
+    key_prefix: str | None = None
+    """The API key the job was submitted with (its spend limit, Z1)."""
+
+
 class JobCharged(Event, frozen=True, kw_only=True):
     """A call of the job was billed (J5 ``cost``): the job's cost grows by it (J8)."""
 
@@ -633,7 +668,14 @@ JobTerminal: TypeAlias = JobSucceeded | JobFailed | JobCancelled
 AgentEvent: TypeAlias = AgentStarted | ModelResponded | ToolCalled | ToolResulted | UsageRecorded
 """What an agent run records on its job's subject (A10)."""
 JobEvent: TypeAlias = (
-    JobQueued | JobReleased | JobStarted | JobLogged | AgentEvent | JobCharged | JobTerminal
+    JobQueued
+    | JobReleased
+    | JobStarted
+    | JobLogged
+    | AgentEvent
+    | MediaUsageRecorded
+    | JobCharged
+    | JobTerminal
 )
 """Events of the ``job`` aggregate."""
 AnyEvent: TypeAlias = KeyEvent | LedgerEvent | DeploymentEvent | JobEvent

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["PricingError", "UnknownSlug"]
+__all__ = ["PricingError", "UnknownRegistryVersion", "UnknownSlug"]
 
 
 class PricingError(ValueError):
@@ -18,3 +18,13 @@ class UnknownSlug(PricingError, LookupError):
         )
         self.kind = kind
         self.slug = slug
+
+
+class UnknownRegistryVersion(PricingError, LookupError):
+    """A registry version this build does not ship: refused, never priced at zero."""
+
+    def __init__(self, version: str, known: list[str]) -> None:
+        super().__init__(
+            f"no pricing registry version {version!r}; known versions: {', '.join(known)}"
+        )
+        self.version = version

@@ -1,4 +1,4 @@
-"""The pricing registry's data: what ``registry.json`` holds, as typed structs.
+"""The pricing registry's data: what each ``registries/<version>.json`` holds, as structs.
 
 Every rate is an integer number of micros (1 USD = 1,000,000 micros) exactly as
 published, which includes the default margin (SPEC B2); :mod:`.registry` scales it to

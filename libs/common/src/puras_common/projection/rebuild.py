@@ -28,7 +28,7 @@ from puras_common.projection.base import Projection
 from puras_common.projection.quarantine import QUARANTINE_TABLE, ensure_quarantine_table
 from puras_common.projection.runner import ProjectorRunner
 
-__all__ = ["RebuildReport", "TableDiff", "rebuild_and_compare"]
+__all__ = ["RebuildReport", "TableDiff", "diff_relations", "rebuild_and_compare"]
 
 
 @dataclass(frozen=True)
@@ -86,10 +86,45 @@ async def _live_seq(conn: asyncpg.Connection, schema: str, name: str) -> int:
 _QUARANTINE_COLS = "projection, stream_seq, subject, event_type, event_id"
 
 
+async def diff_relations(
+    conn: asyncpg.Connection,
+    sources: list[tuple[str, str, str, str]],
+    *,
+    samples: int | None = 3,
+) -> list[TableDiff]:
+    """Row-for-row differences (``EXCEPT ALL`` both ways) of each ``(name, live relation,
+    rebuilt relation, order by)``; ``samples`` rows of each side shown (``None``: all).
+    The relations are SQL (a qualified table, or a subquery with an alias)."""
+    out = []
+    for table, a, b, order in sources:
+        live_rows = await conn.fetchval(f"SELECT count(*) FROM {a}")  # noqa: S608
+        rebuilt_rows = await conn.fetchval(f"SELECT count(*) FROM {b}")  # noqa: S608
+        only_live = await conn.fetch(
+            f"SELECT * FROM (SELECT * FROM {a} EXCEPT ALL SELECT * FROM {b}) d "  # noqa: S608
+            f"ORDER BY {order}"
+        )
+        only_rebuilt = await conn.fetch(
+            f"SELECT * FROM (SELECT * FROM {b} EXCEPT ALL SELECT * FROM {a}) d "  # noqa: S608
+            f"ORDER BY {order}"
+        )
+        shown = only_live[:samples], only_rebuilt[:samples]
+        out.append(
+            TableDiff(
+                table=table,
+                live_rows=int(live_rows),
+                rebuilt_rows=int(rebuilt_rows),
+                only_live=len(only_live),
+                only_rebuilt=len(only_rebuilt),
+                samples=[f"only live: {dict(r)}" for r in shown[0]]
+                + [f"only rebuilt: {dict(r)}" for r in shown[1]],
+            )
+        )
+    return out
+
+
 async def _compare(
     conn: asyncpg.Connection, proj: Projection, live: str, scratch: str
 ) -> list[TableDiff]:
-    out = []
     name = proj.name.replace("'", "''")
     sources = [
         (
@@ -111,30 +146,7 @@ async def _compare(
             "stream_seq",
         )
     )
-    for table, a, b, order in sources:
-        live_rows = await conn.fetchval(f"SELECT count(*) FROM {a}")  # noqa: S608
-        rebuilt_rows = await conn.fetchval(f"SELECT count(*) FROM {b}")  # noqa: S608
-        only_live = await conn.fetch(
-            f"SELECT * FROM (SELECT * FROM {a} EXCEPT ALL SELECT * FROM {b}) d "  # noqa: S608
-            f"ORDER BY {order}"
-        )
-        only_rebuilt = await conn.fetch(
-            f"SELECT * FROM (SELECT * FROM {b} EXCEPT ALL SELECT * FROM {a}) d "  # noqa: S608
-            f"ORDER BY {order}"
-        )
-        samples = [f"only live: {dict(r)}" for r in only_live[:3]]
-        samples += [f"only rebuilt: {dict(r)}" for r in only_rebuilt[:3]]
-        out.append(
-            TableDiff(
-                table=table,
-                live_rows=int(live_rows),
-                rebuilt_rows=int(rebuilt_rows),
-                only_live=len(only_live),
-                only_rebuilt=len(only_rebuilt),
-                samples=samples,
-            )
-        )
-    return out
+    return await diff_relations(conn, sources)
 
 
 async def rebuild_and_compare(

@@ -21,6 +21,7 @@ from puras_common.events.types import (
     JobReleased,
     JobStarted,
     JobSucceeded,
+    MediaUsageRecorded,
     ModelResponded,
     ToolCalled,
     ToolResulted,
@@ -105,9 +106,16 @@ def apply_job_event(job: JobRecord | None, env: Envelope, ev: AnyEvent | None) -
             return msgspec.structs.replace(job, cost_micros=job.cost_micros + ev.call.billed_micros)
         case JobLogged() | JobReleased():
             return job
-        case AgentStarted() | ModelResponded() | ToolCalled() | ToolResulted() | UsageRecorded():
-            # Progress of an agent run: shown as events, not part of JobOut (its cost
-            # comes from billing's charges for the usage).
+        case (
+            AgentStarted()
+            | ModelResponded()
+            | ToolCalled()
+            | ToolResulted()
+            | UsageRecorded()
+            | MediaUsageRecorded()
+        ):
+            # Progress of a run: shown as events, not part of JobOut (its cost comes
+            # from billing's charges for the usage).
             return job
         case _:
             assert_never(ev)
@@ -180,6 +188,14 @@ def public_payload(
                 "provider": ev.provider,
                 "model": ev.model,
                 **msgspec.to_builtins(ev.usage),
+            }
+        case MediaUsageRecorded():
+            return {
+                "call": ev.call,
+                "provider": ev.provider,
+                "model": ev.model,
+                "inputs": ev.inputs,
+                "outputs": ev.outputs,
             }
         case _:
             assert_never(ev)

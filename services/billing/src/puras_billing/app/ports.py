@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Protocol
 
 from puras_common.bus.client import Published
 from puras_common.events.base import Event
 
-__all__ = ["JobLog", "LedgerLog"]
+__all__ = ["JobLog", "LedgerLog", "SpendSettler"]
 
 
 class LedgerLog(Protocol):
@@ -66,3 +67,19 @@ class JobLog(Protocol):
         """The sequence of the job's event with this id after ``after_seq``, if there is
         one (reads the job's subject from there)."""
         ...
+
+
+class SpendSettler(Protocol):
+    """The keys' spend windows (Z1; ``puras_common.spend``): billing counts each charged
+    call there, in place of the hold its runner reserved."""
+
+    async def settle(
+        self,
+        project_id: str,
+        key_prefix: str,
+        *,
+        hold_id: str,
+        micros: int,
+        now: datetime,
+        first_charge: bool,
+    ) -> None: ...

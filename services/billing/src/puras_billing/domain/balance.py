@@ -10,7 +10,7 @@ function of the ledger alone (:meth:`LedgerState.owed`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, assert_never
 
 from puras_common.events.base import Event
@@ -22,7 +22,11 @@ from puras_common.events.types import (
     LedgerEvent,
 )
 
-__all__ = ["Crossing", "LedgerState", "UnreadableLedger"]
+__all__ = ["INDEXED_CHARGES", "Crossing", "LedgerState", "UnreadableLedger"]
+
+INDEXED_CHARGES = 100_000
+"""Charges of one project the fold remembers by usage id (the newest); an older usage
+event redelivered is looked up in the ledger itself."""
 
 Crossing = Literal["depleted", "restored"]
 
@@ -42,6 +46,15 @@ class LedgerState:
     """As last announced: True after a ``balance_depleted``, until a ``balance_restored``."""
     last_entry_id: str | None = None
     """Id of the last grant or charge (the cause of an owed announcement)."""
+    charges: dict[str, int] = field(default_factory=dict)
+    """Usage id -> sequence of its charge, for every charge after ``indexed_after``."""
+    indexed_after: int = 0
+    """``charges`` holds every charge with a sequence above this one."""
+
+    def knows_charges_after(self, seq: int) -> bool:
+        """Whether ``charges`` has every charge after ``seq`` (a usage event's charge
+        always comes after it)."""
+        return seq >= self.indexed_after
 
     def apply(self, seq: int, event_id: str, ev: Event | None) -> None:
         if seq <= self.seq:
@@ -59,6 +72,13 @@ class LedgerState:
             case CreditCharged():
                 self.balance -= ev.call.billed_micros
                 self.last_entry_id = event_id
+                self.charges[ev.call.usage_id] = seq
+                if len(self.charges) > INDEXED_CHARGES:
+                    # Forget the older half; their usage is looked up in the ledger.
+                    old = list(self.charges.items())[: len(self.charges) // 2]
+                    for usage_id, _ in old:
+                        del self.charges[usage_id]
+                    self.indexed_after = max(s for _, s in old)
             case BalanceDepleted():
                 self.depleted = True
             case BalanceRestored():

@@ -29,7 +29,7 @@ from puras_billing.app.usage import UsageBiller
 from puras_common.bus import PullConsumer
 from puras_common.bus.serve import serve_pull
 from puras_common.events.base import DecodeError, Envelope, decode_envelope, decode_event
-from puras_common.events.types import UsageRecorded
+from puras_common.events.types import MediaUsageRecorded, UsageRecorded
 from puras_common.logging import get_logger
 from puras_common.pricing import PricingError
 from puras_common.telemetry import extract_context, tracer
@@ -38,7 +38,8 @@ __all__ = ["RefusedUsage", "handle_job_event", "retry_delay_s", "run_usage"]
 
 log = get_logger(__name__)
 
-_USAGE = UsageRecorded.type
+_USAGE = frozenset({UsageRecorded.type, MediaUsageRecorded.type})
+"""The billable job events: a model call's tokens, a media generation's inputs."""
 
 
 class RefusedUsage:
@@ -73,7 +74,7 @@ async def handle_job_event(
         log.error("undecodable job event dropped", error=str(exc), subject=msg.subject)
         await msg.term()
         return
-    if env.type != _USAGE:
+    if env.type not in _USAGE:
         await msg.ack()  # not billable: no payload decoded
         return
     bound = structlog.contextvars.bound_contextvars(
@@ -86,7 +87,7 @@ async def handle_job_event(
             log.error("undecodable usage event dropped: NOT BILLED", error=str(exc))
             await msg.term()
             return
-        if not isinstance(ev, UsageRecorded):
+        if not isinstance(ev, UsageRecorded | MediaUsageRecorded):
             # Written by a newer build (a higher schema version): a billing that knows
             # it will charge it; until then it is held like an unknown slug.
             await _refuse(msg, refused, env, "?", f"usage schema v{env.v}", retry_max_s)

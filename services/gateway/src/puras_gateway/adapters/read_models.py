@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -9,6 +10,7 @@ import msgspec
 
 from puras_common.events.types import JobRecord
 from puras_gateway.domain.requests import Cursor, ListParams
+from puras_gateway.domain.usage_query import GroupBy, UsageQuery
 
 __all__ = ["ReadModels"]
 
@@ -16,6 +18,14 @@ _JOB_COLS = (
     "id, project_id, skill, status, inputs, result, error, cost_micros, deployment_id, "
     "attempts, created_at, started_at, finished_at"
 )
+
+
+_USAGE_KEY: dict[GroupBy, str] = {
+    # A day is a UTC day, whatever the server's or the session's time zone.
+    "day": "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    "skill": "skill",
+    "model": "model",
+}
 
 
 def _job(row: asyncpg.Record) -> JobRecord:
@@ -96,6 +106,19 @@ class ReadModels:
         )
         return [dict(r) for r in rows]
 
+    async def key_spend(self, project_id: str, prefix: str, *, since: datetime) -> int:
+        try:
+            v = await self._pool.fetchval(
+                "SELECT coalesce(sum(billed_micros), 0) FROM usage_rows "
+                "WHERE project_id = $1 AND key_prefix = $2 AND at >= $3",
+                project_id,
+                prefix,
+                since,
+            )
+        except asyncpg.UndefinedTableError:
+            return 0  # billing has not created its tables yet: nothing was charged
+        return int(v or 0)
+
     async def balance(self, project_id: str) -> int:
         try:
             v = await self._pool.fetchval(
@@ -106,3 +129,27 @@ class ReadModels:
             # The billing service has not created its ledger yet: nothing was granted.
             return 0
         return int(v or 0)
+
+    async def usage(self, project_id: str, q: UsageQuery) -> list[dict[str, Any]]:
+        """Z2: the project's billed calls in ``[q.start, q.end)`` summed per key (a UTC
+        day, a skill or a model slug), ordered by key; keys with no call are not listed."""
+        key = _USAGE_KEY[q.group_by]
+        # The sums are cast back to bigint: SUM(bigint) is numeric, which would reach
+        # the client as a decimal string instead of an integer of micros. Keys are
+        # ordered by code point (COLLATE "C"), not by the database's locale.
+        sql = (
+            f'SELECT {key} COLLATE "C" AS key, '  # noqa: S608
+            "SUM(billed_micros)::bigint AS billed_micros, "
+            "COUNT(*)::bigint AS calls, SUM(input_tokens)::bigint AS input_tokens, "
+            "SUM(output_tokens)::bigint AS output_tokens, "
+            "SUM(cache_read_tokens)::bigint AS cache_read_tokens, "
+            "SUM(cache_write_tokens)::bigint AS cache_write_tokens "
+            "FROM usage_rows WHERE project_id = $1 AND at >= $2 AND at < $3 "
+            "GROUP BY 1 ORDER BY 1"
+        )
+        try:
+            rows = await self._pool.fetch(sql, project_id, q.start, q.end)
+        except asyncpg.UndefinedTableError:
+            # The billing service has not created its tables yet: nothing was billed.
+            return []
+        return [dict(r) for r in rows]

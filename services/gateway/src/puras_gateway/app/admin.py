@@ -3,20 +3,42 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from puras_common.auth import generate_key
+from puras_common.clock import Clock, SystemClock
 from puras_common.events.commands import GrantCredit
-from puras_common.events.ids import key_created_id, key_revoked_id, project_created_id
+from puras_common.events.ids import (
+    key_created_id,
+    key_revoked_id,
+    key_spend_limit_id,
+    project_created_id,
+    project_policy_id,
+)
 from puras_common.events.subjects import AGG_KEY, AGG_PROJECT
-from puras_common.events.types import ApiKeyCreated, ApiKeyRevoked, ProjectCreated
+from puras_common.events.types import (
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    ApiKeySpendLimitSet,
+    ProjectCreated,
+    ProjectPolicySet,
+    SpendLimit,
+)
 from puras_common.ids import new_id
+from puras_common.spend import period_begins
 from puras_gateway.app.ports import Billing, EventLog, LiveViews, ProjectionWatch, ReadViews
 from puras_gateway.domain.errors import ApiError
 
-__all__ = ["AdminService", "CreateProjectBody", "GrantBody"]
+__all__ = [
+    "AdminService",
+    "CreateKeyBody",
+    "CreateProjectBody",
+    "GrantBody",
+    "PolicyBody",
+    "SpendLimitBody",
+]
 
 MICROS_PER_USD = 1_000_000
 MAX_GRANT_MICROS = 10**15
@@ -24,6 +46,35 @@ MAX_GRANT_MICROS = 10**15
 
 class CreateProjectBody(msgspec.Struct, frozen=True, kw_only=True):
     name: str
+
+
+MAX_LIMIT_MICROS = 10**15
+
+
+class SpendLimitBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Z1: ``{"micros": <positive integer>, "period": "day" | "month"}``."""
+
+    micros: Annotated[int, msgspec.Meta(gt=0, le=MAX_LIMIT_MICROS)]
+    period: Literal["day", "month"]
+
+    def limit(self) -> SpendLimit:
+        return SpendLimit(micros=self.micros, period=self.period)
+
+
+class CreateKeyBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``POST /v1/keys``: an optional spend limit for the new key."""
+
+    spend_limit: SpendLimitBody | None = None
+
+
+class PolicyBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``PUT /v1/billing/policy``."""
+
+    stop_agents_at_zero: bool
+
+
+def limit_out(limit: SpendLimit | None) -> dict[str, Any] | None:
+    return None if limit is None else {"micros": limit.micros, "period": limit.period}
 
 
 class GrantBody(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,7 +121,9 @@ class AdminService:
         reads: ReadViews,
         watcher: ProjectionWatch,
         wait_s: float,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or SystemClock()
         self._bus = bus
         self._billing = billing
         self._views = views
@@ -97,11 +150,16 @@ class AdminService:
         if project_id not in self._views.keys.projects:
             raise ApiError.not_found(f"project {project_id!r} not found", code="project_not_found")
 
-    async def create_key(self, project_id: str, *, by: str) -> dict[str, Any]:
+    async def create_key(
+        self, project_id: str, *, by: Literal["admin", "key"], body: CreateKeyBody | None = None
+    ) -> dict[str, Any]:
         self._require_project(project_id)
         k = generate_key()
+        limit = body.spend_limit.limit() if body is not None and body.spend_limit else None
         pub = await self._bus.append(
-            ApiKeyCreated(prefix=k.prefix, secret_sha256=k.secret_sha256, created_by=by),  # type: ignore[arg-type]
+            ApiKeyCreated(
+                prefix=k.prefix, secret_sha256=k.secret_sha256, created_by=by, spend_limit=limit
+            ),
             project_id=project_id,
             aggregate=AGG_KEY,
             aggregate_id=k.prefix,
@@ -110,17 +168,68 @@ class AdminService:
         # The key must work on the very next request to this gateway, and be listed.
         await self._views.wait_for(pub.seq, self._wait)
         await self._watcher.wait_for("keys", pub.seq, self._wait)
-        return {"key": k.key, "prefix": k.prefix}
+        out: dict[str, Any] = {"key": k.key, "prefix": k.prefix}
+        if limit is not None:
+            out["spend_limit"] = limit_out(limit)
+        return out
 
     async def list_keys(self, project_id: str) -> dict[str, Any]:
-        return {"keys": await self._reads.list_keys(project_id)}
+        keys = await self._reads.list_keys(project_id)
+        now = self._clock.now()
+        for k in keys:
+            info = self._views.keys.keys.get(k["prefix"])
+            limit = info.spend_limit if info is not None else None
+            k["spend_limit"] = limit_out(limit)
+            if limit is not None:
+                # What billing charged the key's jobs this period (holds of calls in
+                # flight are not charges: they show in the jobs' events).
+                k["spent_micros"] = await self._reads.key_spend(
+                    project_id, k["prefix"], since=period_begins(limit.period, now)
+                )
+        return {"keys": keys}
 
-    async def revoke_key(self, project_id: str, prefix: str) -> dict[str, Any]:
+    def _active_key(self, project_id: str, prefix: str) -> None:
         info = self._views.keys.keys.get(prefix)
         if info is None or info.project_id != project_id or info.revoked:
             raise ApiError.not_found(
                 f"no active key with prefix {prefix!r} in this project", code="key_not_found"
             )
+
+    async def set_spend_limit(
+        self, project_id: str, prefix: str, body: SpendLimitBody | None
+    ) -> dict[str, Any]:
+        """Set, change (``body``) or lift (``None``) a key's spend limit (Z1): jobs
+        submitted with the key from now on run under it."""
+        self._active_key(project_id, prefix)
+        limit = body.limit() if body is not None else None
+        pub = await self._bus.append(
+            ApiKeySpendLimitSet(prefix=prefix, spend_limit=limit),
+            project_id=project_id,
+            aggregate=AGG_KEY,
+            aggregate_id=prefix,
+            event_id=key_spend_limit_id(prefix, new_id()),
+        )
+        # The next submit on this gateway runs under it.
+        await self._views.wait_for(pub.seq, self._wait)
+        return {"prefix": prefix, "spend_limit": limit_out(limit)}
+
+    def policy(self, project_id: str) -> dict[str, Any]:
+        return {"stop_agents_at_zero": self._views.keys.policy(project_id).stop_agents_at_zero}
+
+    async def set_policy(self, project_id: str, body: PolicyBody) -> dict[str, Any]:
+        """The project's billing policy; jobs submitted from now on follow it."""
+        pub = await self._bus.append(
+            ProjectPolicySet(stop_agents_at_zero=body.stop_agents_at_zero),
+            project_id=project_id,
+            aggregate=AGG_PROJECT,
+            aggregate_id=project_id,
+            event_id=project_policy_id(project_id, new_id()),
+        )
+        await self._views.wait_for(pub.seq, self._wait)
+        return self.policy(project_id)
+
+    async def revoke_key(self, project_id: str, prefix: str) -> dict[str, Any]:
+        self._active_key(project_id, prefix)
         pub = await self._bus.append(
             ApiKeyRevoked(prefix=prefix),
             project_id=project_id,

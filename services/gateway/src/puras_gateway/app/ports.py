@@ -20,8 +20,10 @@ from puras_gateway.domain.idempotency import Claim
 from puras_gateway.domain.job_events import JobEvent
 from puras_gateway.domain.live import ModelDelta
 from puras_gateway.domain.requests import Cursor, ListParams
+from puras_gateway.domain.usage_query import UsageQuery
 
 __all__ = [
+    "Auditor",
     "Billing",
     "Commands",
     "EventLog",
@@ -46,6 +48,15 @@ class Commands(Protocol):
 
     async def pending_submit(self, project_id: str, job_id: str) -> SubmitJob | None:
         """A submit accepted but not admitted yet (``None``: unknown, or admitted)."""
+        ...
+
+
+class Auditor(Protocol):
+    """The billing audit (Z3): the log replayed and diffed against the live tables."""
+
+    async def audit(self, settle_s: float) -> dict[str, Any]:
+        """The report (``clean``, ``differences``, ...); raises
+        :class:`~puras_common.audit.AuditIncomplete` if nothing could be compared."""
         ...
 
 
@@ -166,6 +177,14 @@ class ReadViews(Protocol):
     async def list_keys(self, project_id: str) -> list[dict[str, Any]]: ...
 
     async def balance(self, project_id: str) -> int: ...
+
+    async def key_spend(self, project_id: str, prefix: str, *, since: datetime) -> int:
+        """What billing charged the jobs of one key since ``since`` (Z1), in micros."""
+        ...
+
+    async def usage(self, project_id: str, q: UsageQuery) -> list[dict[str, Any]]:
+        """Z2: billed calls in the query's range, summed per key, ordered by key."""
+        ...
 
 
 class IdempotencyStore(Protocol):

@@ -7,7 +7,7 @@ product's hot path and pays for no model validation it does not need.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from fastapi import FastAPI, Request
@@ -16,7 +16,14 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from puras_common.logging import get_logger
-from puras_gateway.app.admin import CreateProjectBody, GrantBody
+from puras_gateway.app.admin import (
+    CreateKeyBody,
+    CreateProjectBody,
+    GrantBody,
+    PolicyBody,
+    SpendLimitBody,
+)
+from puras_gateway.app.audit import parse_settle
 from puras_gateway.bootstrap import Gateway
 from puras_gateway.domain.errors import ApiError
 from puras_gateway.domain.requests import (
@@ -64,6 +71,15 @@ async def _body(request: Request, limit: int) -> bytes:
             raise ApiError.too_large(f"request body is larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+T = TypeVar("T")
+
+
+async def _optional_body(request: Request, typ: type[T]) -> T | None:
+    """A JSON body that may be left out (no body, or an empty one)."""
+    raw = await _body(request, 64 * 1024)
+    return parse_json_body(raw, typ) if raw.strip() else None
 
 
 def create_app(gw: Gateway) -> FastAPI:
@@ -252,7 +268,8 @@ def create_app(gw: Gateway) -> FastAPI:
     @app.post("/v1/keys")
     async def create_key(request: Request) -> Response:
         p = gw.app.auth.key(request.headers.get("authorization"))
-        return JSON(await gw.app.admin.create_key(p.project_id, by="key"))
+        body = await _optional_body(request, CreateKeyBody)
+        return JSON(await gw.app.admin.create_key(p.project_id, by="key", body=body))
 
     @app.get("/v1/keys")
     async def list_keys(request: Request) -> Response:
@@ -264,10 +281,37 @@ def create_app(gw: Gateway) -> FastAPI:
         p = gw.app.auth.key(request.headers.get("authorization"))
         return JSON(await gw.app.admin.revoke_key(p.project_id, prefix))
 
+    @app.put("/v1/keys/{prefix}/spend_limit")
+    async def set_spend_limit(prefix: str, request: Request) -> Response:
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        body = parse_json_body(await _body(request, 64 * 1024), SpendLimitBody, "spend limit")
+        return JSON(await gw.app.admin.set_spend_limit(p.project_id, prefix, body))
+
+    @app.delete("/v1/keys/{prefix}/spend_limit")
+    async def lift_spend_limit(prefix: str, request: Request) -> Response:
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.app.admin.set_spend_limit(p.project_id, prefix, None))
+
+    @app.get("/v1/billing/policy")
+    async def billing_policy(request: Request) -> Response:
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        return JSON(gw.app.admin.policy(p.project_id))
+
+    @app.put("/v1/billing/policy")
+    async def set_billing_policy(request: Request) -> Response:
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        body = parse_json_body(await _body(request, 64 * 1024), PolicyBody, "billing policy")
+        return JSON(await gw.app.admin.set_policy(p.project_id, body))
+
     @app.get("/v1/billing/balance")
     async def balance(request: Request) -> Response:
         p = gw.app.auth.key(request.headers.get("authorization"))
         return JSON({"credit_balance_micros": await gw.app.reads.balance(p.project_id)})
+
+    @app.get("/v1/usage")
+    async def usage(request: Request) -> Response:
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.app.usage.report(p, request.query_params))
 
     # -- pricing (public, T1) ------------------------------------------------------------
 
@@ -286,12 +330,21 @@ def create_app(gw: Gateway) -> FastAPI:
     @app.post("/v1/admin/projects/{project_id}/keys")
     async def admin_create_key(project_id: str, request: Request) -> Response:
         gw.app.auth.admin(request.headers.get("authorization"))
-        return JSON(await gw.app.admin.create_key(project_id, by="admin"))
+        body = await _optional_body(request, CreateKeyBody)
+        return JSON(await gw.app.admin.create_key(project_id, by="admin", body=body))
 
     @app.post("/v1/admin/projects/{project_id}/credits")
     async def admin_grant(project_id: str, request: Request) -> Response:
         gw.app.auth.admin(request.headers.get("authorization"))
         body = parse_json_body(await _body(request, 64 * 1024), GrantBody)
         return JSON(await gw.app.admin.grant(project_id, body))
+
+    @app.post("/v1/admin/audit")
+    async def admin_audit(request: Request) -> Response:
+        # Z3: 200 with the report whether clean or not ("clean" says which); 503 when
+        # the live projections did not reach the log within `settle` seconds.
+        gw.app.auth.admin(request.headers.get("authorization"))
+        settle = parse_settle(request.query_params.get("settle"))
+        return JSON(await gw.app.audit.run(settle))
 
     return app

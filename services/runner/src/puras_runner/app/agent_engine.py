@@ -21,9 +21,11 @@ import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
+from puras_common.clock import Clock, SystemClock
 from puras_common.events.base import Event
 from puras_common.events.ids import (
     job_agent_started_id,
@@ -52,6 +54,7 @@ from puras_runner.app.agent_files import ResolvedAttachments, reread, resolve_at
 from puras_runner.app.agent_tools import Toolbox, ToolboxConfig, ToolOutput
 from puras_runner.app.attempt import Attempt
 from puras_runner.app.ports import (
+    Balances,
     Deployment,
     Fetcher,
     LiveFeed,
@@ -60,10 +63,12 @@ from puras_runner.app.ports import (
     SandboxSession,
     Search,
     SecretsProvider,
+    SpendBook,
 )
 from puras_runner.domain.agent.conversation import (
     AssistantBlock,
     ModelReply,
+    ModelRequest,
     ModelRoute,
     ResultBlock,
     Text,
@@ -99,6 +104,9 @@ class AgentConfig:
     tools: ToolboxConfig = field(default_factory=ToolboxConfig)
     margin_pct: int = 20
     """The margin billing charges at (``PURAS_MARGIN_PCT``), for the cost cap's sums."""
+    spend_hold_s: float = 900.0
+    """How long a call's hold on its key's spend limit lasts if it is never settled (its
+    runner died mid-call): the most a lost call keeps the key's budget."""
 
 
 class _Sandbox:
@@ -138,7 +146,15 @@ class AgenticEngine:
         secrets: SecretsProvider,
         config: AgentConfig,
         pricing: Registry | None = None,
+        spend: SpendBook | None = None,
+        balances: Balances | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self.spend = spend
+        """Per-key spend limits (Z1); ``None``: jobs with one fail before their first call."""
+        self.balances = balances
+        """Project balances, for projects that stop agent jobs at zero."""
+        self.clock = clock or SystemClock()
         self.pricing = pricing if pricing is not None else load_registry()
         """Prices the run's calls for its cost cap (billing prices them for good)."""
         self.models = models
@@ -335,22 +351,24 @@ class _Run:
             if piece:
                 live.publish(job, {"type": "model_delta", "step": step, "text": piece})
 
+        await self._check_balance()
+        worst = self._worst_case(action.request)
         cap = self.job.max_cost_micros
-        if cap is not None:
-            worst = self._price(
-                ModelUsage(
-                    input_tokens=estimate_input_tokens(action.request),
-                    output_tokens=self.route.max_output_tokens,
-                )
-            )
-            if self.spent + worst > cap:
-                # Stopped before the call that could take it over: charged what it used.
-                raise _RunFailed(cap_error(self.spent, cap))
+        if cap is not None and self.spent + worst > cap:
+            # Stopped before the call that could take it over: charged what it used.
+            raise _RunFailed(cap_error(self.spent, cap))
+        usage_id = job_usage_id(job.job_id, step)
+        held = await self._hold(usage_id, worst)
         client = self.engine.models.client(self.route)
         try:
             reply = storable_reply(await client.respond(action.request, on_text))
-        except ProviderError as exc:
-            raise _RunFailed(str(exc)) from None
+        except BaseException as exc:
+            if held:
+                # Not billed (B5): the key's budget gets the hold back.
+                await self._release(usage_id)
+            if isinstance(exc, ProviderError):
+                raise _RunFailed(str(exc)) from None
+            raise
         self.spent += self._price(reply.usage)
         response = ModelResponded(
             step=step,
@@ -454,6 +472,70 @@ class _Run:
                 await self.attempt.record(
                     self._usage(event.step, event.usage), job_usage_id(self.job.job_id, event.step)
                 )
+
+    def _worst_case(self, request: ModelRequest) -> int:
+        """The most the call can cost: its input as estimated plus ``max_tokens`` out."""
+        if self.job.max_cost_micros is None and self.job.spend_limit is None:
+            return 0
+        return self._price(
+            ModelUsage(
+                input_tokens=estimate_input_tokens(request),
+                output_tokens=self.route.max_output_tokens,
+            )
+        )
+
+    async def _hold(self, usage_id: str, worst: int) -> bool:
+        """Reserve the call's worst case on its key's spend limit (Z1), if it has one."""
+        job, limit = self.job, self.job.spend_limit
+        if limit is None or job.key_prefix is None:
+            return False
+        book = self.engine.spend
+        if book is None:
+            raise _RunFailed("this runner cannot enforce API-key spend limits (no spend book)")
+        now = self.engine.clock.now()
+        refused = await book.reserve(
+            job.project_id,
+            job.key_prefix,
+            limit,
+            hold_id=usage_id,
+            micros=worst,
+            now=now,
+            expires_at=now + timedelta(seconds=self.engine.config.spend_hold_s),
+        )
+        if refused is not None:
+            log.info(
+                "key spend limit reached",
+                key_prefix=job.key_prefix,
+                period=limit.period,
+                spent=refused.spent,
+                limit=refused.limit,
+                call_worst_case=worst,
+            )
+            raise _RunFailed(cap_error(refused.spent, refused.limit))
+        return True
+
+    async def _release(self, usage_id: str) -> None:
+        job = self.job
+        if self.engine.spend is None or job.key_prefix is None:
+            return
+        try:
+            await self.engine.spend.release(
+                job.project_id, job.key_prefix, hold_id=usage_id, now=self.engine.clock.now()
+            )
+        except Exception as exc:  # the hold expires by itself
+            log.warning("could not release a spend hold", usage_id=usage_id, error=str(exc))
+
+    async def _check_balance(self) -> None:
+        """A project that asked for it stops its agent jobs once its balance is at or
+        below zero (between steps; by default they finish, B3)."""
+        if not self.job.stop_agents_at_zero or self.engine.balances is None:
+            return
+        balance = await self.engine.balances.balance(self.job.project_id)
+        if balance is not None and balance <= 0:
+            raise _RunFailed(
+                f"credit exhausted: the project's balance is {balance} micros, and the "
+                "project stops running agent jobs at zero (top up to run jobs again)"
+            )
 
     def _price(self, usage: ModelUsage) -> int:
         try:

@@ -9,17 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from puras_common.events.base import Event
 from puras_common.events.commands import RunJob
-from puras_common.events.types import DeploymentCreated, JobStarted, SkillRecord, ToolRecord
+from puras_common.events.types import (
+    DeploymentCreated,
+    JobStarted,
+    SkillRecord,
+    SpendLimit,
+    ToolRecord,
+)
+from puras_common.spend import Refused
 from puras_runner.domain.agent.conversation import ModelReply, ModelRequest, ModelRoute, OnText
 from puras_runner.domain.logs import Stream
 from puras_runner.domain.outcome import RunFacts
 
 __all__ = [
+    "Balances",
     "BashResult",
     "Deployment",
     "DeploymentLog",
@@ -39,6 +48,7 @@ __all__ = [
     "Sandboxes",
     "Search",
     "SecretsProvider",
+    "SpendBook",
     "ToolCallResult",
     "Watch",
     "WorkMessage",
@@ -337,4 +347,36 @@ class LiveFeed(Protocol):
 
     def publish(self, job: RunJob, frame: dict[str, Any]) -> None:
         """Send and forget: a frame lost is text the next ``model_response`` holds."""
+        ...
+
+
+class SpendBook(Protocol):
+    """Per-key spend windows shared by every runner (Z1; ``puras_common.spend``)."""
+
+    async def reserve(
+        self,
+        project_id: str,
+        key_prefix: str,
+        limit: SpendLimit,
+        *,
+        hold_id: str,
+        micros: int,
+        now: datetime,
+        expires_at: datetime,
+    ) -> Refused | None:
+        """Hold a call's worst case against the key's limit; :class:`Refused` if it would
+        pass it. Billing settles the hold when it charges the call."""
+        ...
+
+    async def release(
+        self, project_id: str, key_prefix: str, *, hold_id: str, now: datetime
+    ) -> None:
+        """The call was not made or failed upstream (not billed, B5): drop its hold."""
+        ...
+
+
+class Balances(Protocol):
+    async def balance(self, project_id: str) -> int | None:
+        """The project's balance as its ledger's last entry states it (``None``: no
+        entry states one)."""
         ...
