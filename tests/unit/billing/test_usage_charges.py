@@ -100,12 +100,17 @@ def _usage_msg(w: World, *, step: int = 1, model: str = SLUG, delivered: int = 1
     ev = UsageRecorded(
         step=step, provider="anthropic", model=model, upstream_model="claude-x", usage=USAGE
     )
+    return _stored_msg(w, ev, job_usage_id(w.job, step), delivered)
+
+
+def _stored_msg(w: World, ev: Event, event_id: str, delivered: int = 1) -> FakeMsg:
+    """``ev`` stored on the job's subject, as its delivery carries it."""
     pub = w.log.append(
         ev,
         project_id=w.project,
         aggregate=AGG_JOB,
         aggregate_id=w.job,
-        event_id=job_usage_id(w.job, step),
+        event_id=event_id,
     )
     stored = next(r for r in w.log.on_subject(pub.subject) if r.seq == pub.seq)
     data = encode_event(
@@ -362,22 +367,7 @@ def _media_msg(w: World, inputs: dict[str, Any], call: int = 1) -> FakeMsg:
     ev = MediaUsageRecorded(
         call=call, provider="fal", model="openai/gpt-image-2", inputs=inputs, skill="draw"
     )
-    pub = w.log.append(
-        ev,
-        project_id=w.project,
-        aggregate=AGG_JOB,
-        aggregate_id=w.job,
-        event_id=job_media_usage_id(w.job, call),
-    )
-    stored = next(r for r in w.log.on_subject(pub.subject) if r.seq == pub.seq)
-    data = encode_event(
-        ev,
-        event_id=stored.envelope.id,
-        project_id=w.project,
-        aggregate_id=w.job,
-        at=stored.envelope.at,
-    )
-    return FakeMsg(data, stream_seq=pub.seq, subject=pub.subject)
+    return _stored_msg(w, ev, job_media_usage_id(w.job, call))
 
 
 async def test_a_media_call_is_charged_at_the_row_its_inputs_hit() -> None:
@@ -406,25 +396,7 @@ async def test_a_media_call_at_another_margin_is_priced_at_it() -> None:
 async def test_a_media_call_on_an_unknown_slug_is_refused_not_charged() -> None:
     w = _world()
     ev = MediaUsageRecorded(call=1, provider="fal", model="nobody/image-0", inputs={})
-    pub = w.log.append(
-        ev,
-        project_id=w.project,
-        aggregate=AGG_JOB,
-        aggregate_id=w.job,
-        event_id=job_media_usage_id(w.job, 1),
-    )
-    stored = next(r for r in w.log.on_subject(pub.subject) if r.seq == pub.seq)
-    msg = FakeMsg(
-        encode_event(
-            ev,
-            event_id=stored.envelope.id,
-            project_id=w.project,
-            aggregate_id=w.job,
-            at=stored.envelope.at,
-        ),
-        stream_seq=pub.seq,
-        subject=pub.subject,
-    )
+    msg = _stored_msg(w, ev, job_media_usage_id(w.job, 1))
     await _handle(w, msg)
     assert msg.outcome == ["nak"]
     assert _charges(w) == []

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from puras_common.events.base import Envelope
@@ -27,7 +26,7 @@ from puras_common.events.types import (
     MediaUsageRecorded,
     UsageRecorded,
 )
-from puras_common.ledger import entry_for
+from puras_common.ledger import entry_for, usage_row
 from puras_common.pricing import PricingError, Registry
 
 __all__ = ["AuditFold", "Difference", "ExpectedTables"]
@@ -176,7 +175,7 @@ class AuditFold:
             c = ev.call
             if c.usage_id in self._usage_rows:
                 return  # billed twice under another id (reported): the projection refuses it
-            self._usage_rows[c.usage_id] = _usage_row(pid, env.at, seq, c)
+            self._usage_rows[c.usage_id] = usage_row(pid, env.at, seq, c)
             cost = self._job_costs.setdefault(c.job_id, [c.job_id, pid, 0, 0])
             cost[2] += c.billed_micros
             cost[3] += 1
@@ -390,26 +389,3 @@ class AuditFold:
 
 def _call_of(ev: UsageRecorded | MediaUsageRecorded) -> str:
     return f"media call {ev.call}" if isinstance(ev, MediaUsageRecorded) else f"step {ev.step}"
-
-
-def _usage_row(pid: str, at: datetime, seq: int, c: BilledCall) -> tuple[Any, ...]:
-    """A ``usage_rows`` row, in the table's column order."""
-    return (
-        c.usage_id,
-        pid,
-        c.job_id,
-        c.skill,
-        c.key_prefix,
-        c.step,
-        c.provider,
-        c.model,
-        c.input_tokens,
-        c.output_tokens,
-        c.cache_read_tokens,
-        c.cache_write_tokens,
-        c.billed_micros,
-        c.registry_version,
-        c.margin_pct,
-        at,
-        seq,
-    )

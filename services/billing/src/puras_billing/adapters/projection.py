@@ -13,6 +13,7 @@ import asyncpg
 from puras_billing.domain.ledger import entry_for
 from puras_common.events.subjects import AGG_LEDGER, aggregate_filter
 from puras_common.events.types import CreditCharged
+from puras_common.ledger import USAGE_ROW_COLUMNS, usage_row
 from puras_common.projection.base import Projection, RecordedEvent
 
 __all__ = ["LedgerProjection"]
@@ -116,27 +117,9 @@ class LedgerProjection(Projection):
         c = rec.event.call
         pid = rec.envelope.project_id
         await conn.execute(
-            "INSERT INTO usage_rows (usage_id, project_id, job_id, skill, key_prefix, step, "
-            "provider, model, input_tokens, output_tokens, cache_read_tokens, "
-            "cache_write_tokens, billed_micros, registry_version, margin_pct, at, seq) "
+            f"INSERT INTO usage_rows ({USAGE_ROW_COLUMNS}) "  # noqa: S608 (our own columns)
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-            c.usage_id,
-            pid,
-            c.job_id,
-            c.skill,
-            c.key_prefix,
-            c.step,
-            c.provider,
-            c.model,
-            c.input_tokens,
-            c.output_tokens,
-            c.cache_read_tokens,
-            c.cache_write_tokens,
-            c.billed_micros,
-            c.registry_version,
-            c.margin_pct,
-            rec.envelope.at,
-            rec.seq,
+            *usage_row(pid, rec.envelope.at, rec.seq, c),
         )
         await conn.execute(
             "INSERT INTO job_costs (job_id, project_id, cost_micros, calls) "
