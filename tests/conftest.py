@@ -8,6 +8,8 @@
 * ``pg_server``: one Postgres per test session; ``database_url`` is a fresh database
   per test (created, never cleaned by deleting rows), as the superuser (its password in
   the URL; nothing logs in without one over TCP).
+* ``s3_server`` / ``s3_bucket``: an S3-compatible server (moto) per session and a fresh
+  bucket per test (``tests/s3_fixtures.py``).
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from s3_fixtures import s3_bucket, s3_server
 
 from puras_cli.infra.nats_server import NatsServer, generate_passwords
 from puras_cli.infra.postgres import PostgresServer
+
+__all__ = ["bus", "database_url", "nats_server", "pg_server", "s3_bucket", "s3_server"]
 
 _db_counter = itertools.count(1)
 
