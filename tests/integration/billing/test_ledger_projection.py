@@ -151,3 +151,48 @@ async def test_tables_of_a_build_without_charges_are_rebuilt_with_them(
         assert await reads.balance(project) == 10_000 - 3_600 - 1_250
     finally:
         await new.stop()
+
+
+async def test_a_batch_counts_each_entry_once_whatever_it_repeats(database_url: str) -> None:
+    """The projection applies a batch set-wise: an entry twice in one batch, or a batch
+    applied again (a replay), moves the balance, the usage rows and the job cost once."""
+    from puras_common.db import quote_ident
+    from puras_common.events.base import decode_envelope, encode_event
+    from puras_common.events.subjects import AGG_LEDGER, event_subject
+    from puras_common.projection.runner import ensure_projection_schema
+
+    project, job = str(uuid.uuid4()), str(uuid.uuid4())
+
+    def rec(seq: int, ev: CreditGranted | CreditCharged, event_id: str) -> RecordedEvent:
+        env = decode_envelope(
+            encode_event(ev, event_id=event_id, project_id=project, aggregate_id=project)
+        )
+        subject = event_subject(project, AGG_LEDGER, project)
+        return RecordedEvent(seq=seq, subject=subject, envelope=env, event=ev)
+
+    grant = rec(1, CreditGranted(grant_id="g", micros=10_000), "grant:g")
+    c1 = rec(2, _charge("u1", job, 3_600), "charge:u1")
+    c2 = rec(3, _charge("u2", job, 1_250), "charge:u2")
+    schema = f"batch_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(database_url)
+    try:
+        await ensure_projection_schema(conn, LedgerProjection(), schema)
+        proj = LedgerProjection()
+        async with conn.transaction():
+            await proj.apply(conn, [grant, c1, c1, c2])
+        async with conn.transaction():
+            await proj.apply(conn, [c1, c2, grant])  # a replay of what was applied
+        q = quote_ident(schema)
+        balance = await conn.fetchval(
+            f"SELECT credit_balance_micros FROM {q}.project_balances WHERE project_id = $1",  # noqa: S608
+            project,
+        )
+        rows = await conn.fetchval(f"SELECT count(*) FROM {q}.usage_rows")  # noqa: S608
+        cost = await conn.fetchrow(f"SELECT cost_micros, calls FROM {q}.job_costs")  # noqa: S608
+        await conn.execute(f"DROP SCHEMA {q} CASCADE")
+    finally:
+        await conn.close()
+    assert balance == 10_000 - 3_600 - 1_250
+    assert rows == 2
+    assert cost is not None
+    assert tuple(cost) == (4_850, 2)
