@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from puras_billing.app.ports import LedgerLog
 from puras_billing.domain.balance import LedgerState
-from puras_common.bus.client import ConcurrencyConflict
+from puras_common.bus.client import ConcurrencyConflict, Published
 from puras_common.events.base import Event
 from puras_common.events.commands import GrantCredit
 from puras_common.events.ids import balance_crossed_id, credit_charged_id, credit_granted_id
@@ -130,25 +130,16 @@ class LedgerWriter:
                 if call.billed_micros < 0:
                     raise InvalidCommand(f"charge of usage {call.usage_id}: negative price")
                 event = CreditCharged(call=call, balance_micros=state.balance - call.billed_micros)
-                try:
-                    pub = await self._ledger.append(
-                        event,
-                        project_id=p,
-                        event_id=credit_charged_id(call.usage_id),
-                        expected_last_seq=state.seq,
-                    )
-                except ConcurrencyConflict:
-                    await self._catch_up(p, state)
+                pub = await self._append_at(p, state, event, credit_charged_id(usage_id))
+                if pub is None:
                     continue
                 if pub.duplicate:
                     # Charged at or before what the fold has seen (the guard passed), by
                     # a delivery the fold no longer remembers: the look-up finds it.
-                    await self._catch_up(p, state)
-                    found = await self._ledger.find_event(p, credit_charged_id(call.usage_id))
+                    found = await self._ledger.find_event(p, credit_charged_id(usage_id))
                     if found is None or not isinstance(found[1], CreditCharged):
-                        raise RuntimeError(f"charge of {call.usage_id} is a duplicate not found")
+                        raise RuntimeError(f"charge of {usage_id} is a duplicate not found")
                     return found[1].call, False
-                state.apply(pub.seq, credit_charged_id(call.usage_id), event)
                 await self._announce(p, state)
                 log.info(
                     "usage charged",
@@ -224,21 +215,31 @@ class LedgerWriter:
         """``(sequence, duplicate)`` of the guarded append of ``make()`` (made again after
         each catch-up), then the crossing it caused, announced."""
         for _ in range(APPEND_ATTEMPTS):
-            event = make()
-            try:
-                pub = await self._ledger.append(
-                    event, project_id=project_id, event_id=event_id, expected_last_seq=state.seq
-                )
-            except ConcurrencyConflict:
-                await self._catch_up(project_id, state)
+            pub = await self._append_at(project_id, state, make(), event_id)
+            if pub is None:
                 continue
-            if pub.duplicate:
-                await self._catch_up(project_id, state)
-            else:
-                state.apply(pub.seq, event_id, event)
             await self._announce(project_id, state)
             return pub.seq, pub.duplicate
         raise RuntimeError(f"ledger of {project_id} kept moving; {event_id} will be redelivered")
+
+    async def _append_at(
+        self, project_id: str, state: LedgerState, event: Event, event_id: str
+    ) -> Published | None:
+        """Append ``event`` at the sequence the fold has reached and fold it; ``None``
+        when the guard refused it (another replica appended: the fold has read it, try
+        again). A duplicate (stored before, within the window) leaves the fold caught up."""
+        try:
+            pub = await self._ledger.append(
+                event, project_id=project_id, event_id=event_id, expected_last_seq=state.seq
+            )
+        except ConcurrencyConflict:
+            await self._catch_up(project_id, state)
+            return None
+        if pub.duplicate:
+            await self._catch_up(project_id, state)
+        else:
+            state.apply(pub.seq, event_id, event)
+        return pub
 
     async def _announce(self, project_id: str, state: LedgerState) -> None:
         for _ in range(APPEND_ATTEMPTS):
@@ -251,17 +252,9 @@ class LedgerWriter:
                 else BalanceRestored(balance_micros=state.balance, cause_id=state.last_entry_id)
             )
             event_id = balance_crossed_id(state.last_entry_id, owed)
-            try:
-                pub = await self._ledger.append(
-                    event, project_id=project_id, event_id=event_id, expected_last_seq=state.seq
-                )
-            except ConcurrencyConflict:
-                await self._catch_up(project_id, state)
+            pub = await self._append_at(project_id, state, event, event_id)
+            if pub is None or pub.duplicate:
                 continue
-            if pub.duplicate:
-                await self._catch_up(project_id, state)
-                continue
-            state.apply(pub.seq, event_id, event)
             log.info("balance " + owed, project_id=project_id, micros=state.balance, seq=pub.seq)
             return
         raise RuntimeError(f"ledger of {project_id} kept moving; its crossing will be retried")
