@@ -40,6 +40,11 @@ def test_another_projects_ids_are_404_everywhere(api: Api, stack: Stack) -> None
         err(api.http.delete(f"/v1/deployments/{dep}"), 404)
         theirs = other.http.get("/v1/keys").json()["keys"][0]["prefix"]
         err(api.http.delete(f"/v1/keys/{theirs}"), 404)
+        # Nor may a key set or lift another project's key's spend limit (Z1).
+        limit = {"micros": 1, "period": "day"}
+        err(api.http.put(f"/v1/keys/{theirs}/spend_limit", json=limit), 404)
+        err(api.http.delete(f"/v1/keys/{theirs}/spend_limit"), 404)
+        assert other.http.get("/v1/keys").json()["keys"][0]["spend_limit"] is None
         listed = {j["id"] for j in api.http.get("/v1/jobs", params={"limit": 100}).json()["jobs"]}
         assert not listed & {done["id"], running["id"]}
         # Nothing of ours touched theirs: the running job is still running, the key works.
