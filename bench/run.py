@@ -23,7 +23,12 @@ e. with ``--billing`` (or ``--billing-only`` alone): the billing lag
 f. the billing audit's replay (``puras_bench.audit_replay``; ``--audit-only`` alone,
    ``--no-audit`` to leave it out): ``--audit-events`` ledger and job events (200,000)
    appended to a log of its own, folded by the real projections, then ``puras admin
-   audit``'s replay from sequence 1 timed (events/s) and its whole run.
+   audit``'s replay from sequence 1 timed (events/s) and its whole run;
+g. with ``--drive`` (or ``--drive-only`` alone): the drive (``puras_bench.drive_io``; a
+   stack per storage backend, filesystem and S3 on a moto server): upload and download
+   throughput of a file just under the 50 MiB cap through the API, the gateway's and
+   the drive's peak memory meanwhile, the same file to and from the raw store, and what
+   reading a 1 KiB drive file adds to a sync job over the same bytes inline.
 
 Our stack runs first (a dev stack in a temp dir, Postgres fsync on), then is stopped; the
 peer runs after it, never at the same time. Prints one Markdown table (stdout), progress
@@ -145,6 +150,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--audit-events", type=int, help="events in the log (f) replays (200000; quick 20000)"
     )
+    ap.add_argument(
+        "--drive",
+        action="store_true",
+        help="also measure the drive (g) (a stack per backend, a few minutes; off by default)",
+    )
+    ap.add_argument("--drive-only", action="store_true", help="only the drive's measures (g)")
+    ap.add_argument(
+        "--drive-bytes", type=int, help="size of (g)'s file (50 MiB - 64 KiB; quick 4 MiB)"
+    )
+    ap.add_argument(
+        "--drive-runs", type=int, help="timed transfers per measure in (g) (5; quick 2)"
+    )
+    ap.add_argument(
+        "--drive-job-n", type=int, help="sync jobs per input shape in (g) (200; quick 20)"
+    )
+    ap.add_argument(
+        "--drive-backends",
+        type=lambda v: tuple(x.strip() for x in v.split(",") if x.strip()),
+        default=("filesystem", "s3"),
+        help="storage backends of (g), comma-separated (filesystem,s3)",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes (bench/results)")
     a = ap.parse_args(argv)
     q = a.quick
@@ -161,6 +187,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # (e) drains a backlog that builds up past billing's sustainable rate: opt-in.
     a.no_billing = a.no_billing or not (a.billing or a.billing_only)
     a.audit_events = a.audit_events or (20_000 if q else 200_000)
+    a.drive_bytes = a.drive_bytes or (4 * 1024 * 1024 if q else 50 * 1024 * 1024 - 64 * 1024)
+    a.drive_runs = a.drive_runs or (2 if q else 5)
+    a.drive_job_n = a.drive_job_n or (20 if q else 200)
+    a.drive = a.drive or a.drive_only
     if a.agent_only:
         a.agent = a.no_peer = a.no_isolation = True
         a.no_billing = a.no_audit = True
@@ -170,6 +200,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if a.audit_only:
         a.no_peer = a.no_isolation = a.no_billing = True
         a.agent = a.no_audit = False
+    if a.drive_only:
+        a.no_peer = a.no_isolation = a.no_billing = a.no_audit = True
+        a.agent = False
     return a
 
 
@@ -417,6 +450,31 @@ def bench_billing(args: argparse.Namespace, res: dict[str, Any]) -> None:
     res["billing"]["env"] = env
 
 
+# -- the drive ---------------------------------------------------------------------------
+
+
+def bench_drive(args: argparse.Namespace, res: dict[str, Any]) -> None:
+    from puras_bench.drive_io import DrivePlan, measure_drive
+
+    plan = DrivePlan(
+        file_bytes=args.drive_bytes,
+        runs=args.drive_runs,
+        job_n=args.drive_job_n,
+        job_warmup=max(2, args.drive_job_n // 10),
+        backends=args.drive_backends,
+    )
+    env: dict[str, str] = {}
+    for kv in args.stack_env:
+        key, sep, value = kv.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--stack-env wants KEY=VALUE, not {kv!r}")
+        env[key] = value
+    res["drive"] = measure_drive(plan, log, env)
+    res["drive"]["env"] = env
+    if res["drive"]["errors"]:
+        raise RuntimeError("; ".join(res["drive"]["errors"]))
+
+
 # -- the peer ----------------------------------------------------------------------------
 
 
@@ -515,6 +573,12 @@ def main(argv: list[str] | None = None) -> int:
             "audit": not args.no_audit,
             "audit_only": args.audit_only,
             "audit_events": args.audit_events,
+            "drive": args.drive,
+            "drive_only": args.drive_only,
+            "drive_bytes": args.drive_bytes,
+            "drive_runs": args.drive_runs,
+            "drive_job_n": args.drive_job_n,
+            "drive_backends": list(args.drive_backends),
             "client": "httpx.Client keep-alive, one per thread",
         },
         "ours": {},
@@ -537,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     try:
         try:
-            if not (args.agent_only or args.billing_only or args.audit_only):
+            if not (args.agent_only or args.billing_only or args.audit_only or args.drive_only):
                 bench_ours(args, res)
         except Exception as exc:
             res["errors"].append(f"ours: {exc!r}")
@@ -593,6 +657,14 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"the audit's replay was not measured: {exc!r}\n{traceback.format_exc()}")
                 status = 1
 
+        if args.drive:
+            try:
+                bench_drive(args, res)
+            except Exception as exc:
+                res["errors"].append(f"drive: {exc!r}")
+                log(f"the drive was not measured: {exc!r}\n{traceback.format_exc()}")
+                status = 1
+
         if args.agent:
             try:
                 bench_agent(args, res)
@@ -623,6 +695,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.billing_only
         else "Puras billing audit"
         if args.audit_only
+        else "Puras drive"
+        if args.drive_only
         else "Puras vs Celery+Redis"
     )
     print(
@@ -635,12 +709,14 @@ def main(argv: list[str] | None = None) -> int:
         print("(billing lag only: no peer bills from an event log; compared with a bare hop)")
     elif args.audit_only:
         print("(billing audit only: no peer audits its bills from a log)")
+    elif args.drive_only:
+        print("(drive only: compared with the raw store, same file, same client, same run)")
     elif args.no_peer:
         print("(peer skipped: --no-peer)")
     elif not res["peer"].get("ok"):
         print(f"(the Celery peer could not run: {res['peer'].get('error')})")
     print()
-    if not (args.agent_only or args.billing_only or args.audit_only):
+    if not (args.agent_only or args.billing_only or args.audit_only or args.drive_only):
         print(report.table(res))
         print(report.detail_tables(res))
     billing = report.billing_table(res)
@@ -652,6 +728,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print()
         print(audit_table(res["audit"]))
+    if res.get("drive"):
+        from puras_bench.drive_io import drive_table
+
+        print()
+        print(drive_table(res["drive"]))
     agent = report.agent_table(res)
     if agent:
         print()

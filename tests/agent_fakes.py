@@ -14,10 +14,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from runner_fakes import T0, Clock, FakeLog, FakeMsg
 
 from puras_common.events.commands import RunJob
 from puras_common.events.types import ModelUsage, SkillRecord, ToolRecord
+from puras_runner.app.agent_engine import AgentConfig, AgenticEngine
+from puras_runner.app.handler import HandlerConfig, JobHandler
 from puras_runner.app.ports import (
     BashResult,
     Deployment,
@@ -35,6 +40,7 @@ from puras_runner.domain.agent.conversation import (
     ToolUse,
 )
 from puras_runner.domain.agent.errors import FetchFailed, SandboxFailed, SearchUnavailable
+from puras_runner.domain.agent.routes import ModelRoutes, parse_routes
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(64)
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64)
@@ -239,3 +245,98 @@ async def until(predicate: Callable[[], bool]) -> None:
     async with asyncio.timeout(5):
         while not predicate():
             await asyncio.sleep(0)
+
+
+# -- a runner with the agent engine over fakes (the engine's unit tests) -----------------
+
+
+ANSWER = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+
+
+class OneSkillDeployments:
+    def __init__(self, root: Path, skill: SkillRecord) -> None:
+        (root / "skills" / skill.name).mkdir(parents=True)
+        (root / "skills" / skill.name / "SKILL.md").write_text("You answer briefly.")
+        self.deployment = Deployment(id="dep-1", root=root, skills={skill.name: skill})
+
+    def cached(self, deployment_id: str) -> Deployment | None:
+        return self.deployment
+
+    async def get(self, job: RunJob) -> Deployment:
+        return self.deployment
+
+
+class FixedSecrets:
+    def __init__(self, values: dict[str, str] | None = None) -> None:
+        self.values = values or {}
+
+    async def secrets_for(self, project_id: str) -> dict[str, str]:
+        return self.values
+
+
+def _routes() -> ModelRoutes:
+    return parse_routes(
+        {}, {"*": {"provider": "anthropic", "upstream_model": "claude-test", "pdf": True}}
+    )
+
+
+def agent_job(**inputs: Any) -> RunJob:
+    return RunJob(
+        job_id="job-1",
+        project_id="proj-1",
+        skill="agent",
+        inputs=inputs or {"prompt": "what is 6 x 7?"},
+        deployment_id="dep-1",
+        created_at=T0,
+        bundle_key="k",
+        bundle_sha256="00" * 32,
+    )
+
+
+class AgentRig:
+    def __init__(
+        self,
+        tmp_path: Path,
+        model: ScriptedModel,
+        *,
+        skill: SkillRecord | None = None,
+        session: FakeSandbox | None = None,
+        secrets: dict[str, str] | None = None,
+        max_steps: int = 10,
+        timeout_s: float = 30,
+    ) -> None:
+        self.skill = skill or SkillRecord(
+            name="agent", kind="agentic", entrypoint="SKILL.md", output_schema=ANSWER
+        )
+        self.log = FakeLog()
+        self.model = model
+        self.sandboxes = FakeSandboxes(session)
+        self.live = FakeLive()
+        self.engine = AgenticEngine(
+            models=model,
+            routes=_routes(),
+            sandboxes=self.sandboxes,
+            fetcher=FakeFetcher(),
+            search=NoSearch(),
+            live=self.live,
+            secrets=FixedSecrets(secrets),
+            config=AgentConfig(max_steps=max_steps, default_timeout_s=timeout_s),
+        )
+        self.handler = JobHandler(
+            events=self.log,
+            deployments=OneSkillDeployments(tmp_path / "dep", self.skill),
+            engines={"agentic": self.engine},
+            clock=Clock(),
+            config=HandlerConfig(
+                runner_id="runner-a", max_attempts=3, heartbeat_s=10, max_log_bytes=1000
+            ),
+        )
+
+    async def run(self, job: RunJob | None = None, attempt: int = 1) -> FakeMsg:
+        msg = FakeMsg(job or agent_job(), attempt)
+        await self.handler.handle(msg)
+        await self.handler.drain()
+        return msg
+
+    def agent_types(self) -> list[str]:
+        return [t for t in self.log.types() if t != "job.log"]

@@ -110,7 +110,7 @@ def test_rebuild_from_the_log_equals_the_live_tables(stack: Stack, api: Api) -> 
         check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    for name in ("jobs", "deployments", "keys", "ledger"):
+    for name in ("jobs", "deployments", "keys", "ledger", "drive"):
         assert f"projection {name}: rebuilt" in out.stdout
     assert "DIFFERENT" not in out.stdout
-    assert out.stdout.count("result: EQUAL") == 4
+    assert out.stdout.count("result: EQUAL") == 5

@@ -3,6 +3,7 @@
     python tests/golden/record.py scenario --out tests/golden/NAME.jsonl
     python tests/golden/record.py agents --out tests/golden/NAME.jsonl
     python tests/golden/record.py billing --out tests/golden/NAME.jsonl
+    python tests/golden/record.py drive --out tests/golden/NAME.jsonl
     python tests/golden/record.py dump --nats URL --out tests/golden/NAME.jsonl
     python tests/golden/record.py expect tests/golden/NAME.jsonl
 
@@ -11,6 +12,11 @@
 expectation. ``agents`` does the same for an agent run against the scripted fake
 providers (``tests/fake_providers.py``), once billing has charged every usage event of
 the run (``ledger.charged`` and ``job.cost``).
+
+``drive`` runs the drive service on its own (a nats-server, Postgres and a storage
+folder; no gateway) and calls its HTTP API as the gateway does: uploads by each of D2's
+path rules, a file a job wrote (its event appended as a runner appends it), and deletes
+of a file and of a folder.
 
 ``expect`` replays the log into a throwaway nats-server and Postgres exactly as the test
 does and writes what today's code derives; read it before committing it.
@@ -296,6 +302,76 @@ def record_billing_scenario(out: Path) -> None:
     asyncio.run(expect(out))
 
 
+async def drive_scenario(out: Path) -> None:
+    """The drive's facts: ``drive.file_written`` of uploads (no origin) and of a job's
+    file (its origin), ``drive.files_deleted`` of a file and of a folder."""
+    import tempfile
+
+    from drive_harness import drive_client, drive_settings, running_drive
+
+    from puras_cli.infra.nats_server import NatsServer, generate_passwords
+    from puras_cli.infra.postgres import PostgresServer
+    from puras_common.bus import connect, ensure_streams
+    from puras_common.events.ids import drive_write_id
+    from puras_common.events.subjects import AGG_DRIVE
+    from puras_common.events.types import DriveFileWritten, DriveOrigin
+    from puras_common.ids import new_id
+
+    with tempfile.TemporaryDirectory() as tmp:
+        nats = NatsServer(store_dir=Path(tmp) / "nats", passwords=generate_passwords()).start()
+        pg = PostgresServer(data_dir=Path(tmp) / "pg", fsync=False).start()
+        try:
+            bus = await connect(nats.url, name="golden-drive")
+            await ensure_streams(bus.js)
+            settings = drive_settings(
+                nats, pg.create_database("golden_drive"), root=Path(tmp) / "drive"
+            )
+            project = new_id()
+            async with running_drive(settings) as server, drive_client(server, project) as api:
+                for name, path in (
+                    ("notes.txt", "docs/notes.txt"),
+                    ("cat.png", "photos/"),
+                    ("dog.png", ""),
+                    ("old.txt", "docs/old.txt"),
+                ):
+                    got = await api.post(
+                        "/v1/drive/upload", files={"file": (name, b"golden")}, data={"path": path}
+                    )
+                    assert got.status_code == 200, got.text
+                job = DriveOrigin(job_id=new_id(), skill="painter", tool="media")
+                (settings.root / project / "renders").mkdir(parents=True)
+                (settings.root / project / "renders" / "out.png").write_bytes(b"\x89PNG\r\n")
+                await bus.append(
+                    DriveFileWritten(
+                        path="renders/out.png",
+                        bytes=6,
+                        sha256="",
+                        content_type="image/png",
+                        origin=job,
+                    ),
+                    project_id=project,
+                    aggregate=AGG_DRIVE,
+                    aggregate_id=project,
+                    event_id=drive_write_id(new_id()),
+                )
+                listed = await api.get("/v1/drive/list", params={"prefix": "renders/"})
+                assert [f["path"] for f in listed.json()["files"]] == ["renders/out.png"]
+                for path in ("docs/old.txt", "photos/"):
+                    gone = await api.delete("/v1/drive/object", params={"path": path})
+                    assert gone.status_code == 200, gone.text
+            await bus.close()
+            await dump(nats.url, out)
+        finally:
+            nats.cleanup()
+            pg.cleanup()
+
+
+def record_drive_scenario(out: Path) -> None:
+    sys.path.insert(0, str(HERE.parent))
+    asyncio.run(drive_scenario(out))
+    asyncio.run(expect(out))
+
+
 def record_scenario(out: Path) -> None:
     # The stack runs its own event loop to start: no loop may be running here.
     sys.path.insert(0, str(HERE.parent))
@@ -328,6 +404,8 @@ def main() -> None:
     ag.add_argument("--out", required=True, type=Path)
     bi = sub.add_parser("billing", help="billing's facts: limits, policy, crossings, media")
     bi.add_argument("--out", required=True, type=Path)
+    dr = sub.add_parser("drive", help="the drive's facts: uploads, a job's file, deletes")
+    dr.add_argument("--out", required=True, type=Path)
     args = ap.parse_args()
     if args.cmd == "dump":
         asyncio.run(dump(args.nats, args.out))
@@ -337,6 +415,8 @@ def main() -> None:
         record_agent_scenario(args.out, billed_calls=3)
     elif args.cmd == "billing":
         record_billing_scenario(args.out)
+    elif args.cmd == "drive":
+        record_drive_scenario(args.out)
     else:
         asyncio.run(expect(args.log))
 

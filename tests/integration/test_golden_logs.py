@@ -14,7 +14,8 @@ from puras_billing.bootstrap import BILLING_PROJECTIONS
 from puras_common.bus import connect, ensure_streams
 from puras_common.db import init_connection
 from puras_common.events import registered_types
-from puras_common.projection import ProjectorRunner
+from puras_common.projection import Projection, ProjectorRunner
+from puras_drive.adapters.projection import DriveFilesProjection
 from puras_gateway.adapters.projections import GATEWAY_PROJECTIONS
 
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -23,7 +24,11 @@ sys.path.insert(0, str(GOLDEN))
 from golden import dump_tables, fold_views, load, raw_lines  # noqa: E402
 
 LOGS = sorted(GOLDEN.glob("*.jsonl"))
-PROJECTIONS = [*GATEWAY_PROJECTIONS, *BILLING_PROJECTIONS]
+PROJECTIONS: list[type[Projection]] = [
+    *GATEWAY_PROJECTIONS,
+    *BILLING_PROJECTIONS,
+    DriveFilesProjection,
+]
 
 
 async def replay_into(log: Path, nats_url: str, dsn: str) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from puras_common.events.subjects import (
     submit_subject,
 )
 from puras_common.settings import ServiceSettings
+from puras_drive.adapters.projection import DriveFilesProjection
 from puras_drive.settings import DriveSettings
 from puras_gateway.adapters import idempotency
 from puras_gateway.adapters.projections import GATEWAY_PROJECTIONS
@@ -160,8 +161,13 @@ def test_database_roles_own_exactly_their_projections_tables() -> None:
     assert {t for p in GATEWAY_PROJECTIONS for t in p.tables} | {"api_key_usage"} == set(gw.tables)
     assert {t for p in BILLING_PROJECTIONS for t in p.tables} == set(billing.tables)
     assert not set(gw.tables) & set(billing.tables)
+    drive = DB_ROLES["drive"]
+    assert set(drive.projections) == {DriveFilesProjection.name}
+    assert set(drive.tables) == set(DriveFilesProjection.tables)
+    assert not set(drive.tables) & (set(gw.tables) | set(billing.tables))
+    assert {"database_url", "database_password"} <= set(DriveSettings.model_fields)
     # Services without tables have no database settings at all.
-    for cls in (SchedulerSettings, RunnerSettings, DriveSettings):
+    for cls in (SchedulerSettings, RunnerSettings):
         assert not {"database_url", "database_password"} & set(cls.model_fields), cls
 
 

@@ -20,6 +20,7 @@ from puras_cli.infra.pg_roles import database_of, provision, role_url
 from puras_cli.infra.postgres import PostgresServer, postgres_bin_dir
 from puras_common.db import DB_ROLES
 from puras_common.projection.runner import ensure_projection_schema
+from puras_drive.adapters.projection import DriveFilesProjection
 from puras_gateway.adapters.key_use import KeyLastUsedWriter
 from puras_gateway.adapters.projections import GATEWAY_PROJECTIONS
 
@@ -74,6 +75,26 @@ async def test_billing_cannot_read_or_write_the_gateways_tables(login: Login) ->
     ):
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await billing.execute(sql)
+
+
+async def test_the_drive_owns_its_file_table_and_reaches_no_other(login: Login) -> None:
+    drive = await login("drive")
+    await ensure_projection_schema(drive, DriveFilesProjection(), "public")
+    assert await drive.fetchval("SELECT count(*) FROM drive_files") == 0
+    for sql in (
+        "SELECT * FROM api_keys",
+        "SELECT * FROM project_balances",
+        "UPDATE jobs SET status = 'succeeded'",
+        "DELETE FROM ledger_entries",
+    ):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await drive.execute(sql)
+    # Row-level security: another projection's checkpoint is not there for it.
+    moved = "UPDATE projection_checkpoints SET last_seq = 0 WHERE name = 'ledger'"
+    assert await drive.execute(moved) == "UPDATE 0"
+    for other in ("gateway", "billing"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await (await login(other)).execute("SELECT * FROM drive_files")
 
 
 async def test_the_gateway_reads_balances_but_cannot_change_the_ledger(login: Login) -> None:
@@ -177,7 +198,9 @@ async def test_a_service_connects_with_its_settings_password(database_url: str) 
     # character.
     password = "p@ss:w/rd%?#" + secrets.token_hex(8)
     await provision(
-        database_url, database_of(database_url), {"gateway": "x" * 16, "billing": password}
+        database_url,
+        database_of(database_url),
+        {"gateway": "x" * 16, "billing": password, "drive": "y" * 16},
     )
     settings = BillingSettings(
         env="dev",

@@ -128,7 +128,7 @@ def temp_files(job: Path) -> list[Path]:
 
 
 def test_public_surface_is_pinned() -> None:
-    assert puras.__all__ == ["PurasError", "load_bytes", "load_path", "secret"]
+    assert puras.__all__ == ["PurasError", "load_bytes", "load_path", "media", "secret"]
     assert issubclass(PurasError, ValueError)
 
 

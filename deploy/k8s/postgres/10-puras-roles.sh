@@ -10,4 +10,5 @@ set -eu
 psql --no-psqlrc --username "${POSTGRES_USER:-puras}" --dbname "${POSTGRES_DB:-puras}" \
   --set gateway_password="$PURAS_GATEWAY_DATABASE_PASSWORD" \
   --set billing_password="$PURAS_BILLING_DATABASE_PASSWORD" \
+  --set drive_password="$PURAS_DRIVE_DATABASE_PASSWORD" \
   --file /etc/puras-postgres/roles.sql

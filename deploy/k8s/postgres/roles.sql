@@ -109,6 +109,17 @@ DO $$ BEGIN IF to_regclass('public.ledger_entries') IS NOT NULL THEN ALTER TABLE
 DO $$ BEGIN IF to_regclass('public.project_balances') IS NOT NULL THEN ALTER TABLE public."project_balances" OWNER TO "puras_billing"; END IF; END $$;
 DO $$ BEGIN IF to_regclass('public.usage_rows') IS NOT NULL THEN ALTER TABLE public."usage_rows" OWNER TO "puras_billing"; END IF; END $$;
 DO $$ BEGIN IF to_regclass('public.job_costs') IS NOT NULL THEN ALTER TABLE public."job_costs" OWNER TO "puras_billing"; END IF; END $$;
+DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'puras_drive') THEN CREATE ROLE "puras_drive" LOGIN; END IF; END $$;
+ALTER ROLE "puras_drive" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT PASSWORD :'drive_password';
+ALTER ROLE "puras_drive" SET search_path TO public;
+GRANT "puras_projector" TO "puras_drive";
+GRANT CONNECT, CREATE ON DATABASE "puras" TO "puras_drive";
+GRANT USAGE, CREATE ON SCHEMA public TO "puras_drive";
+DROP POLICY IF EXISTS "puras_drive_rows" ON public."projection_checkpoints";
+CREATE POLICY "puras_drive_rows" ON public."projection_checkpoints" FOR ALL TO "puras_drive" USING ("name" = ANY (ARRAY['drive']::text[])) WITH CHECK ("name" = ANY (ARRAY['drive']::text[]));
+DROP POLICY IF EXISTS "puras_drive_rows" ON public."projection_quarantine";
+CREATE POLICY "puras_drive_rows" ON public."projection_quarantine" FOR ALL TO "puras_drive" USING ("projection" = ANY (ARRAY['drive']::text[])) WITH CHECK ("projection" = ANY (ARRAY['drive']::text[]));
+DO $$ BEGIN IF to_regclass('public.drive_files') IS NOT NULL THEN ALTER TABLE public."drive_files" OWNER TO "puras_drive"; END IF; END $$;
 ALTER DEFAULT PRIVILEGES FOR ROLE "puras_billing" IN SCHEMA public GRANT SELECT ON TABLES TO "puras_gateway";
 DO $$ BEGIN IF to_regclass('public.ledger_entries') IS NOT NULL THEN GRANT SELECT ON public."ledger_entries" TO "puras_gateway"; END IF; END $$;
 DO $$ BEGIN IF to_regclass('public.project_balances') IS NOT NULL THEN GRANT SELECT ON public."project_balances" TO "puras_gateway"; END IF; END $$;

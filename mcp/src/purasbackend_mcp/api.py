@@ -52,6 +52,8 @@ _HINTS: dict[str, str] = {
 def _hint(code: str, message: str) -> str | None:
     if code == "skill_not_found" and "no active deployment" in message:
         return "deploy the project with push(project_dir)"
+    if code == "not_found" and message.endswith("in the drive"):
+        return "GET /v1/drive/list?prefix=<folder> lists the drive's files"
     return _HINTS.get(code)
 
 

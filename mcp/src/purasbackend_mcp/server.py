@@ -3,7 +3,7 @@
 Every tool reads the config file again (``configure`` elsewhere takes effect at once),
 opens one HTTP client for the call, and turns every failure into a tool error whose
 message says what to fix. Tools for capabilities the gateway does not serve yet
-(feedback, secrets, drive) are not registered at all: see the package README.
+(feedback, secrets) are not registered at all: see the package README.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pydantic import Field
 
 from puras_bundle import PackedBundle, PackError, pack_project
 from purasbackend_mcp import __version__
-from purasbackend_mcp.api import Api, ApiFailure, seg
+from purasbackend_mcp.api import Api, ApiError, ApiFailure, seg
 from purasbackend_mcp.config import (
     Config,
     ConfigError,
@@ -39,7 +39,7 @@ from purasbackend_mcp.config import (
 )
 from purasbackend_mcp.docs import UnknownDoc, find_page, index, pages, tokenize
 
-__all__ = ["JOB_STATUSES", "TAIL_MAX_S", "WAIT_MAX_S", "create_server", "main"]
+__all__ = ["JOB_STATUSES", "SIGN_TTL_S", "TAIL_MAX_S", "WAIT_MAX_S", "create_server", "main"]
 
 WAIT_MAX_S: Final = 60
 """The gateway's ceiling for ``POST /v1/jobs?wait=true&timeout=N`` (J1)."""
@@ -48,6 +48,8 @@ TAIL_MAX_S: Final = 600
 LIST_MAX: Final = 200
 JOB_STATUSES: Final = ("queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL: Final = frozenset({"succeeded", "failed", "cancelled"})
+SIGN_TTL_S: Final = 3600
+"""``drive_sign``'s default lifetime of a signed URL, the drive's own default (D4)."""
 _HTTP_SLACK_S: Final = 15.0
 """How much longer than the server-side wait an HTTP call may take."""
 
@@ -391,6 +393,46 @@ class PurasTools:
             out = await self._call("POST", f"/v1/jobs/{seg(job_id)}/cancel")
         return dict(out) if isinstance(out, dict) else {"job": out}
 
+    # -- drive ----------------------------------------------------------------------
+
+    async def drive_sign(
+        self,
+        path: Annotated[
+            str, Field(description="A file of the project's drive, e.g. uploads/photo.png")
+        ],
+        ttl: Annotated[
+            int,
+            Field(description="Seconds the URL works, 1-604800 (a week; the server's ceiling)"),
+        ] = SIGN_TTL_S,
+    ) -> dict[str, Any]:
+        """A signed URL for one file of the project's drive: {url, expires_at}.
+
+        Anyone holding the URL can read the file, with no API key, until expires_at.
+        The path is the file's place in the drive (what an upload answers as drive_path,
+        what a job wrote under ./drive/), without a leading drive/. Uploading and
+        listing are HTTP calls with the same key: POST /v1/drive/upload (multipart
+        `file`, optional `path`) and GET /v1/drive/list?prefix=<folder>.
+        """
+        if not path.strip():
+            raise ToolError(
+                "path is empty: name a file of the project's drive, e.g. uploads/photo.png "
+                "(GET /v1/drive/list?prefix= lists them)"
+            )
+        with _tool_errors():
+            try:
+                out = await self._call(
+                    "GET", "/v1/drive/sign", params={"path": path, "ttl": str(ttl)}
+                )
+            except ApiError as exc:
+                if exc.status == 404 and path.startswith("drive/"):
+                    # The job's ./drive/ folder is the drive's root, not a folder in it.
+                    raise ApiFailure(
+                        f"{exc}; drive paths start below ./drive/: try "
+                        f"{path.removeprefix('drive/')!r}"
+                    ) from exc
+                raise
+        return dict(out) if isinstance(out, dict) else {"result": out}
+
     # -- docs -----------------------------------------------------------------------
 
     def list_docs(self) -> list[dict[str, str]]:
@@ -460,6 +502,7 @@ def create_server(*, transport: httpx.AsyncBaseTransport | None = None) -> MCPSe
     add(t.list_jobs, "list_jobs", _READ_API)
     add(t.tail_job, "tail_job", _READ_API)
     add(t.cancel_job, "cancel_job", _DESTRUCTIVE)
+    add(t.drive_sign, "drive_sign", _READ_API)
     add(t.list_docs, "list_docs", _READ_ONLY)
     add(t.read_doc, "read_doc", _READ_ONLY)
     add(t.search_docs, "search_docs", _READ_ONLY)

@@ -5,6 +5,10 @@ A file reaches a skill as ``{"drive_path": ...}``, ``{"url": ...}``, ``{"data": 
 too) or as a bare string: ``http(s)://...`` is a URL, ``data:...`` inline data,
 anything else a path in the project drive. Other keys next to the source key (for
 example ``media_type``, or the rest of an upload response) are ignored.
+
+A drive path is checked and made canonical by the same normalizer the drive service
+uses (:mod:`puras._drive_paths`, SPEC D9), then resolved under ``./drive/``: links
+inside the drive are followed as long as they stay inside it.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
-from urllib.parse import unquote, unquote_to_bytes, urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
+from puras._drive_paths import DrivePathError, normalize_file_path
 from puras._errors import PurasError
 from puras._fetch import fetch
 
@@ -123,34 +128,14 @@ def _classify(source: object) -> tuple[_Kind, str]:
     raise PurasError(f"cannot load a {type(source).__name__}; {_SHAPES}")
 
 
-def _drive_path_problem(path: str) -> str | None:
-    """Why ``path`` may not name a file in the drive, or ``None``."""
-    # Each level of percent-decoding is checked: a path that some later layer decodes
-    # must not turn into a traversal there (%2e%2e, %252e%252e).
-    forms = [path]
-    while len(forms) < 4:
-        decoded = unquote(forms[-1])
-        if decoded == forms[-1]:
-            break
-        forms.append(decoded)
-    for form in forms:
-        if any(ord(c) < 32 or ord(c) == 127 for c in form):
-            return "it contains NUL or another control character"
-        if "\\" in form:
-            return "it contains a backslash (drive paths use /)"
-        if form.startswith("/"):
-            return "it starts with / (drive paths are relative, e.g. uploads/a.jpg)"
-        if ".." in form.split("/"):
-            return "it contains a '..' segment"
-    return None
-
-
 def _drive_file(path: str) -> Path:
-    problem = _drive_path_problem(path)
-    if problem is not None:
-        raise PurasError(f"drive path {path!r} is refused: {problem}")
+    # The services' own rules (D9), so a path the drive API stores is one a job reads.
+    try:
+        canonical = normalize_file_path(path)
+    except DrivePathError as exc:
+        raise PurasError(str(exc)) from None
     base = Path.cwd() / _DRIVE
-    target = base / path
+    target = base / canonical
     try:
         real_base = base.resolve(strict=True)
         real = target.resolve()
@@ -166,7 +151,7 @@ def _drive_file(path: str) -> Path:
         raise PurasError(f"drive path {path!r} is refused: it leads outside the drive")
     if not real.exists():
         raise PurasError(
-            f"drive file {path!r} not found (looked for ./drive/{path}); upload it first "
+            f"drive file {path!r} not found (looked for ./drive/{canonical}); upload it first "
             "(POST /v1/drive/upload) or check the path"
         )
     if not real.is_file():

@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from drive_fakes import FakeDriveLog, FakeFileIndex, FakeWatch
 from s3_fixtures import ACCESS_KEY, SECRET_KEY, S3Server
 
 from puras_common.ids import new_id
 from puras_drive.adapters.local_fs_storage import LocalStorage
 from puras_drive.adapters.s3_storage import PART_SIZE, S3Storage
-from puras_drive.bootstrap import backend, build
+from puras_drive.bootstrap import App, Backend, backend, build
 from puras_drive.domain.objects import DriveTooLarge
 from puras_drive.settings import DriveSettings
 
@@ -23,10 +24,30 @@ async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
+_SECRETS = {
+    "internal_token": "internal-token-of-the-backend-tests",
+    "signing_secret": "signing-secret-of-the-backend-tests",
+}
+
+
+def _build(settings: DriveSettings, chosen: Backend) -> App:
+    """The app on the chosen storage; the log and file table in memory (not used)."""
+    drive_log = FakeDriveLog()
+    return build(
+        settings,
+        store=chosen.store,
+        storage=chosen.storage,
+        drive_log=drive_log,
+        index=FakeFileIndex(drive_log),
+        watch=FakeWatch(),
+    )
+
+
 def _s3_settings(server: S3Server, bucket: str, *, create: bool) -> DriveSettings:
     return DriveSettings.model_validate(
         {
             "env": "test",
+            **_SECRETS,
             "storage": "s3",
             "s3_endpoint": server.endpoint,
             "s3_bucket": bucket,
@@ -38,10 +59,10 @@ def _s3_settings(server: S3Server, bucket: str, *, create: bool) -> DriveSetting
 
 
 async def test_the_default_backend_is_the_filesystem_root(tmp_path: Path) -> None:
-    settings = DriveSettings(env="test", root=tmp_path / "drive")
+    settings = DriveSettings.model_validate({"env": "test", **_SECRETS, "root": tmp_path / "drive"})
     chosen = await backend(settings)
     assert isinstance(chosen.storage, LocalStorage)
-    app = build(settings, store=chosen.store, storage=chosen.storage)
+    app = _build(settings, chosen)
     p = new_id()
     await app.provisioner.project_created(p)
     assert (tmp_path / "drive" / p).is_dir()
@@ -53,7 +74,7 @@ async def test_the_s3_backend_writes_to_the_bucket(s3_server: S3Server, s3_bucke
     settings = _s3_settings(s3_server, s3_bucket, create=False)
     chosen = await backend(settings)
     assert isinstance(chosen.storage, S3Storage)
-    app = build(settings, store=chosen.store, storage=chosen.storage)
+    app = _build(settings, chosen)
     p = new_id()
     await app.provisioner.project_created(p)  # a bucket needs no folder: nothing to do
     assert await chosen.store.is_provisioned(p)

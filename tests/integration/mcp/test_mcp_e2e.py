@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.types import CallToolResult
@@ -109,7 +110,8 @@ async def test_the_whole_flow_over_stdio(
     async with mcp_server(config_file, tmp_path / "server.log") as mcp:
         tools = {t.name for t in (await mcp.session.list_tools()).tools}
         assert {"configure", "push", "submit_job", "tail_job", "search_docs"} <= tools
-        assert not tools & {"set_secret", "drive_sign", "submit_job_feedback"}
+        assert "drive_sign" in tools
+        assert not tools & {"set_secret", "submit_job_feedback"}
 
         # configure: saved (mode 600), checked against the live API.
         text = await mcp.call(
@@ -221,6 +223,53 @@ async def test_push_refusals_and_an_unreachable_api(
         assert f"cannot reach the Puras API at {dead}" in text
         message = await mcp.error("get_job", {"job_id": "x"})
         assert f"cannot reach the Puras API at {dead}" in message
+
+
+async def test_drive_sign_links_an_uploaded_file(
+    stack: Stack, project: Api, config_file: Path, tmp_path: Path
+) -> None:
+    data = b"drive bytes \x00\x01 " * 100
+    up = project.http.post(
+        "/v1/drive/upload", data={"path": "docs/"}, files={"file": ("notes v1.txt", data)}
+    )
+    assert up.status_code == 200, up.text
+    assert up.json()["drive_path"] == "docs/notes v1.txt"
+    other = new_api(stack, "drive-sign-other-project")
+    try:
+        mine = other.http.post("/v1/drive/upload", files={"file": ("only-mine.txt", b"x")})
+        assert mine.status_code == 200, mine.text
+        mine_path = mine.json()["drive_path"]
+    finally:
+        other.close()
+
+    async with mcp_server(config_file, tmp_path / "server.log") as mcp:
+        await mcp.call("configure", {"api_base": stack.api_base, "api_key": project.key})
+        signed = await mcp.call("drive_sign", {"path": "docs/notes v1.txt", "ttl": 120})
+        assert set(signed) == {"url", "expires_at"}
+        assert signed["url"].startswith(f"{stack.api_base}/v1/drive/file/{project.project_id}/")
+
+        # The URL needs no key: anyone holding it reads the file until it expires.
+        async with httpx.AsyncClient(timeout=30) as anon:
+            got = await anon.get(signed["url"])
+            assert got.status_code == 200, got.text
+            assert got.content == data
+            longer = await mcp.call("drive_sign", {"path": "docs/notes v1.txt"})
+            assert longer["expires_at"] > signed["expires_at"]  # the 1 h default
+            forged = await anon.get(signed["url"].replace("sig=", "sig=0"))
+            assert forged.status_code == 403
+
+        # Refusals say what to fix; another project's file is simply not there.
+        message = await mcp.error("drive_sign", {"path": "docs/missing.txt"})
+        assert "404 not_found" in message
+        assert "GET /v1/drive/list?prefix=" in message
+        message = await mcp.error("drive_sign", {"path": mine_path})
+        assert "404 not_found" in message
+        message = await mcp.error("drive_sign", {"path": "drive/docs/notes v1.txt"})
+        assert "try 'docs/notes v1.txt'" in message
+        message = await mcp.error("drive_sign", {"path": "../docs/notes v1.txt"})
+        assert "400 invalid_path" in message
+        message = await mcp.error("drive_sign", {"path": "docs/notes v1.txt", "ttl": 0})
+        assert "400 invalid_ttl" in message
 
 
 SLOW_SKILL = """\

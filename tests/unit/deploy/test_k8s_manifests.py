@@ -1171,13 +1171,16 @@ def test_services_reach_nats_and_only_database_users_reach_postgres() -> None:
         assert not _can_reach(infra, nats, client), f"{infra} reaches NATS"
 
 
-def test_runner_pods_reach_nats_and_nothing_else_in_the_cluster() -> None:
+def test_runner_pods_reach_nats_and_the_api_and_nothing_else_in_the_cluster() -> None:
     runner = "Deployment/runner"
     for target in _workloads():
         for port in _workload_ports(target):
             allowed = _can_reach(runner, target, port)
             if target == "StatefulSet/nats" and port.name == "client":
                 assert allowed, "runners cannot reach NATS"
+            elif target == "Deployment/gateway" and port.name == "http":
+                # Jobs' media calls (S2), through the runner's egress proxy.
+                assert allowed, "runners cannot reach the API"
             else:
                 assert not allowed, f"runner pods reach {target}:{port.number} ({port.name})"
     runner_peer = _peer_of(_workloads()[runner])
@@ -1223,7 +1226,11 @@ def test_every_pod_resolves_names() -> None:
 def test_connections_inside_the_namespace_are_exactly_the_intended_ones() -> None:
     # Any widening (a new edge) or narrowing shows up here with its endpoints.
     intended = {(f"Deployment/{s}", "StatefulSet/nats", 4222) for s in SERVICES}
-    intended |= {(f"Deployment/{s}", "StatefulSet/postgres", 5432) for s in ("gateway", "billing")}
+    intended |= {
+        (f"Deployment/{s}", "StatefulSet/postgres", 5432) for s in ("gateway", "billing", "drive")
+    }
+    intended.add(("Deployment/gateway", "Deployment/drive", 8091))
+    intended.add(("Deployment/runner", "Deployment/gateway", 8080))
     intended.add(("StatefulSet/nats", "StatefulSet/nats", 6222))
     allowed = {
         (src, dst, port.number)

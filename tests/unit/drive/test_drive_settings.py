@@ -8,7 +8,12 @@ from pydantic import ValidationError
 
 from puras_drive.settings import DriveSettings
 
+_SECRETS = {
+    "internal_token": "a-real-internal-token-of-the-drive",
+    "signing_secret": "a-real-signing-secret-of-the-drive",
+}
 _S3 = {
+    **_SECRETS,
     "storage": "s3",
     "s3_endpoint": "https://minio.internal:9000",
     "s3_bucket": "puras",
@@ -20,7 +25,7 @@ _S3 = {
 def test_the_filesystem_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("PURAS_DRIVE_STORAGE", "PURAS_STORAGE"):
         monkeypatch.delenv(name, raising=False)
-    assert DriveSettings(env="prod").storage == "filesystem"
+    assert DriveSettings.model_validate({"env": "prod", **_SECRETS}).storage == "filesystem"
 
 
 def test_s3_is_chosen_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,3 +57,20 @@ def test_an_incomplete_s3_setup_is_refused(change: dict[str, str], says: str) ->
 def test_a_placeholder_secret_is_fine_on_a_development_machine() -> None:
     settings = DriveSettings.model_validate({"env": "dev", **_S3, "s3_secret_key": "dev"})
     assert settings.s3_secret_key.get_secret_value() == "dev"
+
+
+@pytest.mark.parametrize("secret", ["internal_token", "signing_secret"])
+@pytest.mark.parametrize("value", ["", "changeme"])
+def test_the_api_secrets_are_required_outside_dev(secret: str, value: str) -> None:
+    with pytest.raises(ValidationError, match=f"PURAS_DRIVE_{secret.upper()}"):
+        DriveSettings.model_validate({"env": "prod", **_SECRETS, secret: value})
+
+
+def test_the_api_defaults_follow_the_contract() -> None:
+    settings = DriveSettings.model_validate({"env": "prod", **_SECRETS})
+    assert (settings.http_host, settings.http_port) == ("127.0.0.1", 8091)
+    assert settings.max_upload_bytes == 52_428_800  # 50 MiB (D2)
+    assert settings.sign_ttl_s == 3600
+    assert "a-real-internal-token" not in repr(settings)
+    with pytest.raises(ValidationError, match="sign_ttl_s"):
+        DriveSettings.model_validate({"env": "prod", **_SECRETS, "sign_ttl_s": 7 * 24 * 3600 + 1})

@@ -142,15 +142,28 @@ async def test_a_fifo_in_the_drive_does_not_hang_a_read(
     assert await storage.list_children(p, "") == []
 
 
-async def test_files_and_folders_it_makes_are_private(tmp_path: Path) -> None:
+async def test_files_and_folders_it_makes_are_private_to_the_projects_folder_owner(
+    tmp_path: Path,
+) -> None:
+    """The project's folder is private (0700 until the runner gives it to the project's
+    jobs' uid, 0770); inside it, what the drive makes belongs to that folder's owner and
+    group, so the project's jobs can read, change and delete uploads (D8)."""
     root = tmp_path / "drive"
     p = new_id()
     storage = LocalStorage(root)
     await storage.put(p, "a/b.txt", _chunks(b"x"))
-    assert stat.S_IMODE((root / p / "a").stat().st_mode) == 0o700
-    assert stat.S_IMODE((root / p / "a" / "b.txt").stat().st_mode) == 0o600
+    assert stat.S_IMODE((root / p).stat().st_mode) == 0o700
+    assert stat.S_IMODE((root / p / "a").stat().st_mode) == 0o770
+    assert stat.S_IMODE((root / p / "a" / "b.txt").stat().st_mode) == 0o660
     assert os.listdir(root / ".staging") == []  # nothing left half-written
     assert await LocalDrive(root).is_provisioned(p)
+    if os.geteuid() == 0:
+        # A project folder the runner handed over: new entries take its owner.
+        os.chown(root / p, 54321, 54321)
+        await storage.put(p, "c/d.txt", _chunks(b"y"))
+        for made in (root / p / "c", root / p / "c" / "d.txt"):
+            st = made.stat()
+            assert (st.st_uid, st.st_gid) == (54321, 54321)
 
 
 async def test_names_no_drive_path_can_address_are_not_listed(

@@ -93,11 +93,12 @@ async def test_exactly_the_built_tools_are_registered() -> None:
         "list_jobs",
         "tail_job",
         "cancel_job",
+        "drive_sign",
         "list_docs",
         "read_doc",
         "search_docs",
     }
-    for missing in ("submit_job_feedback", "list_secrets", "set_secret", "drive_sign"):
+    for missing in ("submit_job_feedback", "list_secrets", "set_secret"):
         assert missing not in names
 
 
@@ -113,6 +114,8 @@ async def test_defaults_are_the_documented_ones() -> None:
     assert tools["push"]["activate"]["default"] is True
     assert tools["configure"]["project_id"]["default"] == ""
     assert tools["search_docs"]["limit"]["default"] == 5
+    assert tools["drive_sign"]["ttl"]["default"] == 3600
+    assert "default" not in tools["drive_sign"]["path"]
     assert tools["submit_agentic_job"] == tools["submit_job"] == tools["submit_function_job"]
 
 
@@ -476,6 +479,81 @@ async def test_tail_job_when_the_stream_closes_early(configured: Path) -> None:
     assert out["events"] == EVENTS[:1]
     assert "timed_out" not in out
     assert "closed before the job ended" in out["note"]
+
+
+# -- drive_sign ----------------------------------------------------------------------
+
+SIGNED = {
+    "url": f"{BASE}/v1/drive/file/p1/uploads/a%20b.png?expires=1790000000&sig=ab12",
+    "expires_at": "2026-09-21T10:13:20Z",
+}
+
+
+async def test_drive_sign_asks_for_the_path_and_ttl(configured: Path) -> None:
+    server, gw = server_for(lambda r: httpx.Response(200, json=SIGNED))
+    assert await call(server, "drive_sign", {"path": "uploads/a b.png"}) == SIGNED
+    assert (gw.last.method, gw.last.url.path) == ("GET", "/v1/drive/sign")
+    assert dict(gw.last.url.params) == {"path": "uploads/a b.png", "ttl": "3600"}
+    assert gw.last.headers["authorization"] == f"Bearer {KEY}"
+    await call(server, "drive_sign", {"path": "a&ttl=1?x", "ttl": 60})
+    # A path is one query value: it cannot add a parameter or change the route.
+    assert dict(gw.last.url.params) == {"path": "a&ttl=1?x", "ttl": "60"}
+    assert gw.last.url.path == "/v1/drive/sign"
+
+
+async def test_drive_sign_is_read_only() -> None:
+    tool = next(t for t in await create_server().list_tools() if t.name == "drive_sign")
+    assert tool.annotations is not None
+    assert tool.annotations.read_only_hint is True
+    assert "POST /v1/drive/upload" in (tool.description or "")
+
+
+async def test_drive_sign_refuses_an_empty_path_before_calling(configured: Path) -> None:
+    server, gw = server_for(lambda r: httpx.Response(200, json=SIGNED))
+    with pytest.raises(ToolError, match="path is empty: name a file of the project's drive"):
+        await call(server, "drive_sign", {"path": "  "})
+    assert gw.requests == []
+
+
+async def test_drive_sign_of_a_missing_file_points_to_the_list(configured: Path) -> None:
+    message = "there is no file 'uploads/x.png' in the drive"
+    server, _ = server_for(lambda r: error(404, "not_found", message))
+    with pytest.raises(ToolError) as info:
+        await call(server, "drive_sign", {"path": "uploads/x.png"})
+    assert f"GET /v1/drive/sign failed: 404 not_found: {message}" in str(info.value)
+    assert "GET /v1/drive/list?prefix=" in str(info.value)
+    assert "try" not in str(info.value)
+
+
+async def test_drive_sign_says_to_drop_a_leading_drive_folder(configured: Path) -> None:
+    message = "there is no file 'drive/uploads/x.png' in the drive"
+    server, _ = server_for(lambda r: error(404, "not_found", message))
+    with pytest.raises(ToolError, match=r"below \./drive/: try 'uploads/x\.png'"):
+        await call(server, "drive_sign", {"path": "drive/uploads/x.png"})
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (
+            {"path": "../x"},
+            "invalid_path",
+            "drive path '../x' has a '..' segment; give a path inside the drive",
+        ),
+        (
+            {"path": "a.png", "ttl": 0},
+            "invalid_ttl",
+            "ttl '0' is not a whole number of seconds from 1 to 604800",
+        ),
+    ],
+)
+async def test_drive_sign_passes_the_drives_refusals(
+    configured: Path, args: dict[str, Any], code: str, message: str
+) -> None:
+    server, _ = server_for(lambda r: error(400, code, message))
+    with pytest.raises(ToolError) as info:
+        await call(server, "drive_sign", args)
+    assert str(info.value).endswith(f"GET /v1/drive/sign failed: 400 {code}: {message}")
 
 
 # -- docs tools ----------------------------------------------------------------------

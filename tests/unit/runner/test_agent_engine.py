@@ -10,19 +10,17 @@ from typing import Any
 import msgspec
 import pytest
 from agent_fakes import (
-    FakeFetcher,
-    FakeLive,
+    ANSWER,
+    AgentRig,
     FakeSandbox,
-    FakeSandboxes,
-    NoSearch,
     ScriptedModel,
+    agent_job,
     text,
     tool,
     until,
 )
-from runner_fakes import T0, Clock, FakeLog, FakeMsg
+from runner_fakes import T0, FakeLog
 
-from puras_common.events.commands import RunJob
 from puras_common.events.ids import (
     job_agent_started_id,
     job_model_response_id,
@@ -49,103 +47,12 @@ from puras_common.events.types import (
     ToolUseBlock,
     UsageRecorded,
 )
-from puras_runner.app.agent_engine import AgentConfig, AgenticEngine
-from puras_runner.app.handler import HandlerConfig, JobHandler
-from puras_runner.app.ports import BashResult, Deployment, ToolCallResult
+from puras_runner.app.ports import BashResult, ToolCallResult
 from puras_runner.domain.agent.conversation import ModelReply, Text, ToolResult, ToolUse
 from puras_runner.domain.agent.errors import ProviderError
-from puras_runner.domain.agent.routes import ModelRoutes, parse_routes
 
-ANSWER = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
-
-
-class Deployments:
-    def __init__(self, root: Path, skill: SkillRecord) -> None:
-        (root / "skills" / skill.name).mkdir(parents=True)
-        (root / "skills" / skill.name / "SKILL.md").write_text("You answer briefly.")
-        self.deployment = Deployment(id="dep-1", root=root, skills={skill.name: skill})
-
-    def cached(self, deployment_id: str) -> Deployment | None:
-        return self.deployment
-
-    async def get(self, job: RunJob) -> Deployment:
-        return self.deployment
-
-
-class Secrets:
-    def __init__(self, values: dict[str, str] | None = None) -> None:
-        self.values = values or {}
-
-    async def secrets_for(self, project_id: str) -> dict[str, str]:
-        return self.values
-
-
-def _routes() -> ModelRoutes:
-    return parse_routes(
-        {}, {"*": {"provider": "anthropic", "upstream_model": "claude-test", "pdf": True}}
-    )
-
-
-def _job(**inputs: Any) -> RunJob:
-    return RunJob(
-        job_id="job-1",
-        project_id="proj-1",
-        skill="agent",
-        inputs=inputs or {"prompt": "what is 6 x 7?"},
-        deployment_id="dep-1",
-        created_at=T0,
-        bundle_key="k",
-        bundle_sha256="00" * 32,
-    )
-
-
-class Rig:
-    def __init__(
-        self,
-        tmp_path: Path,
-        model: ScriptedModel,
-        *,
-        skill: SkillRecord | None = None,
-        session: FakeSandbox | None = None,
-        secrets: dict[str, str] | None = None,
-        max_steps: int = 10,
-        timeout_s: float = 30,
-    ) -> None:
-        self.skill = skill or SkillRecord(
-            name="agent", kind="agentic", entrypoint="SKILL.md", output_schema=ANSWER
-        )
-        self.log = FakeLog()
-        self.model = model
-        self.sandboxes = FakeSandboxes(session)
-        self.live = FakeLive()
-        self.engine = AgenticEngine(
-            models=model,
-            routes=_routes(),
-            sandboxes=self.sandboxes,
-            fetcher=FakeFetcher(),
-            search=NoSearch(),
-            live=self.live,
-            secrets=Secrets(secrets),
-            config=AgentConfig(max_steps=max_steps, default_timeout_s=timeout_s),
-        )
-        self.handler = JobHandler(
-            events=self.log,
-            deployments=Deployments(tmp_path / "dep", self.skill),
-            engines={"agentic": self.engine},
-            clock=Clock(),
-            config=HandlerConfig(
-                runner_id="runner-a", max_attempts=3, heartbeat_s=10, max_log_bytes=1000
-            ),
-        )
-
-    async def run(self, job: RunJob | None = None, attempt: int = 1) -> FakeMsg:
-        msg = FakeMsg(job or _job(), attempt)
-        await self.handler.handle(msg)
-        await self.handler.drain()
-        return msg
-
-    def agent_types(self) -> list[str]:
-        return [t for t in self.log.types() if t != "job.log"]
+Rig = AgentRig
+_job = agent_job
 
 
 async def test_a_multi_step_run_records_every_step_in_order_and_succeeds(tmp_path: Path) -> None:

@@ -128,7 +128,7 @@ async def test_paths_outside_the_drive_are_error_lines_and_never_read() -> None:
         "path; call download_url to save it into the drive first"
     )
     assert isinstance(got.content[1], Text)
-    assert "is outside the drive" in got.content[1].text
+    assert "is refused: it contains a '..' segment" in got.content[1].text
     assert not got.is_error
 
 

@@ -34,9 +34,14 @@ __all__ = ["COMMANDS", "all_projections"]
 def all_projections() -> dict[str, type[Projection]]:
     """Every projection of every service, by name."""
     from puras_billing.bootstrap import BILLING_PROJECTIONS
+    from puras_drive.adapters.projection import DriveFilesProjection
     from puras_gateway.adapters.projections import GATEWAY_PROJECTIONS
 
-    found: list[type[Projection]] = [*GATEWAY_PROJECTIONS, *BILLING_PROJECTIONS]
+    found: list[type[Projection]] = [
+        *GATEWAY_PROJECTIONS,
+        *BILLING_PROJECTIONS,
+        DriveFilesProjection,
+    ]
     return {p.name: p for p in found}
 
 

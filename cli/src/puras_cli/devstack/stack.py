@@ -126,7 +126,9 @@ _PROVIDER_PREFIXES = ("ANTHROPIC_", "OPENAI_", "GEMINI_")
 def _is_provider_var(name: str) -> bool:
     """Variables of the model SDKs (keys, base URLs): only the runner calls models."""
     return name.startswith(_PROVIDER_PREFIXES) or (
-        name.startswith(("PURAS_RUNNER_ANTHROPIC_", "PURAS_RUNNER_OPENAI_"))
+        name.startswith(
+            ("PURAS_RUNNER_ANTHROPIC_", "PURAS_RUNNER_OPENAI_", "PURAS_RUNNER_MEDIA_UPSTREAM_")
+        )
     )
 
 
@@ -262,6 +264,11 @@ class Stack:
         self._env_overrides = dict(env or {})
         self._runners = runners
         self._admin_token = admin_token or secrets.token_urlsafe(32)
+        # The drive's own port and secrets, made per stack like the NATS passwords: the
+        # gateway forwards the drive API there with the internal token.
+        self._drive_port = 0
+        self._drive_token = secrets.token_urlsafe(32)
+        self._drive_signing_secret = secrets.token_urlsafe(32)
         self._gateway_port = gateway_port
         self._fsync = fsync
         # The venv's bin dir, not the resolved interpreter's: console scripts live there.
@@ -452,6 +459,16 @@ class Stack:
             env[f"PURAS_{kind.upper()}_DATABASE_PASSWORD"] = self._db_passwords[kind]
         if kind == "gateway":
             env["PURAS_GATEWAY_ADMIN_TOKEN"] = self._admin_token
+            env["PURAS_GATEWAY_DRIVE_URL"] = f"http://127.0.0.1:{self._drive_http_port()}"
+            env["PURAS_GATEWAY_DRIVE_TOKEN"] = self._drive_token
+        if kind == "drive":
+            env["PURAS_DRIVE_HTTP_HOST"] = "127.0.0.1"
+            env["PURAS_DRIVE_HTTP_PORT"] = str(self._drive_http_port())
+            env["PURAS_DRIVE_INTERNAL_TOKEN"] = self._drive_token
+            env["PURAS_DRIVE_SIGNING_SECRET"] = self._drive_signing_secret
+        if kind == "runner":
+            # How jobs reach the API for media calls (the egress proxy allows exactly it).
+            env["PURAS_RUNNER_API_URL"] = self.api_base
         if kind == "runner" and name != "runner":
             # Each extra runner gets its own data dir: nothing says two runners may build
             # the same deployment's venv in one directory at the same time.
@@ -484,6 +501,11 @@ class Stack:
             log_path=self.logs_dir / f"{name}.log",
             health_base=health_base,
         )
+
+    def _drive_http_port(self) -> int:
+        if not self._drive_port:
+            self._drive_port = free_port()
+        return self._drive_port
 
     def _spawn(self, svc: _Service) -> None:
         stamp = datetime.now(UTC).isoformat(timespec="seconds")

@@ -6,8 +6,8 @@ create them at start) and may not read or write another service's, except the re
 listed in :attr:`DbRole.reads`. The projection library's bookkeeping tables
 (``projection_checkpoints``, ``projection_quarantine``) are shared: they belong to the
 group role :data:`PROJECTOR_GROUP` (the library's idempotent DDL needs an owner), and
-row-level security limits each role to the rows of its own projections. The scheduler,
-the runner and the drive have no role: they never reach Postgres. The roles are made by
+row-level security limits each role to the rows of its own projections. The scheduler
+and the runner have no role: they never reach Postgres. The roles are made by
 ``puras_cli.infra.pg_roles`` (dev stack) and by the Kubernetes Postgres's init script.
 """
 
@@ -61,6 +61,12 @@ DB_ROLES: dict[str, DbRole] = {
             role="puras_billing",
             projections=("ledger",),
             tables=("ledger_entries", "project_balances", "usage_rows", "job_costs"),
+        ),
+        DbRole(
+            service="drive",
+            role="puras_drive",
+            projections=("drive",),
+            tables=("drive_files",),
         ),
     )
 }

@@ -174,9 +174,9 @@ class ServiceSettings(BaseSettings):
 
 
 class DatabaseSettings(ServiceSettings):
-    """A service with Postgres tables (the gateway, billing). Each such service logs in
-    with its own role, which owns its tables and nothing else; the others (scheduler,
-    runner, drive) have no database settings at all."""
+    """A service with Postgres tables (the gateway, billing, the drive). Each such service
+    logs in with its own role, which owns its tables and nothing else; the others
+    (scheduler, runner) have no database settings at all."""
 
     database_url: str = "postgresql://127.0.0.1:5432/puras"
     """Postgres of this service's projections, with its role as user and no password

@@ -3,18 +3,49 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Final, Literal
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
-from puras_common.settings import ServiceSettings, SettingsError, is_placeholder
+from puras_common.settings import DatabaseSettings, SettingsError, is_placeholder
 
-__all__ = ["DriveSettings"]
+__all__ = ["MAX_SIGN_TTL_S", "SHARE_TTL_S", "DriveSettings"]
+
+MAX_SIGN_TTL_S: Final = 7 * 24 * 3600
+"""Longest ``ttl`` of ``GET /v1/drive/sign`` (a week); longer links are shares."""
+SHARE_TTL_S: Final = 10 * 365 * 24 * 3600
+"""Lifetime of a ``POST /v1/drive/share`` link (ten years, SPEC D4)."""
 
 
-class DriveSettings(ServiceSettings):
+class DriveSettings(DatabaseSettings):
     service: ClassVar[str] = "drive"
+    secret_fields: ClassVar[tuple[str, ...]] = ("internal_token", "signing_secret")
+
+    http_host: str = "127.0.0.1"
+    """Address of the drive's HTTP API (0.0.0.0 in a container). Only the gateway calls
+    it: the API proper, with the internal token, and the signed file links it forwards."""
+    http_port: int = 8091
+    """Port of the drive's HTTP API."""
+    internal_token: SecretStr = SecretStr("")
+    """Bearer token the gateway sends with every proxied ``/v1/drive`` call (the same
+    value as the gateway's ``PURAS_GATEWAY_DRIVE_TOKEN``); the project in
+    ``X-Puras-Project`` is trusted because of it. Required outside ``env=dev``; while it
+    is empty every call but a signed file link is refused."""
+    signing_secret: SecretStr = SecretStr("")
+    """HMAC key of signed and shared file links. Rotating it revokes every link ever
+    made (SPEC D4). Required outside ``env=dev``; empty in dev, a random key per process
+    is used, so links die with the process."""
+    max_upload_bytes: int = Field(default=52_428_800, ge=1)
+    """Largest upload accepted (50 MiB, SPEC D2); 413 beyond."""
+    sign_ttl_s: int = Field(default=3600, ge=1, le=MAX_SIGN_TTL_S)
+    """Lifetime of a signed link when ``ttl`` is not given, and of an upload's."""
+    read_your_writes_s: float = Field(default=5.0, gt=0)
+    """How long an upload or delete waits for the file table to show it before it
+    answers (it answers anyway after that)."""
+    list_sync_s: float = Field(default=2.0, gt=0)
+    """How long a list waits for the file table to apply the project's latest drive
+    event (files a job just wrote), before it lists what it has."""
 
     root: Path = Path("/var/lib/puras/drive")
     """Local-filesystem drive: one folder per project under this root (env PURAS_DRIVE_ROOT)."""

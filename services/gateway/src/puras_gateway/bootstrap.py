@@ -29,27 +29,33 @@ from puras_common.projection.watch import CheckpointWatcher
 from puras_gateway.adapters.audit import LogAuditor
 from puras_gateway.adapters.billing import BillingCommands
 from puras_gateway.adapters.commands import SchedulerCommands
+from puras_gateway.adapters.drive_proxy import HttpDrive
 from puras_gateway.adapters.idempotency import IdempotencyKeys
 from puras_gateway.adapters.job_log import JobLog
 from puras_gateway.adapters.key_use import KeyLastUsedWriter
 from puras_gateway.adapters.live_frames import LiveJobFrames
 from puras_gateway.adapters.live_views import VIEWS_NAME, LiveViews
+from puras_gateway.adapters.media_relay import NatsMediaRelay
 from puras_gateway.adapters.projections import GATEWAY_PROJECTIONS
 from puras_gateway.adapters.read_models import ReadModels
 from puras_gateway.app.admin import AdminService
 from puras_gateway.app.audit import AuditService
 from puras_gateway.app.auth import Authenticator
 from puras_gateway.app.deployments import DeploymentsService
+from puras_gateway.app.drive import DriveService
 from puras_gateway.app.jobs import JobsService
+from puras_gateway.app.media import MediaService
 from puras_gateway.app.ports import (
     Auditor,
     Billing,
     Commands,
+    Drive,
     EventLog,
     IdempotencyStore,
     JobEvents,
     KeyUseRecorder,
     LiveFrames,
+    MediaRelay,
     ProjectionWatch,
     ReadViews,
 )
@@ -76,6 +82,8 @@ class App:
     pricing: PricingService
     usage: UsageService
     audit: AuditService
+    drive: DriveService
+    media: MediaService
 
 
 def build(
@@ -96,6 +104,8 @@ def build(
     live: LiveFrames | None = None,
     pricing: Registry | None = None,
     auditor: Auditor | None = None,
+    drive: Drive | None = None,
+    media: MediaRelay | None = None,
 ) -> App:
     """The use cases over the given adapters (started already)."""
     s = settings
@@ -137,6 +147,8 @@ def build(
         pricing=PricingService(pricing or load_registry(), s.margin_pct),
         usage=UsageService(reads, clock),
         audit=AuditService(auditor),
+        drive=DriveService(drive, public_url=s.public_url, max_upload_bytes=s.max_upload_bytes),
+        media=MediaService(media, drive, timeout_s=s.media_timeout_s, public_url=s.public_url),
     )
 
 
@@ -150,6 +162,7 @@ class Gateway:
         self.views: LiveViews
         self.watcher: CheckpointWatcher
         self.app: App
+        self.drive: HttpDrive | None = None
         self._projectors: list[ProjectorRunner] = []
         self._projector_errors: dict[str, str] = {}
         """Projectors retrying after a failure that is not an event's (Postgres down)."""
@@ -185,6 +198,7 @@ class Gateway:
         await self.views.start()
         idempotency = IdempotencyKeys(self.bus, replicas=s.stream_replicas)
         await idempotency.start()
+        self.drive = HttpDrive(s.drive_url, s.drive_token.get_secret_value())
         self.app = build(
             s,
             events=self.bus,
@@ -201,6 +215,8 @@ class Gateway:
             sync_jobs_view=self._sync_jobs_view,
             live=LiveJobFrames(self.bus),
             auditor=LogAuditor(self.bus, s.database_dsn()),
+            drive=self.drive,
+            media=NatsMediaRelay(self.bus.nc),
         )
         self._started = True
         log.info("gateway started", host=s.host, port=s.port)
@@ -290,6 +306,9 @@ class Gateway:
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        if self.drive is not None:
+            with contextlib.suppress(Exception):
+                await self.drive.aclose()
         if self._started:
             await self.views.stop()
             await self.watcher.stop()

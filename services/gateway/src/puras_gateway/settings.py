@@ -14,7 +14,7 @@ __all__ = ["GatewaySettings"]
 
 class GatewaySettings(DatabaseSettings):
     service: ClassVar[str] = "gateway"
-    secret_fields: ClassVar[tuple[str, ...]] = ("admin_token",)
+    secret_fields: ClassVar[tuple[str, ...]] = ("admin_token", "drive_token")
 
     host: str = "127.0.0.1"
     """Address the API listens on (0.0.0.0 in a container)."""
@@ -28,6 +28,21 @@ class GatewaySettings(DatabaseSettings):
     leaves room for a 1 MiB result and the envelope. Large files go through the drive."""
     max_bundle_bytes: int = 50 * 1024 * 1024
     """Largest deployment zip accepted (413 beyond)."""
+    drive_url: str = "http://127.0.0.1:8091"
+    """The drive service's HTTP API (``PURAS_DRIVE_HTTP_HOST``/``_PORT`` there): the
+    gateway forwards ``/v1/drive/*`` to it."""
+    drive_token: SecretStr = SecretStr("")
+    """The drive's internal token (``PURAS_DRIVE_INTERNAL_TOKEN`` there): what makes the
+    drive trust the project the gateway names; required outside ``env=dev``."""
+    public_url: str = ""
+    """The address clients reach this API at (``https://api.example.com``), which signed
+    drive URLs start with; empty: the address each request came to."""
+    max_upload_bytes: int = 50 * 1024 * 1024
+    """A drive upload over this is refused up front (413) when its length is declared;
+    the drive enforces its own cap on the bytes either way (D2)."""
+    media_timeout_s: float = Field(default=900.0, gt=0)
+    """How long ``POST /v1/media/generate`` waits for the runner's answer (video
+    generation takes minutes)."""
     default_wait_s: float = 30.0
     """``wait=true`` without ``timeout`` waits this long (J4)."""
     read_your_writes_s: float = 5.0

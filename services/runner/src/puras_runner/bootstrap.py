@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import uv
+from minio import Minio
 
 from puras_common.bundles import BundleStore, NatsBundleStore
 from puras_common.bus import (
@@ -33,17 +34,22 @@ from puras_common.clock import Clock, SystemClock
 from puras_common.events.subjects import WORK_STREAM, work_subject
 from puras_common.health import HealthServer
 from puras_common.logging import get_logger
+from puras_common.pricing import load_registry
 from puras_common.service import StartupError as CommonStartupError
 from puras_common.spend.book import KvSpendBook
 from puras_runner.adapters.balances import LedgerBalances
 from puras_runner.adapters.bundle_cache import BundleCache
 from puras_runner.adapters.cgroups import CgroupLimits, JobCgroups
 from puras_runner.adapters.deployment_log import NatsDeploymentLog
+from puras_runner.adapters.drive_files import DriveFiles
+from puras_runner.adapters.drive_sync import S3DriveSync
 from puras_runner.adapters.egress import EgressPolicy, EgressProxy, index_hosts, index_ports
 from puras_runner.adapters.engine import TemplateEngine
 from puras_runner.adapters.event_log import NatsJobEvents
 from puras_runner.adapters.fetch import SafeFetcher
 from puras_runner.adapters.live import NatsLiveFeed
+from puras_runner.adapters.media_routes import load_media_routes
+from puras_runner.adapters.media_upstream import MediaUpstream
 from puras_runner.adapters.model_routes import load_routes
 from puras_runner.adapters.providers import ProviderEndpoint, SdkModelClients
 from puras_runner.adapters.sandbox import Sandbox, SandboxUnavailable
@@ -55,8 +61,10 @@ from puras_runner.adapters.venvs import BuildSandbox, VenvBuilder
 from puras_runner.adapters.workdir import Workdirs
 from puras_runner.app.agent_engine import AgentConfig, AgenticEngine
 from puras_runner.app.agent_tools import ToolboxConfig
+from puras_runner.app.drive_changes import DriveChanges
 from puras_runner.app.engines import DeterministicEngine, Engine, ProcessConfig
 from puras_runner.app.handler import HandlerConfig, JobHandler
+from puras_runner.app.media import MediaCalls, MediaFiles, Upstream
 from puras_runner.app.ports import (
     Balances,
     DeploymentLog,
@@ -69,8 +77,12 @@ from puras_runner.app.ports import (
     SpendBook,
     WorkSource,
 )
+from puras_runner.app.running import RunningJobs
+from puras_runner.app.spend_guard import SpendGuard
 from puras_runner.domain.agent.routes import RoutesError
+from puras_runner.domain.media_routes import MediaRoutesError
 from puras_runner.entrypoints.consumer import RunnerService
+from puras_runner.entrypoints.media_rpc import MediaServer
 from puras_runner.entrypoints.work import NatsWorkSource
 from puras_runner.settings import RunnerSettings
 
@@ -176,7 +188,11 @@ def build_proxies(
     jobs = None
     if sandbox.egress:
         jobs = EgressProxy(
-            EgressPolicy(allow_networks=networks, ports=frozenset(settings.egress_ports)),
+            EgressPolicy(
+                allow_networks=networks,
+                ports=frozenset(settings.egress_ports),
+                platform=settings.api_destinations(),
+            ),
             name="jobs",
         )
     return jobs, builds
@@ -271,6 +287,7 @@ def build_agent_engine(
     spend: SpendBook | None = None,
     balances: Balances | None = None,
     clock: Clock | None = None,
+    media: MediaCalls | None = None,
 ) -> AgenticEngine:
     """The agentic engine: model clients from the settings and the providers' variables
     (``provider_environ``), tools' sandbox on the deterministic engine's templates, the
@@ -319,6 +336,7 @@ def build_agent_engine(
         spend=spend,
         balances=balances,
         clock=clock,
+        media=media,
         config=AgentConfig(
             default_model=settings.agent_default_model,
             max_steps=settings.agent_max_steps,
@@ -329,6 +347,70 @@ def build_agent_engine(
             ),
             margin_pct=settings.margin_pct,
         ),
+    )
+
+
+def build_drive_sync(settings: RunnerSettings, sandbox: Sandbox | None) -> S3DriveSync | None:
+    """With the S3 backend, what keeps the jobs' drive folders in step with the bucket."""
+    if settings.drive_storage != "s3":
+        return None
+    try:
+        host, secure = settings.drive_s3()
+    except ValueError as exc:
+        raise StartupError(str(exc)) from exc
+    client = Minio(
+        host,
+        access_key=settings.drive_s3_access_key.get_secret_value(),
+        secret_key=settings.drive_s3_secret_key.get_secret_value(),
+        secure=secure,
+        region=settings.drive_s3_region or None,
+    )
+    return S3DriveSync(
+        client,
+        settings.drive_s3_bucket,
+        drive_root=settings.drive_root,
+        state_dir=settings.data_dir / "drive-sync",
+        sandbox=sandbox,
+    )
+
+
+def build_media(
+    settings: RunnerSettings,
+    *,
+    files: MediaFiles | None,
+    upstream: Upstream | None,
+    spend: SpendBook | None,
+    clock: Clock,
+) -> MediaCalls | None:
+    """Media calls (S2): the upstream from the settings unless one is given (none
+    configured: calls answer so), the slug table, the prices. ``None`` without ``files``."""
+    if files is None:
+        return None
+    try:
+        routes = load_media_routes(settings.media_routes_file)
+    except (MediaRoutesError, OSError) as exc:
+        raise StartupError(f"media routes: {exc}") from exc
+    if upstream is None and settings.media_upstream_key.get_secret_value():
+        try:
+            upstream = MediaUpstream(
+                base_url=settings.media_upstream_url,
+                key=settings.media_upstream_key.get_secret_value(),
+                timeout_s=settings.media_timeout_s,
+                max_output_bytes=settings.media_max_output_bytes,
+                allow_networks=settings.egress_allow_networks,
+            )
+        except ValueError as exc:
+            raise StartupError(f"media upstream: {exc}") from exc
+    scratch = settings.data_dir / "media"
+    scratch.mkdir(parents=True, exist_ok=True)
+    return MediaCalls(
+        upstream=upstream,
+        routes=routes,
+        pricing=load_registry(),
+        margin_pct=settings.margin_pct,
+        spend=SpendGuard(spend, clock, AgentConfig().spend_hold_s),
+        files=files,
+        scratch=scratch,
     )
 
 
@@ -346,6 +428,10 @@ class App:
     """The agentic engine (its model clients' connections are closed with the runner)."""
     handler: JobHandler
     service: RunnerService
+    running: RunningJobs
+    """The attempts running here, with their job tokens (media calls)."""
+    media: MediaCalls | None
+    """Media calls of the jobs (``None``: nothing to save outputs with)."""
     connected: Callable[[], bool]
     """Whether the adapters still reach NATS (readiness)."""
     on_close: Callable[[], Awaitable[None]]
@@ -408,6 +494,8 @@ def build(
     provider_environ: dict[str, str] | None = None,
     spend: SpendBook | None = None,
     balances: Balances | None = None,
+    drive_files: Callable[[Sandbox | None], DriveFiles] | None = None,
+    media_upstream: Upstream | None = None,
     connected: Callable[[], bool] = lambda: True,
     on_close: Callable[[], Awaitable[None]] = _nothing,
 ) -> App:
@@ -416,6 +504,15 @@ def build(
     processes = build_processes(settings)
     bundles = BundleCache(bundle_store, deployment_log, settings.data_dir / "bundles")
     secrets = secrets or NoSecrets()
+    clock = clock or SystemClock()
+    files = drive_files(processes.sandbox) if drive_files is not None else None
+    media = build_media(
+        settings,
+        files=files,
+        upstream=media_upstream,
+        spend=spend,
+        clock=clock,
+    )
     # One engine per skill kind; a kind with none fails its jobs with a clear error.
     agents = build_agent_engine(
         settings,
@@ -429,6 +526,7 @@ def build(
         spend=spend,
         balances=balances,
         clock=clock,
+        media=media,
     )
     engines: dict[str, Engine] = {
         "deterministic": DeterministicEngine(
@@ -448,11 +546,18 @@ def build(
         ),
         "agentic": agents,
     }
+    running = RunningJobs(runner_id, settings.api_url)
     handler = JobHandler(
         events=events,
         deployments=bundles,
         engines=engines,
-        clock=clock or SystemClock(),
+        running=running,
+        drive_changes=(
+            DriveChanges(files, files, build_drive_sync(settings, processes.sandbox))
+            if files is not None
+            else None
+        ),
+        clock=clock,
         config=HandlerConfig(
             runner_id=runner_id,
             max_attempts=settings.max_attempts,
@@ -469,6 +574,8 @@ def build(
         agents=agents,
         handler=handler,
         service=RunnerService(work, handler, shutdown_grace_s=settings.shutdown_grace_s),
+        running=running,
+        media=media,
         connected=connected,
         on_close=on_close,
     )
@@ -525,10 +632,14 @@ async def start_runner(
             provider_environ=provider_environ,
             spend=KvSpendBook(bus, replicas=settings.stream_replicas),
             balances=LedgerBalances(bus),
+            drive_files=lambda sandbox: DriveFiles(bus, settings.drive_root, sandbox),
             connected=lambda: bus.nc.is_connected,
             on_close=close_nats,
         )
         app.start()
+        if app.media is not None:
+            media_server = MediaServer(bus.nc, app.running, app.media)
+            await media_server.start()
         await consumer.start()
     except BaseException:
         with contextlib.suppress(Exception):

@@ -114,22 +114,22 @@ class PathRefused(ValueError):
 
 
 def clean_drive_path(path: object) -> str:
-    """The drive-relative form of ``path`` (``drive/`` stripped), or ``PathRefused``."""
+    """The canonical drive path of ``path`` (a leading ``drive/`` stripped: the tools take
+    paths as the job sees them), by the one normalizer every drive path goes through
+    (D9, the SDK's, installed in every deployment's venv), or ``PathRefused``."""
+    from puras._drive_paths import DrivePathError, normalize_file_path
+
     if not isinstance(path, str) or not path:
         raise PathRefused("a drive path must be a non-empty string")
-    if any(ord(c) < 32 or ord(c) == 127 for c in path):
-        raise PathRefused(f"drive path {path!r} contains control characters")
-    if "\\" in path:
-        raise PathRefused(f"drive path {path!r} contains a backslash")
-    if path.startswith("/"):
-        raise PathRefused(f"drive path {path!r} is absolute; give it relative to the drive")
-    rel = path[len("drive/") :] if path.startswith("drive/") else path
-    parts = [p for p in rel.split("/") if p not in ("", ".")]
-    if any(p == ".." for p in parts):
-        raise PathRefused(f"drive path {path!r} leaves the drive ('..')")
-    if not parts:
-        raise PathRefused(f"drive path {path!r} names no file")
-    return "/".join(parts)
+    rel = path
+    while rel.startswith("./"):
+        rel = rel[2:]
+    if rel.startswith("drive/"):
+        rel = rel[len("drive/") :]
+    try:
+        return normalize_file_path(rel)
+    except DrivePathError as exc:
+        raise PathRefused(str(exc)) from None
 
 
 def _inside(path: str, root: str) -> bool:

@@ -30,7 +30,8 @@ Writers own their facts: a service may publish only the events it decides.
   scopes by subject, not by event type, so the job subjects are shared with the
   scheduler and the runners, as they are between those two). It settles each charged
   call in its key's spend window (``PURAS_SPEND``).
-* **drive**: reads the log; it publishes no event today.
+* **drive**: the drive's own facts (``ev.*.drive.*``: files written and deleted through
+  its API), and reads the log (projects to provision, its file table's projection).
 
 JetStream's API is scoped the same way: each identity may call only the API subjects of
 the streams, consumers and buckets it uses, and receives replies only on its own inbox
@@ -55,6 +56,7 @@ from puras_common.bus.client import NatsCredentials
 from puras_common.events.ids import BILLING_DURABLE, BILLING_USAGE_DURABLE, SCHEDULER_DURABLE
 from puras_common.events.subjects import (
     AGG_DEPLOYMENTS,
+    AGG_DRIVE,
     AGG_JOB,
     AGG_KEY,
     AGG_LEDGER,
@@ -66,6 +68,7 @@ from puras_common.events.subjects import (
     EVENTS_STREAM,
     HELD_STREAM,
     LIVE_JOB_FILTER,
+    RUNNER_MEDIA_FILTER,
     WORK_STREAM,
     aggregate_filter,
 )
@@ -107,6 +110,10 @@ class Identity:
     purpose: str
     publish: tuple[str, ...]
     subscribe: tuple[str, ...]
+    answers_requests: bool = False
+    """May answer requests it received (one reply each, to the asker's inbox, for as
+    long as a media call may take): NATS' ``allow_responses``, so it needs no right to
+    publish on any other identity's inbox."""
 
 
 def inbox_prefix(identity: str) -> str:
@@ -185,6 +192,8 @@ def _gateway() -> Identity:
             f"{CMD_SCHEDULER_SUBMIT}.*.*",
             CMD_SCHEDULER_CANCEL,
             CMD_BILLING_GRANT,
+            # A job's media call, to the runner running it (S2; request-reply).
+            RUNNER_MEDIA_FILTER,
             # A submit not admitted yet, looked up by its subject (a read right after it).
             f"{_API}.STREAM.MSG.GET.{CMDS_STREAM}",
             *_events(AGG_PROJECT, AGG_KEY, AGG_DEPLOYMENTS),
@@ -244,9 +253,11 @@ def _scheduler() -> Identity:
 def _runner() -> Identity:
     return Identity(
         name="runner",
-        purpose="runs jobs: job progress and terminal events only",
+        purpose="runs jobs: job progress and terminal events, its jobs' drive writes",
         publish=(
             *_events(AGG_JOB),
+            # Files its jobs' media calls saved (D7: origin).
+            *_events(AGG_DRIVE),
             # The model's text as it is generated, for attached clients; never stored.
             LIVE_JOB_FILTER,
             *_ensure_streams(),
@@ -258,7 +269,9 @@ def _runner() -> Identity:
             *_spend_book(),
         ),
         # Its jobs' subjects, for cancel signals (a plain subscription).
-        subscribe=(_events(AGG_JOB)[0], f"{inbox_prefix('runner')}.>"),
+        # Media calls of the jobs it runs (answered with allow_responses).
+        subscribe=(_events(AGG_JOB)[0], RUNNER_MEDIA_FILTER, f"{inbox_prefix('runner')}.>"),
+        answers_requests=True,
     )
 
 
@@ -283,12 +296,17 @@ def _billing() -> Identity:
     )
 
 
-def _reader(name: str, purpose: str) -> Identity:
+def _drive() -> Identity:
     return Identity(
-        name=name,
-        purpose=purpose,
-        publish=(*_ensure_streams(), *_follow(EVENTS_STREAM), *_direct_get(EVENTS_STREAM)),
-        subscribe=(f"{inbox_prefix(name)}.>",),
+        name="drive",
+        purpose="project drives and their API: drive events (uploads, deletes), its file table",
+        publish=(
+            *_events(AGG_DRIVE),
+            *_ensure_streams(),
+            *_follow(EVENTS_STREAM),
+            *_direct_get(EVENTS_STREAM),
+        ),
+        subscribe=(f"{inbox_prefix('drive')}.>",),
     )
 
 
@@ -308,7 +326,7 @@ IDENTITIES: dict[str, Identity] = {
         _scheduler(),
         _runner(),
         _billing(),
-        _reader("drive", "provisions project drives (publishes no event yet)"),
+        _drive(),
         _ops(),
     )
 }
@@ -350,6 +368,8 @@ def render_authorization(password: Callable[[str], str]) -> str:
             lines.append(f"        {kind}: {{ allow: [")
             lines.extend(f"          {_quote(s)}" for s in subjects)
             lines.append("        ] }")
+        if ident.answers_requests:
+            lines.append('        allow_responses: { max: 1, expires: "20m" }')
         lines.append("      }")
         lines.append("    }")
     lines += ["  ]", "}"]

@@ -21,6 +21,8 @@ __all__ = [
     "deployment_activated_id",
     "deployment_created_id",
     "deployment_deleted_id",
+    "drive_delete_id",
+    "drive_write_id",
     "held_msg_id",
     "job_agent_started_id",
     "job_charged_id",
@@ -124,6 +126,20 @@ def deployment_activated_id(deployment_id: str, after_seq: int) -> str:
 def deployment_deleted_id(deployment_id: str) -> str:
     """``<deployment>:deleted``."""
     return f"{deployment_id}:deleted"
+
+
+# -- drive -------------------------------------------------------------------------------
+
+
+def drive_write_id(write_id: str) -> str:
+    """``drive:write:<write id>``: one write of a file (a new id per write, the same on
+    a retried publish)."""
+    return f"drive:write:{write_id}"
+
+
+def drive_delete_id(delete_id: str) -> str:
+    """``drive:delete:<delete id>``."""
+    return f"drive:delete:{delete_id}"
 
 
 # -- jobs --------------------------------------------------------------------------------

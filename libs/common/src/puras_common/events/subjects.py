@@ -15,6 +15,7 @@ from typing import Final
 
 __all__ = [
     "AGG_DEPLOYMENTS",
+    "AGG_DRIVE",
     "AGG_JOB",
     "AGG_KEY",
     "AGG_LEDGER",
@@ -29,6 +30,7 @@ __all__ = [
     "HELD_FILTER",
     "HELD_STREAM",
     "LIVE_JOB_FILTER",
+    "RUNNER_MEDIA_FILTER",
     "WORK_STREAM",
     "aggregate_filter",
     "event_aggregate",
@@ -38,6 +40,7 @@ __all__ = [
     "held_subject",
     "live_subject",
     "parse_event_subject",
+    "runner_media_subject",
     "submit_filter",
     "submit_subject",
     "work_subject",
@@ -57,6 +60,8 @@ AGG_KEY: Final = "key"
 AGG_LEDGER: Final = "ledger"
 AGG_DEPLOYMENTS: Final = "deployments"
 AGG_JOB: Final = "job"
+AGG_DRIVE: Final = "drive"
+"""A project's drive: one aggregate per project, its id the project id."""
 
 CMD_SCHEDULER_SUBMIT: Final = "cmd.scheduler.submit"
 """Submit a job (gateway -> scheduler): the prefix of :func:`submit_subject`."""
@@ -146,3 +151,16 @@ def held_project(subject: str) -> str:
     if len(parts) != 3 or parts[0] != "held":
         raise ValueError(f"not a held subject: {subject!r}")
     return parts[1]
+
+
+RUNNER_MEDIA_FILTER: Final = "rpc.runner.*.media"
+"""Media calls of running jobs (gateway -> the runner running the job; request-reply)."""
+
+
+def runner_media_subject(runner: str) -> str:
+    """``rpc.runner.<runner>.media``: where the runner that minted a job token takes that
+    job's media calls (plain NATS request-reply: a call is answered or fails, it is not
+    kept)."""
+    if not _TOKEN.match(runner):
+        raise ValueError(f"runner id {runner!r} cannot be a subject token")
+    return f"rpc.runner.{runner}.media"

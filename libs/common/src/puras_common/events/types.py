@@ -39,6 +39,10 @@ __all__ = [
     "DeploymentCreated",
     "DeploymentDeleted",
     "DeploymentEvent",
+    "DriveEvent",
+    "DriveFileWritten",
+    "DriveFilesDeleted",
+    "DriveOrigin",
     "FileBlock",
     "JobCancelled",
     "JobCharged",
@@ -653,6 +657,53 @@ class JobCharged(Event, frozen=True, kw_only=True):
     """The call and its price (the same as the ledger's charge)."""
 
 
+# -- drive -------------------------------------------------------------------------------
+
+
+class DriveOrigin(msgspec.Struct, frozen=True, kw_only=True):
+    """Which job wrote a drive file (D7)."""
+
+    job_id: str
+    """The job."""
+    skill: str
+    """The job's skill."""
+    tool: str | None = None
+    """What in the job wrote it: ``media``, ``download_url``, ``bash``, a user tool's
+    name, or ``None`` for the skill's own code (a deterministic ``run``)."""
+
+
+class DriveFileWritten(Event, frozen=True, kw_only=True):
+    """A file of the project's drive was written whole (created or replaced); subject
+    ``ev.<project>.drive.<project>``."""
+
+    type = "drive.file_written"
+    path: str
+    """The canonical drive path (:mod:`puras_common.drive_paths`)."""
+    bytes: int
+    """Its size."""
+    sha256: str
+    """Hex digest of the content ("" where the writer did not hash it)."""
+    content_type: str
+    """Sniffed from the content, else from the name."""
+    origin: DriveOrigin | None = None
+    """The job that wrote it; ``None`` for an upload through the API."""
+
+
+class DriveFilesDeleted(Event, frozen=True, kw_only=True):
+    """Files of the project's drive were deleted: ``paths`` one by one, or everything
+    under ``prefix`` (a folder; ``""`` the whole drive)."""
+
+    type = "drive.files_deleted"
+    paths: list[str] = msgspec.field(default_factory=list)
+    """Files deleted one by one (canonical paths)."""
+    prefix: str | None = None
+    """A folder (``a/b/``) whose every file went, or ``None``."""
+    deleted: int = 0
+    """How many files storage removed."""
+    origin: DriveOrigin | None = None
+    """The job that deleted them; ``None`` for the API."""
+
+
 # -- the unions --------------------------------------------------------------------------
 
 KeyEvent: TypeAlias = (
@@ -678,7 +729,9 @@ JobEvent: TypeAlias = (
     | JobTerminal
 )
 """Events of the ``job`` aggregate."""
-AnyEvent: TypeAlias = KeyEvent | LedgerEvent | DeploymentEvent | JobEvent
+DriveEvent: TypeAlias = DriveFileWritten | DriveFilesDeleted
+"""Events of the ``drive`` aggregate (one per project)."""
+AnyEvent: TypeAlias = KeyEvent | LedgerEvent | DeploymentEvent | JobEvent | DriveEvent
 """Every event type of the log; what :func:`puras_common.events.decode_event` returns."""
 
 TERMINAL_EVENTS: tuple[type[JobTerminal], ...] = (JobSucceeded, JobFailed, JobCancelled)

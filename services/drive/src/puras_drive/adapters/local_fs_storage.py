@@ -201,15 +201,21 @@ class LocalStorage:
             raise _Missing from None
         try:
             for i, name in enumerate(folder):
+                made = False
                 if create:
-                    with contextlib.suppress(FileExistsError):
+                    try:
                         os.mkdir(name, 0o700, dir_fd=fds[-1])
+                        made = True
+                    except FileExistsError:
+                        pass
                 try:
                     fds.append(_open_dir(fds[-1], name))
                 except FileNotFoundError:
                     raise _Missing from None
                 except OSError as exc:
                     raise _refusal(exc, fds[-1], "/".join(folder[: i + 1])) from None
+                if made:
+                    _hand_over_dir(fds[-2], fds[-1])
         except BaseException:
             _close_all(fds)
             raise
@@ -244,6 +250,7 @@ class LocalStorage:
             # removing it): the caller may simply try again.
             raise DriveConflict(f"a folder of {asked!r} changed while it was written") from None
         try:
+            _hand_over_file(staging_fd, temp, fds[-1])
             os.rename(temp, segments[-1], src_dir_fd=staging_fd, dst_dir_fd=fds[-1])
         except OSError as exc:
             if exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
@@ -445,3 +452,24 @@ def _prune(fds: list[int], folder: list[str]) -> None:
             os.rmdir(folder[i], dir_fd=fds[i])
         except OSError:
             return  # not empty (or already gone): so are its parents
+
+
+def _hand_over_dir(parent_fd: int, fd: int) -> None:
+    """A folder the drive just made belongs to whoever owns the folder it is in: once
+    the runner has given a project's drive to its jobs' uid, what an upload adds there is
+    theirs to read, change and delete (D8). Through the descriptor: a link a job swapped
+    in meanwhile is never followed."""
+    owner = os.fstat(parent_fd)
+    if os.geteuid() == 0:
+        os.fchown(fd, owner.st_uid, owner.st_gid)
+    os.fchmod(fd, 0o770)
+
+
+def _hand_over_file(staging_fd: int, temp: str, folder_fd: int) -> None:
+    """The staged file, before it is moved into ``folder_fd``: owned like that folder,
+    readable and writable by its owner and group (the staging area is the drive's own,
+    so nothing else can touch the name meanwhile)."""
+    owner = os.fstat(folder_fd)
+    if os.geteuid() == 0:
+        os.chown(temp, owner.st_uid, owner.st_gid, dir_fd=staging_fd, follow_symlinks=False)
+    os.chmod(temp, 0o660, dir_fd=staging_fd)

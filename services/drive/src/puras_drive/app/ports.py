@@ -6,6 +6,11 @@ holds the drive's files, with two backends: the local filesystem
 (``adapters.local_fs_storage``, the embedded default) and S3-compatible object storage
 (``adapters.s3_storage``); one contract suite runs against both
 (``tests/integration/drive/test_storage_contract.py``).
+
+The HTTP API also needs the log (:class:`DriveLog`: it appends the drive's events), the
+file table folded from them (:class:`FileIndex`, the Postgres projection) and a way to
+wait until that table shows a sequence (:class:`ProjectionWatch`): an upload answers
+once a list would show it.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
+from puras_common.events.types import DriveEvent
+from puras_drive.domain.files import DriveFile
 from puras_drive.domain.objects import FileInfo, FolderInfo, ObjectInfo, ObjectStream, StoredObject
 
-__all__ = ["DriveStorage", "DriveStore"]
+__all__ = ["DriveLog", "DriveStorage", "DriveStore", "FileIndex", "ProjectionWatch"]
 
 
 class DriveStore(Protocol):
@@ -83,4 +90,34 @@ class DriveStorage(Protocol):
     def iter_files(self, project_id: str, prefix: str) -> AsyncIterator[FileInfo]:
         """Every file under the folder ``prefix``, recursively, in path order (code
         point order, which is the bucket's UTF-8 byte order)."""
+        ...
+
+
+class DriveLog(Protocol):
+    """The project's drive subject of the event log (``ev.<project>.drive.<project>``)."""
+
+    async def append(self, project_id: str, event: DriveEvent, *, event_id: str) -> int:
+        """Store the event (a retry with the same id stores it once); its sequence."""
+        ...
+
+    async def last_seq(self, project_id: str) -> int:
+        """Sequence of the project's latest drive event (0: none yet)."""
+        ...
+
+
+class FileIndex(Protocol):
+    """The file table (``drive_files``), as the projection last committed it."""
+
+    async def get(self, project_id: str, path: str) -> DriveFile | None: ...
+
+    async def children(self, project_id: str, prefix: str) -> tuple[list[str], list[DriveFile]]:
+        """Names of the folders directly in ``prefix`` (canonical, ``""`` or ending in
+        ``/``), and the files directly in it."""
+        ...
+
+
+class ProjectionWatch(Protocol):
+    async def wait_for(self, seq: int, timeout: float) -> bool:
+        """Wait (bounded) until the file table has applied the log up to ``seq``;
+        whether it has."""
         ...

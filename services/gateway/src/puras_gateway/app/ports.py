@@ -7,6 +7,8 @@ an asyncpg connection.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -26,6 +28,8 @@ __all__ = [
     "Auditor",
     "Billing",
     "Commands",
+    "Drive",
+    "DriveReply",
     "EventLog",
     "IdempotencyStore",
     "JobEvents",
@@ -34,6 +38,8 @@ __all__ = [
     "LiveFrames",
     "LiveTail",
     "LiveViews",
+    "MediaRelay",
+    "MediaReply",
     "ProjectionWatch",
     "ReadViews",
 ]
@@ -48,6 +54,55 @@ class Commands(Protocol):
 
     async def pending_submit(self, project_id: str, job_id: str) -> SubmitJob | None:
         """A submit accepted but not admitted yet (``None``: unknown, or admitted)."""
+        ...
+
+
+@dataclass(frozen=True)
+class DriveReply:
+    """The drive service's answer, its body still streaming (``close`` when done)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: AsyncIterator[bytes]
+    close: Callable[[], Awaitable[None]]
+
+
+class Drive(Protocol):
+    """The drive service (D2-D7): the gateway forwards the drive API to it."""
+
+    async def forward(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: str,
+        headers: Mapping[str, str],
+        body: AsyncIterator[bytes] | None,
+        project_id: str | None,
+        public_base: str,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> DriveReply:
+        """Send the request for ``project_id`` (``None``: unauthenticated, a signed
+        URL's fetch); raises ``ConnectionError`` when the drive does not answer."""
+        ...
+
+
+@dataclass(frozen=True)
+class MediaReply:
+    """A runner's answer to a media call: an HTTP status and its JSON body."""
+
+    status: int
+    body: dict[str, Any]
+
+
+class MediaRelay(Protocol):
+    """Media calls go to the runner running the job (it holds the job's caps, writes its
+    drive and records its usage)."""
+
+    async def generate(
+        self, runner: str, token: str, request: dict[str, Any], timeout_s: float
+    ) -> MediaReply:
+        """Raises ``LookupError`` when no runner by that id answers, ``TimeoutError``."""
         ...
 
 

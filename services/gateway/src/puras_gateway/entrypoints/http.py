@@ -13,6 +13,7 @@ import msgspec
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from puras_common.logging import get_logger
@@ -24,6 +25,8 @@ from puras_gateway.app.admin import (
     SpendLimitBody,
 )
 from puras_gateway.app.audit import parse_settle
+from puras_gateway.app.auth import Principal
+from puras_gateway.app.ports import DriveReply
 from puras_gateway.bootstrap import Gateway
 from puras_gateway.domain.errors import ApiError
 from puras_gateway.domain.requests import (
@@ -74,6 +77,26 @@ async def _body(request: Request, limit: int) -> bytes:
 
 
 T = TypeVar("T")
+
+DRIVE_ROUTES: tuple[tuple[str, str], ...] = (
+    ("POST", "/v1/drive/upload"),
+    ("GET", "/v1/drive/list"),
+    ("GET", "/v1/drive/sign"),
+    ("POST", "/v1/drive/share"),
+    ("DELETE", "/v1/drive/object"),
+    ("GET", "/v1/drive/zip"),
+    ("GET", "/v1/drive/origin"),
+)
+"""The drive API (SPEC D2-D7), served by the drive service behind the gateway."""
+
+
+def _streamed(reply: DriveReply) -> StreamingResponse:
+    return StreamingResponse(
+        reply.body,
+        status_code=reply.status,
+        headers=dict(reply.headers),
+        background=BackgroundTask(reply.close),
+    )
 
 
 async def _optional_body(request: Request, typ: type[T]) -> T | None:
@@ -143,6 +166,47 @@ def create_app(gw: Gateway) -> FastAPI:
         if details:
             return JSON({"status": "degraded", **details})
         return JSON({"status": "ready"})
+
+    # -- drive (D2-D7) and media (S2) ---------------------------------------------------
+
+    async def _to_drive(request: Request, p: Principal | None, path: str) -> Response:
+        body = request.stream() if request.method in ("POST", "PUT") else None
+        reply = await gw.app.drive.forward(
+            p,
+            request.method,
+            path,
+            query=request.url.query,
+            headers=request.headers,
+            body=body,
+            request_base=str(request.base_url),
+        )
+        return _streamed(reply)
+
+    def _drive_route(method: str, path: str) -> None:
+        async def handler(request: Request) -> Response:
+            p = gw.app.auth.key(request.headers.get("authorization"))
+            return await _to_drive(request, p, path)
+
+        handler.__name__ = f"drive_{path.rsplit('/', 1)[-1]}"
+        app.add_api_route(path, handler, methods=[method])
+
+    for _method, _path in DRIVE_ROUTES:
+        _drive_route(_method, _path)
+
+    @app.get("/v1/drive/file/{rest:path}")
+    async def drive_file(rest: str, request: Request) -> Response:
+        # A signed URL carries its own proof (checked by the drive): no key. The path goes
+        # on as the client encoded it, so the signature is checked over the same bytes.
+        raw = request.scope.get("raw_path") or request.url.path.encode()
+        return await _to_drive(request, None, raw.decode("latin-1"))
+
+    @app.post("/v1/media/generate")
+    async def media_generate(request: Request) -> Response:
+        body = await _body(request, 1024 * 1024)
+        out = await gw.app.media.generate(
+            request.headers.get("authorization"), body, str(request.base_url)
+        )
+        return JSON(out)
 
     # -- jobs ----------------------------------------------------------------------------
 

@@ -65,8 +65,17 @@ class EgressPolicy:
     check_addresses: bool = True
     """False for a fixed allowlist of operator-chosen hosts (package indexes): those are
     trusted wherever they resolve (a mirror on a private address included)."""
+    platform: frozenset[tuple[str, int]] = frozenset()
+    """The Puras API (host, port) jobs call for media (``PURAS_RUNNER_API_URL``): always
+    reachable, wherever it is (often a private or loopback address), and nothing else
+    on that address is."""
+
+    def is_platform(self, host: str, port: int) -> bool:
+        return (host.lower().rstrip("."), port) in self.platform
 
     def check_host(self, host: str, port: int) -> None:
+        if self.is_platform(host, port):
+            return
         if self.hosts is not None and host.lower().rstrip(".") not in self.hosts:
             raise Refused(
                 f"{host} is not an allowed host here (only {', '.join(sorted(self.hosts))})"
@@ -213,8 +222,9 @@ class EgressProxy:
                 addresses.append(address)
         # Every address, not just the one used: a name with one public and one private
         # address would otherwise reach the private one on a retry.
-        for address in addresses:
-            self.policy.check_address(host, address)
+        if not self.policy.is_platform(host, port):
+            for address in addresses:
+                self.policy.check_address(host, address)
         last: Exception | None = None
         for address in addresses:
             try:

@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -51,8 +51,9 @@ from puras_common.logging import get_logger
 from puras_common.model_catalog import DEFAULT_MODEL
 from puras_common.pricing import PricingError, Registry, load_registry
 from puras_runner.app.agent_files import ResolvedAttachments, reread, resolve_attachments
-from puras_runner.app.agent_tools import Toolbox, ToolboxConfig, ToolOutput
+from puras_runner.app.agent_tools import MediaCall, Toolbox, ToolboxConfig, ToolOutput
 from puras_runner.app.attempt import Attempt
+from puras_runner.app.media import MediaCalls
 from puras_runner.app.ports import (
     Balances,
     Deployment,
@@ -65,6 +66,7 @@ from puras_runner.app.ports import (
     SecretsProvider,
     SpendBook,
 )
+from puras_runner.app.spend_guard import CapReached, SpendGuard
 from puras_runner.domain.agent.conversation import (
     AssistantBlock,
     ModelReply,
@@ -77,12 +79,13 @@ from puras_runner.domain.agent.conversation import (
     UserBlock,
     storable_reply,
 )
-from puras_runner.domain.agent.costs import cap_error, estimate_input_tokens
+from puras_runner.domain.agent.costs import estimate_input_tokens
 from puras_runner.domain.agent.errors import ProviderError, SandboxFailed
 from puras_runner.domain.agent.files import AttachmentError
 from puras_runner.domain.agent.loop import SET_OUTPUT, AgentLoop, AgentSpec, CallModel, Finish
 from puras_runner.domain.agent.routes import ModelRoutes
 from puras_runner.domain.agent.tools import offered_tools
+from puras_runner.domain.drive_changes import ToolWindow
 from puras_runner.domain.jobs import timeout_for
 from puras_runner.domain.outcome import Failed, Outcome
 
@@ -149,12 +152,17 @@ class AgenticEngine:
         spend: SpendBook | None = None,
         balances: Balances | None = None,
         clock: Clock | None = None,
+        media: MediaCalls | None = None,
     ) -> None:
         self.spend = spend
         """Per-key spend limits (Z1); ``None``: jobs with one fail before their first call."""
         self.balances = balances
         """Project balances, for projects that stop agent jobs at zero."""
         self.clock = clock or SystemClock()
+        self.guard = SpendGuard(spend, self.clock, config.spend_hold_s)
+        """The cost cap and key spend limit before each call (shared with media calls)."""
+        self.media = media
+        """The ``media`` tool's calls (``None``: media generation is not configured)."""
         self.pricing = pricing if pricing is not None else load_registry()
         """Prices the run's calls for its cost cap (billing prices them for good)."""
         self.models = models
@@ -183,8 +191,9 @@ class AgenticEngine:
         except (OSError, UnicodeDecodeError) as exc:
             return Failed(f"could not read the skill's prompt {skill.entrypoint}: {exc}")
         secrets = await self.secrets.secrets_for(job.project_id)
-        if secrets:
-            attempt.mask(secrets.values())
+        env = {**secrets, **attempt.job_env}
+        if env:
+            attempt.mask(env.values())
         sandbox = _Sandbox(
             lambda: self.sandboxes.open(
                 deployment,
@@ -192,7 +201,7 @@ class AgenticEngine:
                 job,
                 attempt=attempt.number,
                 timeout_s=timeout_s,
-                secrets=secrets,
+                secrets=env,
                 on_output=attempt.on_output,
             )
         )
@@ -214,6 +223,7 @@ class AgenticEngine:
             search=self.search,
             secrets=secrets.values(),
             config=self.config.tools,
+            media=_media_of(self.media, attempt),
         )
         run = _Run(self, attempt, spec, toolbox, sandbox)
         try:
@@ -235,6 +245,16 @@ class AgenticEngine:
             prompt = await asyncio.to_thread(_read_prompt, path)
             self._prompts[key] = prompt
         return prompt
+
+
+def _media_of(media: MediaCalls | None, attempt: Attempt) -> MediaCall | None:
+    if media is None:
+        return None
+
+    async def call(request: dict[str, Any]) -> dict[str, Any]:
+        return await media.generate(attempt, request, tool="media")
+
+    return call
 
 
 def _read_prompt(path: Path) -> str:
@@ -265,8 +285,6 @@ class _Run:
         self.sandbox = sandbox
         self.attachments = ResolvedAttachments()
         self._recorded_calls: set[tuple[int, str]] = set()
-        self.spent = 0
-        """What the run's model calls cost so far, as billing prices them (Z1)."""
         self._behind: asyncio.Future[None] | None = None
         """Records still landing, in order, while the step's tool runs (see _call_tool)."""
 
@@ -353,10 +371,10 @@ class _Run:
 
         await self._check_balance()
         worst = self._worst_case(action.request)
-        cap = self.job.max_cost_micros
-        if cap is not None and self.spent + worst > cap:
-            # Stopped before the call that could take it over: charged what it used.
-            raise _RunFailed(cap_error(self.spent, cap))
+        try:
+            self.engine.guard.check_cap(self.attempt, worst)
+        except CapReached as exc:
+            raise _RunFailed(str(exc)) from None
         usage_id = job_usage_id(job.job_id, step)
         held = await self._hold(usage_id, worst)
         client = self.engine.models.client(self.route)
@@ -369,7 +387,7 @@ class _Run:
             if isinstance(exc, ProviderError):
                 raise _RunFailed(str(exc)) from None
             raise
-        self.spent += self._price(reply.usage)
+        self.attempt.spent += self._price(reply.usage)
         response = ModelResponded(
             step=step,
             content=[_record_block(b) for b in reply.content],
@@ -405,7 +423,11 @@ class _Run:
             result = loop.set_output(call)
             output = ToolOutput(result, [TextBlock(text=_text_of(result))])
         else:
-            output = await self.toolbox.run(call)
+            started = time.time_ns()
+            try:
+                output = await self.toolbox.run(call)
+            finally:
+                self.attempt.tool_windows.append(ToolWindow(call.name, started, time.time_ns()))
         # The step's response and the call are stored, then its result, before the next
         # step starts; a stop that came during the call (an in-flight tool completes,
         # J6) is seen by the loop's next turn.
@@ -442,7 +464,7 @@ class _Run:
                     loop.model_replied(reply)
                 case UsageRecorded():
                     if event.step not in usage_steps:
-                        self.spent += self._price(event.usage)
+                        self.attempt.spent += self._price(event.usage)
                     usage_steps.add(event.step)
                 case ToolCalled():
                     self._recorded_calls.add((event.step, event.call_id))
@@ -468,7 +490,7 @@ class _Run:
         for event in history:
             if isinstance(event, ModelResponded) and event.step in seen_steps - usage_steps:
                 usage_steps.add(event.step)
-                self.spent += self._price(event.usage)
+                self.attempt.spent += self._price(event.usage)
                 await self.attempt.record(
                     self._usage(event.step, event.usage), job_usage_id(self.job.job_id, event.step)
                 )
@@ -486,44 +508,13 @@ class _Run:
 
     async def _hold(self, usage_id: str, worst: int) -> bool:
         """Reserve the call's worst case on its key's spend limit (Z1), if it has one."""
-        job, limit = self.job, self.job.spend_limit
-        if limit is None or job.key_prefix is None:
-            return False
-        book = self.engine.spend
-        if book is None:
-            raise _RunFailed("this runner cannot enforce API-key spend limits (no spend book)")
-        now = self.engine.clock.now()
-        refused = await book.reserve(
-            job.project_id,
-            job.key_prefix,
-            limit,
-            hold_id=usage_id,
-            micros=worst,
-            now=now,
-            expires_at=now + timedelta(seconds=self.engine.config.spend_hold_s),
-        )
-        if refused is not None:
-            log.info(
-                "key spend limit reached",
-                key_prefix=job.key_prefix,
-                period=limit.period,
-                spent=refused.spent,
-                limit=refused.limit,
-                call_worst_case=worst,
-            )
-            raise _RunFailed(cap_error(refused.spent, refused.limit))
-        return True
+        try:
+            return await self.engine.guard.hold(self.attempt, usage_id, worst)
+        except CapReached as exc:
+            raise _RunFailed(str(exc)) from None
 
     async def _release(self, usage_id: str) -> None:
-        job = self.job
-        if self.engine.spend is None or job.key_prefix is None:
-            return
-        try:
-            await self.engine.spend.release(
-                job.project_id, job.key_prefix, hold_id=usage_id, now=self.engine.clock.now()
-            )
-        except Exception as exc:  # the hold expires by itself
-            log.warning("could not release a spend hold", usage_id=usage_id, error=str(exc))
+        await self.engine.guard.release(self.attempt, usage_id)
 
     async def _check_balance(self) -> None:
         """A project that asked for it stops its agent jobs once its balance is at or

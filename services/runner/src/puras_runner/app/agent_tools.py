@@ -20,6 +20,7 @@ from puras_common.events.types import ContentBlock, SkillRecord, TextBlock, Tool
 from puras_common.schemas import validate_instance
 from puras_common.textsafety import escape_text
 from puras_runner.app.agent_files import file_read
+from puras_runner.app.media import MediaError
 from puras_runner.app.ports import Fetcher, SandboxSession, Search
 from puras_runner.domain import errors
 from puras_runner.domain.agent.conversation import (
@@ -47,11 +48,12 @@ MAX_RESULT_BYTES: Final = 256 * 1024
 """And the most UTF-8 it may take: the result is one event, and an event must fit a NATS
 message (1 MiB by default) with room to spare, whatever script the text is in."""
 MEDIA_NOT_CONFIGURED: Final = (
-    "media generation is not configured on this Puras server: the media endpoint "
-    "(POST /v1/media/generate) is not available yet, so no media model can be called"
+    "media generation is not configured on this Puras server, so no media model can be called"
 )
 
 SandboxGetter = Callable[[], Awaitable[SandboxSession]]
+MediaCall = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+"""One media call of the run (``app.media.MediaCalls.generate`` for its attempt)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,7 @@ class Toolbox:
         search: Search,
         secrets: Iterable[str],
         config: ToolboxConfig,
+        media: MediaCall | None = None,
     ) -> None:
         self.skill = skill
         self.route = route
@@ -100,6 +103,7 @@ class Toolbox:
         self._search = search
         self._secrets = list(secrets)
         self._config = config
+        self._media = media
 
     def offers(self, name: str) -> bool:
         return name in self._schemas
@@ -133,7 +137,7 @@ class Toolbox:
                 case "download_url":
                     return await self._download(call, args)
                 case "media":
-                    return self._text(call, MEDIA_NOT_CONFIGURED, is_error=True)
+                    return await self._media_tool(call, args)
             tool = self._user.get(call.name)
             if tool is not None:
                 return await self._user_tool(call, tool, args)
@@ -208,6 +212,16 @@ class Toolbox:
         )
         body = clip(text, max_chars)
         return self._text(call, f"URL: {page.url}\nTitle: {title or '(none)'}\n\n{body}")
+
+    async def _media_tool(self, call: ToolUse, args: dict[str, Any]) -> ToolOutput:
+        if self._media is None:
+            return self._text(call, MEDIA_NOT_CONFIGURED, is_error=True)
+        try:
+            made = await self._media(dict(args))
+        except MediaError as exc:
+            return self._text(call, f"media call failed: {exc.message}", is_error=True)
+        shown = {k: v for k, v in made.items() if k != "output_url"}
+        return self._text(call, _json(shown))
 
     async def _download(self, call: ToolUse, args: dict[str, Any]) -> ToolOutput:
         url = str(args["url"])

@@ -34,6 +34,7 @@ from puras_common.events.ids import job_log_id, job_started_id, job_terminal_id
 from puras_common.events.types import JobCharged, JobStarted
 from puras_runner.app.ports import JobEventLog, Watch
 from puras_runner.domain import errors
+from puras_runner.domain.drive_changes import ToolWindow
 from puras_runner.domain.jobs import (
     TERMINAL_EVENT_TYPES,
     log_events,
@@ -171,6 +172,21 @@ class Attempt:
         self.started_at: datetime = clock.now()
         self.cleanups: list[Cleanup] = []
         """What the engine left to tear down once the attempt is recorded (off its path)."""
+        self.spent = 0
+        """What the attempt's billable calls cost so far, as billing prices them: model
+        calls and media calls against one cost cap (Z1)."""
+        self.media_calls: int | None = None
+        """Media calls of the job so far, earlier attempts' included (``None``: not
+        counted yet; counted from the log at the first call)."""
+        self.tool_windows: list[ToolWindow] = []
+        """When each tool call of an agent run ran (which tool wrote a drive file)."""
+        self.drive_since_ns = 0
+        """When the scan of its drive began (``app.drive_changes``)."""
+        self.announced: set[str] = set()
+        """Drive paths the runner announced itself (a media output)."""
+        self.job_env: dict[str, str] = {}
+        """What the job's environment gets for the Puras API (its token, the API's
+        address): set when the attempt is registered as running."""
 
     # -- the attempt's life ----------------------------------------------------------------
 

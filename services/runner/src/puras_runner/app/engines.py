@@ -78,15 +78,18 @@ class DeterministicEngine:
                 return Failed(str(exc))
         timeout_s = timeout_for(job, skill.timeout_seconds, cfg.default_timeout_s)
         secrets = await self.secrets.secrets_for(job.project_id)
-        if secrets:
-            attempt.mask(secrets.values())
+        # The job's token and the API's address ride with the secrets (and are masked
+        # like them in its logs).
+        env = {**secrets, **attempt.job_env} if attempt.job_env else secrets
+        if env:
+            attempt.mask(env.values())
         try:
             execution = await self.processes.start(
                 prepared,
                 job,
                 attempt=attempt.number,
                 timeout_s=timeout_s,
-                secrets=secrets,
+                secrets=env,
                 on_output=attempt.on_output,
             )
         except PreparationFailed as exc:

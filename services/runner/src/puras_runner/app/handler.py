@@ -29,8 +29,10 @@ from puras_common.logging import get_logger
 from puras_common.skills import UnknownSkill, find_skill
 from puras_common.telemetry import extract_context, tracer
 from puras_runner.app.attempt import Attempt, AttemptStopped
+from puras_runner.app.drive_changes import DriveChanges
 from puras_runner.app.engines import Engine
 from puras_runner.app.ports import Deployments, JobEventLog, WorkMessage
+from puras_runner.app.running import RunningJobs
 from puras_runner.domain import errors
 from puras_runner.domain.errors import PreparationFailed
 from puras_runner.domain.jobs import (
@@ -68,7 +70,13 @@ class JobHandler:
         engines: Mapping[str, Engine],
         clock: Clock,
         config: HandlerConfig,
+        running: RunningJobs | None = None,
+        drive_changes: DriveChanges | None = None,
     ) -> None:
+        self.drive_changes = drive_changes
+        """What jobs change in their drive, announced before their end (``None``: not)."""
+        self.running = running
+        """The attempts running here, for their media calls (``None``: not tracked)."""
         self.events = events
         self.deployments = deployments
         self.engines = engines
@@ -171,9 +179,28 @@ class JobHandler:
     async def _run(self, run: Attempt) -> None:
         t0 = time.perf_counter()
         await run.open()
+        if self.running is not None:
+            run.job_env = self.running.add(run)
+        scan = None
         try:
-            outcome = await run.finish(await self._outcome(run))
+            if self.drive_changes is not None:
+                try:
+                    await run.unless_stopped(self.drive_changes.prepare(run))
+                except AttemptStopped:
+                    raise
+                except Exception as exc:
+                    outcome: Outcome = Failed(f"the project's drive could not be synced: {exc}")
+                else:
+                    scan = await self.drive_changes.begin(run)
+                    outcome = await self._outcome(run)
+            else:
+                outcome = await self._outcome(run)
+            if scan is not None and self.drive_changes is not None:
+                await self.drive_changes.finish(run, scan)
+            outcome = await run.finish(outcome)
         finally:
+            if self.running is not None:
+                self.running.remove(run)
             await run.close()
         log.info(
             "job finished",

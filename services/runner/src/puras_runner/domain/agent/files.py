@@ -18,6 +18,7 @@ from functools import cache
 from typing import Final, Literal, TypeAlias
 from urllib.parse import urlsplit
 
+from puras_common.drive_paths import DrivePathError, normalize_file_path
 from puras_common.events.types import FileBlock
 from puras_runner.domain.agent.conversation import Document, Image, ModelRoute, Text
 
@@ -362,7 +363,8 @@ def refusal_for_route(
 
 def drive_relative(path: str) -> str:
     """A drive path as the sandbox reads it: a leading ``drive/`` (or ``./drive/``)
-    stripped; raises :class:`FileRefused` for what is not a drive path."""
+    stripped, then canonical by the one normalizer (D9); raises :class:`FileRefused` for
+    what is not a drive path."""
     if "://" in path:
         raise FileRefused(
             "is a URL, not a drive path; call download_url to save it into the drive first"
@@ -374,9 +376,10 @@ def drive_relative(path: str) -> str:
         rel = rel[len("drive/") :]
     if not rel or rel.endswith("/"):
         raise FileRefused("is not a file path in the drive (such as uploads/photo.jpg)")
-    if rel.startswith("/") or ".." in rel.split("/"):
-        raise FileRefused("is outside the drive; give a path relative to the drive's root")
-    return rel
+    try:
+        return normalize_file_path(rel)
+    except DrivePathError as exc:
+        raise FileRefused(f"is refused: {exc.problem}") from None
 
 
 @dataclass(frozen=True, slots=True)

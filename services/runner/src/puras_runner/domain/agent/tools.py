@@ -77,8 +77,8 @@ _MEDIA = ToolDef(
     "media",
     "Generate media (image, video, audio) by calling a registered model. Pass a model "
     "slug (e.g. 'openai/gpt-image-2') and the inputs that model expects; they are passed "
-    "through unchanged. Returns the drive path where the file was saved plus a fresh "
-    "signed URL.",
+    "through unchanged. The output is saved in the project's drive; returns its drive "
+    "path (look at it with file_read), its kind and what the call cost.",
     {
         "type": "object",
         "properties": {
