@@ -33,7 +33,7 @@ chaos *args:
 lint:
     ruff format --check .
     ruff check .
-    mypy libs/common/src libs/bundle/src services/*/src cli/src sdk/src mcp/src tests bench scripts
+    mypy libs/common/src libs/bundle/src libs/client/src services/*/src cli/src sdk/src mcp/src tests bench scripts
 
 # Format the code
 fmt:

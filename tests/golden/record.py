@@ -4,6 +4,8 @@
     python tests/golden/record.py agents --out tests/golden/NAME.jsonl
     python tests/golden/record.py billing --out tests/golden/NAME.jsonl
     python tests/golden/record.py drive --out tests/golden/NAME.jsonl
+    python tests/golden/record.py feedback --out tests/golden/NAME.jsonl
+    python tests/golden/record.py secrets --out tests/golden/NAME.jsonl
     python tests/golden/record.py dump --nats URL --out tests/golden/NAME.jsonl
     python tests/golden/record.py expect tests/golden/NAME.jsonl
 
@@ -17,6 +19,10 @@ the run (``ledger.charged`` and ``job.cost``).
 folder; no gateway) and calls its HTTP API as the gateway does: uploads by each of D2's
 path rules, a file a job wrote (its event appended as a runner appends it), and deletes
 of a file and of a folder.
+
+``secrets`` sets, overwrites and deletes project secrets through the API, then rotates
+the stack's master key (the gateway restarted with the new key, the old one as previous)
+and re-seals them with ``/v1/admin/secrets/rotate``.
 
 ``expect`` replays the log into a throwaway nats-server and Postgres exactly as the test
 does and writes what today's code derives; read it before committing it.
@@ -372,6 +378,84 @@ def record_drive_scenario(out: Path) -> None:
     asyncio.run(expect(out))
 
 
+def secrets_scenario(stack: object, api: object) -> None:
+    """``secret.set`` (created, overwritten, re-sealed by a rotation) and ``secret.deleted``."""
+    import httpx
+
+    from puras_cli.devstack import Stack
+    from puras_common.secret_box import generate_key
+    from stackapi import Api
+
+    assert isinstance(stack, Stack)
+    assert isinstance(api, Api)
+    for name, value in (("API_KEY", "golden-one"), ("GONE", "golden-gone"), ("API_KEY", "two")):
+        put = api.http.put(f"/v1/secrets/{name}", json={"value": value})
+        assert put.status_code == 200, put.text
+    assert api.http.delete("/v1/secrets/GONE").status_code == 200
+    old = stack.secrets_key
+    stack.set_secrets_keys(generate_key(), [old])
+    stack.restart_service("gateway")
+    with httpx.Client(
+        base_url=stack.api_base,
+        headers={"Authorization": f"Bearer {stack.admin_token}"},
+        timeout=60,
+    ) as admin:
+        report = admin.post("/v1/admin/secrets/rotate").json()
+    assert report["resealed"] == 1, report
+
+
+def record_secrets_scenario(out: Path) -> None:
+    sys.path.insert(0, str(HERE.parent))
+    from stackapi import new_api, start_stack, stop_stack
+
+    stack, work = start_stack()
+    try:
+        api = new_api(stack, "golden-secrets")
+        try:
+            secrets_scenario(stack, api)
+        finally:
+            api.close()
+        asyncio.run(dump(stack.nats_url, out))
+    finally:
+        stop_stack(stack, work)
+    asyncio.run(expect(out))
+
+
+def feedback_scenario(api: object) -> None:
+    """``feedback.given``: a thumb up with a comment, an anonymous comment without a
+    thumb, and the first user's feedback given again (a thumb down)."""
+    from stackapi import PROJECT_DIR, Api
+
+    assert isinstance(api, Api)
+    assert api.push(PROJECT_DIR, notes="feedback").status_code == 200
+    job = api.run("echo", {"text": "rate me"})
+    assert job["status"] == "succeeded", job
+    for body in (
+        {"rating": 1, "comment": "spot on", "end_user_id": "user-1"},
+        {"comment": "no thumb, just a remark"},
+        {"rating": -1, "end_user_id": "user-1"},
+    ):
+        given = api.http.post(f"/v1/jobs/{job['id']}/feedback", json=body)
+        assert given.status_code == 200, given.text
+
+
+def record_feedback_scenario(out: Path) -> None:
+    sys.path.insert(0, str(HERE.parent))
+    from stackapi import new_api, start_stack, stop_stack
+
+    stack, work = start_stack()
+    try:
+        api = new_api(stack, "golden-feedback")
+        try:
+            feedback_scenario(api)
+        finally:
+            api.close()
+        asyncio.run(dump(stack.nats_url, out))
+    finally:
+        stop_stack(stack, work)
+    asyncio.run(expect(out))
+
+
 def record_scenario(out: Path) -> None:
     # The stack runs its own event loop to start: no loop may be running here.
     sys.path.insert(0, str(HERE.parent))
@@ -406,6 +490,10 @@ def main() -> None:
     bi.add_argument("--out", required=True, type=Path)
     dr = sub.add_parser("drive", help="the drive's facts: uploads, a job's file, deletes")
     dr.add_argument("--out", required=True, type=Path)
+    se = sub.add_parser("secrets", help="secrets set, overwritten, deleted, re-sealed")
+    se.add_argument("--out", required=True, type=Path)
+    fb = sub.add_parser("feedback", help="feedback on a job: given, anonymous, given again")
+    fb.add_argument("--out", required=True, type=Path)
     args = ap.parse_args()
     if args.cmd == "dump":
         asyncio.run(dump(args.nats, args.out))
@@ -417,6 +505,10 @@ def main() -> None:
         record_billing_scenario(args.out)
     elif args.cmd == "drive":
         record_drive_scenario(args.out)
+    elif args.cmd == "secrets":
+        record_secrets_scenario(args.out)
+    elif args.cmd == "feedback":
+        record_feedback_scenario(args.out)
     else:
         asyncio.run(expect(args.log))
 

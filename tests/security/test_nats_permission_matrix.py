@@ -54,7 +54,8 @@ WRITERS: list[tuple[str, set[str]]] = [
     (f"ev.{P}.ledger.{P}", {"billing"}),
     (f"ev.{P}.deployments.{P}", {"gateway"}),
     (f"ev.{P}.job.j1", {"scheduler", "runner", "billing"}),
-    (f"ev.{P}.secret.s1", set()),
+    # Project secrets (X1): sealed by the gateway, their one writer.
+    (f"ev.{P}.secret.API_KEY", {"gateway"}),
     ("work.default", {"scheduler"}),
     (f"held.{P}.j1", {"scheduler"}),
     (live_subject(P, P), {"runner"}),

@@ -116,7 +116,7 @@ async def test_a_service_writes_only_its_own_projection_checkpoints(login: Login
     billing, gateway = await login("billing"), await login("gateway")
     # Readable (a gateway waits on the ledger's checkpoint), not writable.
     names = {r["name"] for r in await billing.fetch("SELECT name FROM projection_checkpoints")}
-    assert names == {"jobs", "deployments", "keys", "ledger"}
+    assert names == {p.name for p in GATEWAY_PROJECTIONS} | {"ledger"}
     assert await billing.execute("UPDATE projection_checkpoints SET last_seq = 1000000000") == (
         "UPDATE 1"  # its own row, the ledger's, and no other
     )
@@ -233,6 +233,7 @@ async def test_a_service_cannot_switch_off_the_shared_tables_guards(login: Login
     ):
         with pytest.raises(asyncpg.RaiseError, match="only the database owner"):
             await billing.execute(sql)
-    assert await billing.fetchval("SELECT count(*) FROM projection_checkpoints") == 4
+    rows = len(GATEWAY_PROJECTIONS) + 1  # and the ledger's
+    assert await billing.fetchval("SELECT count(*) FROM projection_checkpoints") == rows
     # What the projector itself runs at every start still works.
     await ensure_projection_schema(billing, LedgerProjection(), "public")

@@ -2,10 +2,11 @@
 
 A whole stack runs a few jobs (one succeeds, two fail in user code); then every file the
 stack wrote is searched for every credential of the run: the admin token, each NATS
-identity's password, each Postgres role's password, the superuser's, and the project's
-full API key. Only the generated nats-server configuration may hold NATS passwords, and
-it is private (mode 0600). Each service's environment holds its own credentials only;
-the runner's none of Postgres.
+identity's password, each Postgres role's password, the superuser's, the secrets
+master key, and the project's full API key. Only the generated nats-server configuration
+may hold NATS passwords, and it is private (mode 0600). Each service's environment holds
+its own credentials only (the master key: the gateway's and the runners'); the runner's
+none of Postgres.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def stack() -> Iterator[Stack]:
 def _secrets(stack: Stack, api_key: str) -> dict[str, str]:
     out = {"admin token": stack.admin_token, "API key": api_key}
     out["API key secret"] = api_key.split(".", 1)[1]
+    out["secrets master key"] = stack.secrets_key
     for name in IDENTITIES:
         out[f"NATS password of {name}"] = stack.nats_password(name)
     for svc in DB_ROLES:
@@ -128,6 +130,8 @@ def test_no_credential_leaks_into_logs_files_or_responses(stack: Stack) -> None:
             mine.add(f"Postgres password of {kind}")
         if kind == "gateway":
             mine.add("admin token")
+        if kind in ("gateway", "runner"):
+            mine.add("secrets master key")  # the one that seals, the ones that open
         assert held == mine, name
         if kind == "runner":
             assert not [k for k in env if "DATABASE" in k or k.startswith("PG")], env.keys()

@@ -474,9 +474,9 @@ def test_missing_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
     with pytest.raises(PurasError, match="secret NOT_SET_ANYWHERE is not set") as ei:
         secret("NOT_SET_ANYWHERE")
-    # No API to set a secret exists yet: the message must not send the user to one.
-    assert "no project secrets yet" in str(ei.value)
-    assert "/v1/secrets" not in str(ei.value)
+    # The message says how to set it.
+    assert "PUT /v1/secrets/NOT_SET_ANYWHERE" in str(ei.value)
+    assert "puras secrets set NOT_SET_ANYWHERE" in str(ei.value)
 
 
 @pytest.mark.parametrize("name", ["lower", "1ABC", "A-B", "", "PATH/X"])

@@ -1,7 +1,9 @@
 """The gateway operations the CLI and the dev stack perform, one function each.
 
 Commands parse arguments and print; the dev stack bootstraps projects and runs the demo;
-both go through these functions so there is one place that knows each path and body.
+both go through these functions, which run the shared client's calls
+(:mod:`puras_client.calls`, the one place that knows each path and body, for the MCP
+server too).
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from puras_bundle import PackError, pack_project
 from puras_cli.client import PurasClient, PurasError, SseEvent
+from puras_client import calls
 
 __all__ = [
     "MICROS_PER_USD",
@@ -25,31 +27,30 @@ __all__ = [
     "create_project",
     "create_project_key",
     "delete_deployment",
+    "delete_secret",
+    "feedback_stats",
     "get_job",
     "grant_credits",
     "job_events",
     "list_deployments",
+    "list_feedback",
     "list_jobs",
     "list_keys",
+    "list_secrets",
     "pack",
     "push_bundle",
     "revoke_key",
+    "set_secret",
     "stream_job",
+    "submit_feedback",
     "submit_job",
     "usage",
     "usd_to_micros",
 ]
 
 MICROS_PER_USD = 1_000_000
-WAIT_MAX_S = 60
+WAIT_MAX_S = calls.WAIT_MAX_S
 """The gateway's ceiling for ``?wait=true&timeout=N`` (J4)."""
-_HTTP_SLACK_S = 15.0
-"""How much longer than the server-side wait the HTTP call may take (queueing, network)."""
-
-
-def _seg(value: str) -> str:
-    # Ids come from the command line: never let one add a path segment or a query.
-    return quote(value, safe="")
 
 
 def usd_to_micros(usd: str | Decimal | int) -> int:
@@ -83,25 +84,19 @@ def push_bundle(
     client: PurasClient, bundle: bytes, *, notes: str = "", activate: bool = True
 ) -> Any:
     """``POST /v1/deployments`` (P1) with the zip as the ``bundle`` file."""
-    return client.post(
-        "/v1/deployments",
-        files={"bundle": ("bundle.zip", bundle, "application/zip")},
-        data={"notes": notes, "activate": "true" if activate else "false"},
-        # Validation and storage of a large bundle take longer than a plain call.
-        timeout=120.0,
-    )
+    return client.call(calls.push_bundle(bundle, notes=notes, activate=activate))
 
 
 def list_deployments(client: PurasClient) -> Any:
-    return client.get("/v1/deployments")
+    return client.call(calls.list_deployments())
 
 
 def activate_deployment(client: PurasClient, deployment_id: str) -> Any:
-    return client.post(f"/v1/deployments/{_seg(deployment_id)}/activate")
+    return client.call(calls.activate_deployment(deployment_id))
 
 
 def delete_deployment(client: PurasClient, deployment_id: str) -> Any:
-    return client.delete(f"/v1/deployments/{_seg(deployment_id)}")
+    return client.call(calls.delete_deployment(deployment_id))
 
 
 # -- jobs -------------------------------------------------------------------------------
@@ -120,43 +115,63 @@ def submit_job(
     With ``wait``, a job still running after ``timeout`` seconds comes back non-terminal
     (J1); follow it with :func:`stream_job`.
     """
-    params: dict[str, str] = {}
-    http_timeout: float | None = None
-    if wait:
-        params["wait"] = "true"
-        if timeout is not None:
-            if not 1 <= timeout <= WAIT_MAX_S:
-                raise PurasError(f"--timeout must be between 1 and {WAIT_MAX_S} seconds")
-            params["timeout"] = str(timeout)
-        http_timeout = (timeout or 30) + _HTTP_SLACK_S
-    return client.request(
-        "POST",
-        "/v1/jobs",
-        json_body={"skill": skill, "inputs": dict(inputs)},
-        params=params,
-        timeout=http_timeout,
-    )
+    return client.call(calls.submit_job(skill, inputs, wait=wait, timeout=timeout))
 
 
 def get_job(client: PurasClient, job_id: str) -> Any:
-    return client.get(f"/v1/jobs/{_seg(job_id)}")
+    return client.call(calls.get_job(job_id))
 
 
 def list_jobs(client: PurasClient, *, status: str | None = None, limit: int | None = None) -> Any:
-    return client.get("/v1/jobs", params={"status": status, "limit": limit})
+    return client.call(calls.list_jobs(status=status, limit=limit))
 
 
 def job_events(client: PurasClient, job_id: str) -> Any:
-    return client.get(f"/v1/jobs/{_seg(job_id)}/events")
+    return client.call(calls.job_events(job_id))
 
 
 def stream_job(client: PurasClient, job_id: str) -> Iterator[SseEvent]:
     """The job's events as they happen, ending with the ``end`` frame (the final JobOut)."""
-    return client.stream(f"/v1/jobs/{_seg(job_id)}/stream")
+    return client.stream(calls.job_stream_path(job_id))
 
 
 def cancel_job(client: PurasClient, job_id: str) -> Any:
-    return client.post(f"/v1/jobs/{_seg(job_id)}/cancel")
+    return client.call(calls.cancel_job(job_id))
+
+
+# -- feedback (J9) ----------------------------------------------------------------------
+
+
+def submit_feedback(
+    client: PurasClient, job_id: str, *, rating: int = 0, comment: str = "", end_user_id: str = ""
+) -> Any:
+    """Upsert one end user's feedback on a job; the row as it now stands."""
+    return client.call(
+        calls.submit_feedback(job_id, rating=rating, comment=comment, end_user_id=end_user_id)
+    )
+
+
+def list_feedback(client: PurasClient, job_id: str) -> Any:
+    return client.call(calls.list_feedback(job_id))
+
+
+def feedback_stats(client: PurasClient, job_id: str) -> Any:
+    return client.call(calls.feedback_stats(job_id))
+
+
+# -- secrets (X1) -----------------------------------------------------------------------
+
+
+def list_secrets(client: PurasClient) -> Any:
+    return client.call(calls.list_secrets())
+
+
+def set_secret(client: PurasClient, name: str, value: str) -> Any:
+    return client.call(calls.set_secret(name, value))
+
+
+def delete_secret(client: PurasClient, name: str) -> Any:
+    return client.call(calls.delete_secret(name))
 
 
 # -- usage ------------------------------------------------------------------------------
@@ -172,36 +187,36 @@ def usage(
     group_by: str | None = None,
 ) -> Any:
     """``GET /v1/usage``: billed calls summed per key; the gateway checks the range."""
-    return client.get("/v1/usage", params={"from": start, "to": end, "group_by": group_by})
+    return client.call(calls.usage(start=start, end=end, group_by=group_by))
 
 
 # -- keys -------------------------------------------------------------------------------
 
 
 def create_key(client: PurasClient) -> Any:
-    return client.post("/v1/keys")
+    return client.call(calls.create_key())
 
 
 def list_keys(client: PurasClient) -> Any:
-    return client.get("/v1/keys")
+    return client.call(calls.list_keys())
 
 
 def revoke_key(client: PurasClient, prefix: str) -> Any:
-    return client.delete(f"/v1/keys/{_seg(prefix)}")
+    return client.call(calls.revoke_key(prefix))
 
 
 # -- admin (the admin token, T3) ------------------------------------------------------
 
 
 def create_project(admin: PurasClient, name: str) -> str:
-    out = admin.post("/v1/admin/projects", {"name": name})
+    out = admin.call(calls.create_project(name))
     if not isinstance(out, Mapping) or not isinstance(out.get("id"), str):
         raise PurasError(f"POST /v1/admin/projects answered without a project id: {out!r}")
     return str(out["id"])
 
 
 def create_project_key(admin: PurasClient, project_id: str) -> Mapping[str, Any]:
-    out = admin.post(f"/v1/admin/projects/{_seg(project_id)}/keys")
+    out = admin.call(calls.create_project_key(project_id))
     if not isinstance(out, Mapping) or not isinstance(out.get("key"), str):
         raise PurasError(f"POST /v1/admin/projects/{project_id}/keys answered without a key")
     return out
@@ -209,6 +224,4 @@ def create_project_key(admin: PurasClient, project_id: str) -> Mapping[str, Any]
 
 def grant_credits(admin: PurasClient, project_id: str, *, micros: int) -> Any:
     """B4. Sent as micros, computed exactly, so no float ever stands for money."""
-    if micros <= 0:
-        raise PurasError(f"the amount must be positive, got {micros} micros")
-    return admin.post(f"/v1/admin/projects/{_seg(project_id)}/credits", {"micros": micros})
+    return admin.call(calls.grant_credits(project_id, micros=micros))

@@ -7,6 +7,7 @@ Tests hand in their own environment, working directory and HTTP transport throug
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,9 @@ class CliContext:
     cwd: Path | None = None
     """Where to start looking for ``.puras/dev.env``; ``None``: the working directory."""
     transport: httpx.BaseTransport | None = None
+    tty: bool | None = None
+    """Whether a person types at stdin (a hidden prompt) or something is piped in;
+    ``None``: ask the terminal."""
     _config: CliConfig | None = field(default=None, init=False, repr=False)
 
     @property
@@ -37,6 +41,11 @@ class CliContext:
         if self._config is None:
             self._config = load_config(self.environ, self.cwd)
         return self._config
+
+    def interactive(self) -> bool:
+        if self.tty is not None:
+            return self.tty
+        return sys.stdin.isatty()
 
     def _where(self) -> str:
         dev_env = self.config.dev_env

@@ -17,6 +17,7 @@ from puras_cli.commands.dev import dev
 from puras_cli.commands.jobs import jobs
 from puras_cli.commands.keys import keys
 from puras_cli.commands.push import push
+from puras_cli.commands.secrets import secrets
 from puras_cli.commands.usage import usage
 from puras_cli.context import CliContext
 
@@ -47,7 +48,7 @@ def cli(ctx: click.Context) -> None:
         ctx.obj = CliContext()
 
 
-for _command in (push, deployments, jobs, keys, usage, admin, dev):
+for _command in (push, deployments, jobs, keys, secrets, usage, admin, dev):
     cli.add_command(_command)
 
 

@@ -1,9 +1,9 @@
 """The ``purasbackend-mcp`` stdio server: the Puras HTTP API as MCP tools.
 
 Every tool reads the config file again (``configure`` elsewhere takes effect at once),
-opens one HTTP client for the call, and turns every failure into a tool error whose
-message says what to fix. Tools for capabilities the gateway does not serve yet
-(feedback, secrets) are not registered at all: see the package README.
+opens one HTTP client for the call (the one the CLI shares, running the same
+:mod:`puras_client.calls`), and turns every failure into a tool error whose message
+says what to fix.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from puras_bundle import PackedBundle, PackError, pack_project
+from puras_client import calls
 from purasbackend_mcp import __version__
-from purasbackend_mcp.api import Api, ApiError, ApiFailure, seg
+from purasbackend_mcp.api import Api, ApiError, ApiFailure, tool_message
 from purasbackend_mcp.config import (
     Config,
     ConfigError,
@@ -41,17 +42,17 @@ from purasbackend_mcp.docs import UnknownDoc, find_page, index, pages, tokenize
 
 __all__ = ["JOB_STATUSES", "SIGN_TTL_S", "TAIL_MAX_S", "WAIT_MAX_S", "create_server", "main"]
 
-WAIT_MAX_S: Final = 60
+WAIT_MAX_S: Final = calls.WAIT_MAX_S
 """The gateway's ceiling for ``POST /v1/jobs?wait=true&timeout=N`` (J1)."""
 TAIL_MAX_S: Final = 600
 """The longest ``tail_job`` follows one job in one call."""
 LIST_MAX: Final = 200
 JOB_STATUSES: Final = ("queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL: Final = frozenset({"succeeded", "failed", "cancelled"})
+FEEDBACK_COMMENT_MAX: Final = 4000
+"""The gateway's cap on a feedback comment (J9)."""
 SIGN_TTL_S: Final = 3600
 """``drive_sign``'s default lifetime of a signed URL, the drive's own default (D4)."""
-_HTTP_SLACK_S: Final = 15.0
-"""How much longer than the server-side wait an HTTP call may take."""
 
 INSTRUCTIONS: Final = """\
 Puras is a self-hostable agentic Backend-as-a-Service: a project is a folder with
@@ -67,7 +68,9 @@ def _tool_errors() -> Iterator[None]:
     """Anticipated failures become tool errors carrying their message."""
     try:
         yield
-    except (ApiFailure, ConfigError, PackError, UnknownDoc) as exc:
+    except ApiFailure as exc:
+        raise ToolError(tool_message(exc)) from exc
+    except (ConfigError, PackError, UnknownDoc) as exc:
         raise ToolError(str(exc)) from exc
 
 
@@ -106,10 +109,10 @@ class PurasTools:
     def _api(self, cfg: Config) -> Api:
         return Api(cfg.api_base, cfg.api_key, transport=self._transport)
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _call(self, c: calls.Call) -> Any:
         cfg = _require_config()
         async with self._api(cfg) as api:
-            return await api.request(method, path, **kwargs)
+            return await api.call(c)
 
     # -- config ---------------------------------------------------------------------
 
@@ -141,9 +144,9 @@ class PurasTools:
         )
         try:
             async with self._api(cfg) as api:
-                out = await api.request("GET", "/v1/deployments", timeout=10.0)
+                out = await api.request("GET", calls.list_deployments().path, timeout=10.0)
         except ApiFailure as exc:
-            return f"{saved}. Checking it failed: {exc}"
+            return f"{saved}. Checking it failed: {tool_message(exc)}"
         deployments = out.get("deployments", []) if isinstance(out, dict) else []
         active = next((d.get("id") for d in deployments if d.get("active")), None)
         state = f"active deployment {active}" if active else "no active deployment yet"
@@ -199,13 +202,7 @@ class PurasTools:
             cfg = _require_config()
             root, bundle = await anyio.to_thread.run_sync(_pack, project_dir)
             async with self._api(cfg) as api:
-                out = await api.request(
-                    "POST",
-                    "/v1/deployments",
-                    files={"bundle": ("bundle.zip", bundle.data, "application/zip")},
-                    data={"notes": notes, "activate": "true" if activate else "false"},
-                    timeout=120.0,
-                )
+                out = await api.call(calls.push_bundle(bundle.data, notes=notes, activate=activate))
         result = dict(out) if isinstance(out, dict) else {"deployment": out}
         result["bundle"] = {
             "path": str(root),
@@ -217,7 +214,7 @@ class PurasTools:
     async def list_deployments(self) -> list[dict[str, Any]]:
         """This project's deployments, newest first, each with `active` and its skills."""
         with _tool_errors():
-            out = await self._call("GET", "/v1/deployments")
+            out = await self._call(calls.list_deployments())
         return list(out.get("deployments", [])) if isinstance(out, dict) else []
 
     async def activate_deployment(
@@ -228,7 +225,7 @@ class PurasTools:
         New jobs use it; jobs already submitted keep their deployment.
         """
         with _tool_errors():
-            out = await self._call("POST", f"/v1/deployments/{seg(deployment_id)}/activate")
+            out = await self._call(calls.activate_deployment(deployment_id))
         return dict(out) if isinstance(out, dict) else {"result": out}
 
     async def delete_deployment(
@@ -236,7 +233,7 @@ class PurasTools:
     ) -> str:
         """Delete a deployment; the active one is refused (activate another first)."""
         with _tool_errors():
-            await self._call("DELETE", f"/v1/deployments/{seg(deployment_id)}")
+            await self._call(calls.delete_deployment(deployment_id))
         return f"deleted deployment {deployment_id}"
 
     # -- jobs -----------------------------------------------------------------------
@@ -263,25 +260,16 @@ class PurasTools:
         follow it with tail_job.
         """
         notes: list[str] = []
-        params: dict[str, str] = {}
-        http_timeout: float | None = None
         if not skill.strip():
             raise ToolError("skill is empty: name a skill of the active deployment")
-        if wait:
-            waited = min(max(timeout, 1), WAIT_MAX_S)
-            if waited != timeout:
-                notes.append(
-                    f"timeout={timeout} is outside 1-{WAIT_MAX_S} s; waited at most {waited} s"
-                )
-            params = {"wait": "true", "timeout": str(waited)}
-            http_timeout = waited + _HTTP_SLACK_S
+        waited = min(max(timeout, 1), WAIT_MAX_S)
+        if wait and waited != timeout:
+            notes.append(
+                f"timeout={timeout} is outside 1-{WAIT_MAX_S} s; waited at most {waited} s"
+            )
         with _tool_errors():
             job = await self._call(
-                "POST",
-                "/v1/jobs",
-                json_body={"skill": skill.strip(), "inputs": inputs},
-                params=params,
-                timeout=http_timeout,
+                calls.submit_job(skill.strip(), inputs, wait=wait, timeout=waited if wait else None)
             )
         out = dict(job) if isinstance(job, dict) else {"job": job}
         status = out.get("status")
@@ -299,7 +287,7 @@ class PurasTools:
     ) -> dict[str, Any]:
         """One job: status, inputs, result or error, cost, timestamps."""
         with _tool_errors():
-            out = await self._call("GET", f"/v1/jobs/{seg(job_id)}")
+            out = await self._call(calls.get_job(job_id))
         return dict(out) if isinstance(out, dict) else {"job": out}
 
     async def list_jobs(
@@ -319,7 +307,7 @@ class PurasTools:
         if not 1 <= limit <= LIST_MAX:
             raise ToolError(f"limit must be between 1 and {LIST_MAX}; got {limit}")
         with _tool_errors():
-            out = await self._call("GET", "/v1/jobs", params={"status": st or None, "limit": limit})
+            out = await self._call(calls.list_jobs(status=st, limit=limit))
         return list(out.get("jobs", [])) if isinstance(out, dict) else []
 
     async def tail_job(
@@ -348,12 +336,11 @@ class PurasTools:
             )
         events: list[Any] = []
         final: Any = None
-        path = f"/v1/jobs/{seg(job_id)}"
         with _tool_errors():
             cfg = _require_config()
             async with self._api(cfg) as api:
                 with anyio.move_on_after(limit) as scope:
-                    async with aclosing(api.stream(f"{path}/stream")) as frames:
+                    async with aclosing(api.stream(calls.job_stream_path(job_id))) as frames:
                         async for frame in frames:
                             if frame.event == "end":
                                 final = _decode(frame.data)
@@ -364,7 +351,7 @@ class PurasTools:
                                 continue
                             events.append(_decode(frame.data))
                 if final is None:
-                    final = await api.request("GET", path)
+                    final = await api.call(calls.get_job(job_id))
         out: dict[str, Any] = {"job": final, "events": events}
         if scope.cancelled_caught:
             out["timed_out"] = True
@@ -390,8 +377,94 @@ class PurasTools:
         naming its status.
         """
         with _tool_errors():
-            out = await self._call("POST", f"/v1/jobs/{seg(job_id)}/cancel")
+            out = await self._call(calls.cancel_job(job_id))
         return dict(out) if isinstance(out, dict) else {"job": out}
+
+    # -- feedback -------------------------------------------------------------------
+
+    async def submit_job_feedback(
+        self,
+        job_id: Annotated[str, Field(description="A job id")],
+        rating: Annotated[
+            int, Field(description="-1 (thumbs down), 0 (no thumb) or 1 (thumbs up)")
+        ] = 0,
+        comment: Annotated[
+            str, Field(description=f"Free text, at most {FEEDBACK_COMMENT_MAX} characters")
+        ] = "",
+        end_user_id: Annotated[
+            str, Field(description="Your own id of the user giving it; empty for anonymous")
+        ] = "",
+    ) -> dict[str, Any]:
+        """Give feedback on a job's result: a thumb, a comment, or both.
+
+        One row per (job, end_user_id): calling again with the same end_user_id replaces
+        that user's feedback in place. A non-zero rating or a non-empty comment is
+        required. Returns the row: {job_id, end_user_id, rating, comment, created_at,
+        updated_at}.
+        """
+        if rating not in (-1, 0, 1):
+            raise ToolError(f"rating must be -1 (down), 0 (no thumb) or 1 (up); got {rating}")
+        if rating == 0 and not comment.strip():
+            raise ToolError(
+                "give a rating of -1 or 1, or a non-empty comment (or both); got neither"
+            )
+        with _tool_errors():
+            out = await self._call(
+                calls.submit_feedback(
+                    job_id, rating=rating, comment=comment, end_user_id=end_user_id
+                )
+            )
+        return dict(out) if isinstance(out, dict) else {"feedback": out}
+
+    async def list_job_feedback(
+        self, job_id: Annotated[str, Field(description="A job id")]
+    ) -> list[dict[str, Any]]:
+        """A job's feedback rows, newest first (one per end user)."""
+        with _tool_errors():
+            out = await self._call(calls.list_feedback(job_id))
+        return list(out.get("feedback", [])) if isinstance(out, dict) else []
+
+    async def job_feedback_stats(
+        self, job_id: Annotated[str, Field(description="A job id")]
+    ) -> dict[str, Any]:
+        """A job's feedback summed up: {up, down, count, score} with score = up - down
+        (count includes comments given without a thumb)."""
+        with _tool_errors():
+            out = await self._call(calls.feedback_stats(job_id))
+        return dict(out) if isinstance(out, dict) else {"result": out}
+
+    # -- secrets --------------------------------------------------------------------
+
+    async def list_secrets(self) -> list[dict[str, Any]]:
+        """This project's secrets: {name, created_at, updated_at} each, never a value
+        (the API does not return values)."""
+        with _tool_errors():
+            out = await self._call(calls.list_secrets())
+        return list(out.get("secrets", [])) if isinstance(out, dict) else []
+
+    async def set_secret(
+        self,
+        name: Annotated[
+            str, Field(description="^[A-Z_][A-Z0-9_]*$, e.g. OPENAI_API_KEY (an env var name)")
+        ],
+        value: Annotated[str, Field(description="The secret's value (stored encrypted)")],
+    ) -> dict[str, Any]:
+        """Create or overwrite a project secret; returns its name and times, not the value.
+
+        Jobs see it as the environment variable `name` (deterministic code, user tools
+        and bash), and its value is masked as *** in their logs and tool results.
+        """
+        with _tool_errors():
+            out = await self._call(calls.set_secret(name, value))
+        return dict(out) if isinstance(out, dict) else {"name": name}
+
+    async def delete_secret(
+        self, name: Annotated[str, Field(description="A secret's name, from list_secrets()")]
+    ) -> str:
+        """Delete a project secret; jobs started afterwards no longer see it."""
+        with _tool_errors():
+            await self._call(calls.delete_secret(name))
+        return f"deleted secret {name}"
 
     # -- drive ----------------------------------------------------------------------
 
@@ -420,14 +493,12 @@ class PurasTools:
             )
         with _tool_errors():
             try:
-                out = await self._call(
-                    "GET", "/v1/drive/sign", params={"path": path, "ttl": str(ttl)}
-                )
+                out = await self._call(calls.drive_sign(path, ttl))
             except ApiError as exc:
                 if exc.status == 404 and path.startswith("drive/"):
                     # The job's ./drive/ folder is the drive's root, not a folder in it.
                     raise ApiFailure(
-                        f"{exc}; drive paths start below ./drive/: try "
+                        f"{tool_message(exc)}; drive paths start below ./drive/: try "
                         f"{path.removeprefix('drive/')!r}"
                     ) from exc
                 raise
@@ -502,6 +573,12 @@ def create_server(*, transport: httpx.AsyncBaseTransport | None = None) -> MCPSe
     add(t.list_jobs, "list_jobs", _READ_API)
     add(t.tail_job, "tail_job", _READ_API)
     add(t.cancel_job, "cancel_job", _DESTRUCTIVE)
+    add(t.submit_job_feedback, "submit_job_feedback")
+    add(t.list_job_feedback, "list_job_feedback", _READ_API)
+    add(t.job_feedback_stats, "job_feedback_stats", _READ_API)
+    add(t.list_secrets, "list_secrets", _READ_API)
+    add(t.set_secret, "set_secret")
+    add(t.delete_secret, "delete_secret", _DESTRUCTIVE)
     add(t.drive_sign, "drive_sign", _READ_API)
     add(t.list_docs, "list_docs", _READ_ONLY)
     add(t.read_doc, "read_doc", _READ_ONLY)

@@ -26,9 +26,8 @@ def secret(name: str) -> str:
     try:
         return os.environ[name]
     except KeyError:
-        # Says what is true of this version: the secrets API (SPEC X1) is not served yet,
-        # so there is nothing a user could set and the runner injects no secrets.
         raise PurasError(
-            f"secret {name} is not set for this job: this version of Puras has no "
-            "project secrets yet (no API stores them, so the runner gives jobs none)"
+            f"secret {name} is not set for this project: set it with "
+            f"PUT /v1/secrets/{name} (or `puras secrets set {name}`); a job gets the "
+            "project's secrets as they are when it starts"
         ) from None

@@ -111,7 +111,14 @@ async def test_the_whole_flow_over_stdio(
         tools = {t.name for t in (await mcp.session.list_tools()).tools}
         assert {"configure", "push", "submit_job", "tail_job", "search_docs"} <= tools
         assert "drive_sign" in tools
-        assert not tools & {"set_secret", "submit_job_feedback"}
+        assert {
+            "submit_job_feedback",
+            "list_job_feedback",
+            "job_feedback_stats",
+            "list_secrets",
+            "set_secret",
+            "delete_secret",
+        } <= tools
 
         # configure: saved (mode 600), checked against the live API.
         text = await mcp.call(
@@ -173,6 +180,44 @@ async def test_the_whole_flow_over_stdio(
         message = await mcp.error("cancel_job", {"job_id": done["id"]})
         assert "409 job_finished" in message
         assert "succeeded" in message
+
+        # Feedback on a result: one row per end user, replaced when given again.
+        row = await mcp.call(
+            "submit_job_feedback",
+            {"job_id": done["id"], "rating": 1, "comment": "spot on", "end_user_id": "u1"},
+        )
+        assert (row["job_id"], row["rating"], row["end_user_id"]) == (done["id"], 1, "u1")
+        await mcp.call("submit_job_feedback", {"job_id": done["id"], "comment": "anonymous"})
+        await mcp.call(
+            "submit_job_feedback", {"job_id": done["id"], "rating": -1, "end_user_id": "u1"}
+        )
+        rows = await mcp.call("list_job_feedback", {"job_id": done["id"]})
+        assert [(r["end_user_id"], r["rating"]) for r in rows] == [("u1", -1), ("", 0)]
+        stats = await mcp.call("job_feedback_stats", {"job_id": done["id"]})
+        assert stats == {"up": 0, "down": 1, "count": 2, "score": -1}
+        message = await mcp.error(
+            "submit_job_feedback", {"job_id": done["id"], "comment": "x" * 4001}
+        )
+        assert "400 invalid_feedback" in message
+        message = await mcp.error("list_job_feedback", {"job_id": "not-a-job"})
+        assert "404 job_not_found" in message
+
+        # Secrets: names and times come back, never the value.
+        value = "sk-mcp-e2e-0123456789"
+        saved = await mcp.call("set_secret", {"name": "MCP_E2E_TOKEN", "value": value})
+        assert saved["name"] == "MCP_E2E_TOKEN"
+        assert value not in json.dumps(saved)
+        listed = await mcp.call("list_secrets")
+        assert [s["name"] for s in listed] == ["MCP_E2E_TOKEN"]
+        assert value not in json.dumps(listed)
+        said = await mcp.call("delete_secret", {"name": "MCP_E2E_TOKEN"})
+        assert said == "deleted secret MCP_E2E_TOKEN"
+        assert await mcp.call("list_secrets") == []
+        message = await mcp.error("delete_secret", {"name": "MCP_E2E_TOKEN"})
+        assert "404 secret_not_found" in message
+        message = await mcp.error("set_secret", {"name": "bad-name", "value": value})
+        assert "is not a secret name" in message
+        assert value not in message
 
         # Errors say what to fix.
         message = await mcp.error("submit_job", {"skill": "nope"})

@@ -123,7 +123,10 @@ def test_the_base_install_declares_no_server_package() -> None:
         r.split(">")[0].split("<")[0].split("=")[0].split("[")[0].strip()
         for r in project["dependencies"]
     }
-    assert names == {"puras-bundle", "httpx", "click"}
+    assert names == {"puras-bundle", "puras-client", "httpx", "click"}
+    # The HTTP client it shares with the MCP server needs httpx and nothing of Puras.
+    client = tomllib.loads((ROOT / "libs" / "client" / "pyproject.toml").read_text())
+    assert [r.split(">")[0] for r in client["project"]["dependencies"]] == ["httpx"]
     extras = project["optional-dependencies"]
     assert {"puras-common", "puras-gateway", "puras-billing"} <= set(extras["admin"])
     assert set(extras["devstack"]) >= {

@@ -223,11 +223,13 @@ def _container_env(container: dict[str, Any], pod_name: str = "pod-0") -> dict[s
         ref = var["valueFrom"]
         if "secretKeyRef" in ref:
             key = ref["secretKeyRef"]["key"]
-            env[var["name"]] = (
-                "postgresql://puras:5d1f0c2b@postgres:5432/puras"
-                if key == "database_url"
-                else f"k8s-test-{key}-7c9e4a13b2f8"
-            )
+            if key == "database_url":
+                env[var["name"]] = "postgresql://puras:5d1f0c2b@postgres:5432/puras"
+            elif key in ("secrets_key", "secrets_previous_keys"):
+                # A master key of project secrets is 32 bytes of base64 (secret_box).
+                env[var["name"]] = "9aMTMEoy0m4Gi7N7ZPnYkXwY4mN2Ue9bTqf1l0bZ2qc="
+            else:
+                env[var["name"]] = f"k8s-test-{key}-7c9e4a13b2f8"
         elif "fieldRef" in ref:
             env[var["name"]] = pod_name
         else:
@@ -901,7 +903,9 @@ def test_runners_and_drive_share_the_drive_volume(monkeypatch: pytest.MonkeyPatc
 
 def test_runner_pods_hold_only_the_runners_nats_identity() -> None:
     # Jobs run user code in the runner's pod: nothing there may unlock anything else. The
-    # runner's NATS password opens an identity that may publish job events only.
+    # runner's NATS password opens an identity that may publish job events only; the
+    # secrets master key opens project secrets, which the runner gives each job of their
+    # project (the sandbox keeps jobs out of the runner's environment).
     runner = _service_deployments()["runner"]
     refs = [
         (var["name"], var["valueFrom"]["secretKeyRef"])
@@ -909,10 +913,19 @@ def test_runner_pods_hold_only_the_runners_nats_identity() -> None:
         for var in c.get("env", [])
         if "secretKeyRef" in var.get("valueFrom", {})
     ]
-    assert refs == [
-        ("PURAS_RUNNER_NATS_PASSWORD", {"name": "puras-runner", "key": "nats_password"})
+    assert sorted(refs, key=lambda r: r[0]) == [
+        ("PURAS_RUNNER_NATS_PASSWORD", {"name": "puras-runner", "key": "nats_password"}),
+        ("PURAS_RUNNER_SECRETS_KEY", {"name": "puras-runner", "key": "secrets_key"}),
+        (
+            "PURAS_RUNNER_SECRETS_PREVIOUS_KEYS",
+            {"name": "puras-runner", "key": "secrets_previous_keys"},
+        ),
     ]
-    assert _secret_keys()["puras-runner"] == {"nats_password"}
+    assert _secret_keys()["puras-runner"] == {
+        "nats_password",
+        "secrets_key",
+        "secrets_previous_keys",
+    }
     for volume in _pod_spec(runner).get("volumes", []):
         assert "secret" not in volume, volume["name"]
         assert "projected" not in volume, volume["name"]

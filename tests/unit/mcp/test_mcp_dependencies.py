@@ -12,8 +12,16 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_the_package_imports_nothing_from_the_server_side() -> None:
     # What mcp and httpx bring along (anyio, pydantic) may be imported, and the stdlib-only
-    # packer it shares with the CLI; nothing else of Puras.
-    allowed = {"purasbackend_mcp", "puras_bundle", "mcp", "httpx", "anyio", "pydantic"}
+    # packer and the httpx-only HTTP client it shares with the CLI; nothing else of Puras.
+    allowed = {
+        "purasbackend_mcp",
+        "puras_bundle",
+        "puras_client",
+        "mcp",
+        "httpx",
+        "anyio",
+        "pydantic",
+    }
     src = ROOT / "mcp" / "src" / "purasbackend_mcp"
     for path in src.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -30,4 +38,6 @@ def test_the_package_imports_nothing_from_the_server_side() -> None:
         r.split(">")[0].split("<")[0].split("=")[0].strip()
         for r in requires("purasbackend-mcp") or []
     }
-    assert declared == {"puras-bundle", "mcp", "httpx"}
+    assert declared == {"puras-bundle", "puras-client", "mcp", "httpx"}
+    shared = {r.split(">")[0].strip() for r in requires("puras-client") or []}
+    assert shared == {"httpx"}

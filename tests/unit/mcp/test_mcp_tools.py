@@ -93,13 +93,17 @@ async def test_exactly_the_built_tools_are_registered() -> None:
         "list_jobs",
         "tail_job",
         "cancel_job",
+        "submit_job_feedback",
+        "list_job_feedback",
+        "job_feedback_stats",
+        "list_secrets",
+        "set_secret",
+        "delete_secret",
         "drive_sign",
         "list_docs",
         "read_doc",
         "search_docs",
     }
-    for missing in ("submit_job_feedback", "list_secrets", "set_secret"):
-        assert missing not in names
 
 
 async def test_defaults_are_the_documented_ones() -> None:
@@ -117,6 +121,13 @@ async def test_defaults_are_the_documented_ones() -> None:
     assert tools["drive_sign"]["ttl"]["default"] == 3600
     assert "default" not in tools["drive_sign"]["path"]
     assert tools["submit_agentic_job"] == tools["submit_job"] == tools["submit_function_job"]
+    feedback = tools["submit_job_feedback"]
+    assert (feedback["rating"]["default"], feedback["comment"]["default"]) == (0, "")
+    assert feedback["end_user_id"]["default"] == ""
+    assert "default" not in feedback["job_id"]
+    assert set(tools["set_secret"]) == {"name", "value"}
+    assert "default" not in tools["set_secret"]["value"]
+    assert set(tools["list_secrets"]) == set()
 
 
 # -- configure -----------------------------------------------------------------------
@@ -575,6 +586,109 @@ async def test_docs_tools() -> None:
         await call(server, "search_docs", {"query": "the a of"})
     with pytest.raises(ToolError, match="limit must be between 1 and 20"):
         await call(server, "search_docs", {"query": "job", "limit": 0})
+
+
+# -- feedback and secrets ------------------------------------------------------------
+
+ROW = {
+    "job_id": "j1",
+    "end_user_id": "u1",
+    "rating": 1,
+    "comment": "good",
+    "created_at": "2026-12-01T00:00:00Z",
+    "updated_at": "2026-12-01T00:00:00Z",
+}
+
+
+async def test_feedback_tools_call_the_job_feedback_endpoints(configured: Path) -> None:
+    def gateway(r: httpx.Request) -> httpx.Response:
+        if r.url.path.endswith("/stats"):
+            return httpx.Response(200, json={"up": 1, "down": 0, "count": 1, "score": 1})
+        if r.method == "GET":
+            return httpx.Response(200, json={"feedback": [ROW]})
+        return httpx.Response(200, json=ROW)
+
+    server, gw = server_for(gateway)
+    args = {"job_id": "j1", "rating": 1, "comment": "good", "end_user_id": "u1"}
+    assert await call(server, "submit_job_feedback", args) == ROW
+    assert (gw.last.method, gw.last.url.path) == ("POST", "/v1/jobs/j1/feedback")
+    assert json.loads(gw.last.content) == {"rating": 1, "comment": "good", "end_user_id": "u1"}
+    await call(server, "submit_job_feedback", {"job_id": "j1", "comment": "only words"})
+    assert json.loads(gw.last.content) == {"rating": 0, "comment": "only words", "end_user_id": ""}
+    assert await call(server, "list_job_feedback", {"job_id": "j1"}) == [ROW]
+    assert gw.last.url.path == "/v1/jobs/j1/feedback"
+    stats = await call(server, "job_feedback_stats", {"job_id": "j1"})
+    assert stats == {"up": 1, "down": 0, "count": 1, "score": 1}
+    assert gw.last.url.path == "/v1/jobs/j1/feedback/stats"
+    # An id never adds a path segment.
+    await call(server, "list_job_feedback", {"job_id": "../keys"})
+    assert gw.last.url.raw_path == b"/v1/jobs/..%2Fkeys/feedback"
+
+
+async def test_feedback_is_checked_before_it_is_sent(configured: Path) -> None:
+    server, gw = server_for(lambda r: httpx.Response(200, json=ROW))
+    with pytest.raises(
+        ToolError, match=r"rating must be -1 \(down\), 0 \(no thumb\) or 1 \(up\); got 2"
+    ):
+        await call(server, "submit_job_feedback", {"job_id": "j1", "rating": 2})
+    with pytest.raises(ToolError, match="or a non-empty comment"):
+        await call(server, "submit_job_feedback", {"job_id": "j1", "comment": "  "})
+    assert gw.requests == []
+
+
+async def test_feedback_errors_say_what_to_fix(configured: Path) -> None:
+    server, _ = server_for(
+        lambda r: error(404, "job_not_found", "job 'j9' not found in this project")
+    )
+    with pytest.raises(
+        ToolError,
+        match=r"POST /v1/jobs/j9/feedback failed: 404 job_not_found.*"
+        r"list_jobs\(\) shows",
+    ):
+        await call(server, "submit_job_feedback", {"job_id": "j9", "rating": -1})
+    server, _ = server_for(lambda r: error(400, "invalid_feedback", "`comment` is 5000 chars"))
+    with pytest.raises(ToolError, match=r"400 invalid_feedback: `comment` is 5000 chars \(pass"):
+        await call(server, "submit_job_feedback", {"job_id": "j1", "comment": "x" * 5000})
+
+
+async def test_secret_tools_send_the_value_in_the_body_only(configured: Path) -> None:
+    listed = [{"name": "OPENAI_API_KEY", "created_at": "t", "updated_at": "t"}]
+
+    def gateway(r: httpx.Request) -> httpx.Response:
+        if r.method == "GET":
+            return httpx.Response(200, json={"secrets": listed})
+        if r.method == "PUT":
+            return httpx.Response(200, json=listed[0])
+        return httpx.Response(200, json={"name": "OPENAI_API_KEY", "deleted": True})
+
+    server, gw = server_for(gateway)
+    assert await call(server, "list_secrets") == listed
+    assert (gw.last.method, gw.last.url.path) == ("GET", "/v1/secrets")
+    out = await call(server, "set_secret", {"name": "OPENAI_API_KEY", "value": "sk-123 secret"})
+    assert out == listed[0]
+    assert "sk-123" not in json.dumps(out)
+    assert (gw.last.method, gw.last.url.path) == ("PUT", "/v1/secrets/OPENAI_API_KEY")
+    assert json.loads(gw.last.content) == {"value": "sk-123 secret"}
+    assert "sk-123" not in str(gw.last.url)
+    said = await call(server, "delete_secret", {"name": "OPENAI_API_KEY"})
+    assert said == "deleted secret OPENAI_API_KEY"
+    assert (gw.last.method, gw.last.url.path) == ("DELETE", "/v1/secrets/OPENAI_API_KEY")
+
+
+async def test_a_bad_secret_name_is_refused_before_anything_is_sent(configured: Path) -> None:
+    server, gw = server_for(lambda r: httpx.Response(200, json={}))
+    for name in ("lower", "1ST", "A-B", "../X", ""):
+        with pytest.raises(ToolError, match="is not a secret name: use capital letters"):
+            await call(server, "set_secret", {"name": name, "value": "v"})
+        with pytest.raises(ToolError, match="is not a secret name"):
+            await call(server, "delete_secret", {"name": name})
+    assert gw.requests == []
+
+
+async def test_an_unknown_secret_says_how_to_list_them(configured: Path) -> None:
+    server, _ = server_for(lambda r: error(404, "secret_not_found", "no secret named 'X_Y'"))
+    with pytest.raises(ToolError, match=r"404 secret_not_found.*list_secrets\(\) shows"):
+        await call(server, "delete_secret", {"name": "X_Y"})
 
 
 # -- over the MCP protocol (in memory) -----------------------------------------------

@@ -8,7 +8,7 @@ import click
 
 from puras_cli import api
 from puras_cli.client import PurasError
-from puras_cli.commands import admin_audit, admin_quarantine, admin_rebuild
+from puras_cli.commands import admin_audit, admin_quarantine, admin_rebuild, admin_secrets
 from puras_cli.context import CliContext, emit
 
 __all__ = ["admin", "build_admin"]
@@ -75,4 +75,11 @@ def build_admin(extra: Iterable[click.Command] = ()) -> click.Group:
     return group
 
 
-admin = build_admin((*admin_rebuild.COMMANDS, *admin_quarantine.COMMANDS, *admin_audit.COMMANDS))
+admin = build_admin(
+    (
+        *admin_rebuild.COMMANDS,
+        *admin_quarantine.COMMANDS,
+        *admin_audit.COMMANDS,
+        *admin_secrets.COMMANDS,
+    )
+)

@@ -1,4 +1,4 @@
-"""``puras jobs submit|get|list|events|cancel`` (J1-J6)."""
+"""``puras jobs submit|get|list|events|cancel|feedback`` (J1-J6, J9)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from puras_cli.context import CliContext, emit
 __all__ = ["jobs", "parse_inputs"]
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+RATINGS = {"up": 1, "1": 1, "+1": 1, "down": -1, "-1": -1, "none": 0, "0": 0}
+"""``--rating`` as typed: a word or J9's number."""
 
 
 def parse_inputs(inputs_json: str | None, pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -142,3 +144,56 @@ def cancel(obj: CliContext, job_id: str) -> None:
     """Cancel a queued or running job."""
     with obj.api_client() as client:
         emit(api.cancel_job(client, job_id))
+
+
+@jobs.command()
+@click.argument("job_id")
+@click.option(
+    "--rating",
+    type=click.Choice(list(RATINGS)),
+    help="up (1), down (-1) or none (0: a comment without a thumb).",
+)
+@click.option("--comment", help="Free text (at most 4000 characters).")
+@click.option(
+    "--user", "end_user_id", default="", help="Your id of the user giving it (default anonymous)."
+)
+@click.option("--list", "list_rows", is_flag=True, help="Show the job's feedback, newest first.")
+@click.option("--stats", is_flag=True, help="Show {up, down, count, score} of the job.")
+@click.pass_obj
+def feedback(
+    obj: CliContext,
+    job_id: str,
+    rating: str | None,
+    comment: str | None,
+    end_user_id: str,
+    list_rows: bool,
+    stats: bool,
+) -> None:
+    """Give feedback on a job's result (one row per --user, replaced when given again),
+    or show it with --list / --stats.
+
+    \b
+      puras jobs feedback JOB_ID --rating up --comment "spot on" --user u42
+      puras jobs feedback JOB_ID --stats
+    """
+    giving = rating is not None or comment is not None
+    if sum((giving, list_rows, stats)) > 1:
+        raise click.UsageError("give feedback (--rating/--comment), or --list, or --stats")
+    with obj.api_client() as client:
+        if list_rows:
+            emit(api.list_feedback(client, job_id))
+            return
+        if stats:
+            emit(api.feedback_stats(client, job_id))
+            return
+        value = RATINGS[rating] if rating is not None else 0
+        if value == 0 and not (comment or "").strip():
+            raise click.UsageError(
+                "give --rating up|down, or a --comment (or both); --list or --stats show "
+                "the job's feedback"
+            )
+        emit(
+            api.submit_feedback(
+                client, job_id, rating=value, comment=comment or "", end_user_id=end_user_id
+            )
+        )

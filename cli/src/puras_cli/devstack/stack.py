@@ -36,6 +36,7 @@ from puras_cli.infra.pg_roles import provision_roles_sync, role_url
 from puras_cli.infra.ports import free_port
 from puras_cli.infra.postgres import PostgresServer
 from puras_common.db import DB_ROLES
+from puras_common.secret_box import generate_key
 
 __all__ = [
     "HEALTH_SERVED_BY",
@@ -110,6 +111,8 @@ _CREDENTIAL_SUFFIXES = (
     "DATABASE_PASSWORD",
     "ADMIN_TOKEN",
     "API_KEY",
+    "SECRETS_KEY",
+    "SECRETS_PREVIOUS_KEYS",
 )
 
 
@@ -119,6 +122,9 @@ def _is_credential_var(name: str) -> bool:
         return True
     return name.startswith("PURAS_") and name.endswith(_CREDENTIAL_SUFFIXES)
 
+
+_SECRETS_KEY_HOLDERS = frozenset({"gateway", "runner"})
+"""The services given the secrets master key: the one that seals, the ones that open."""
 
 _PROVIDER_PREFIXES = ("ANTHROPIC_", "OPENAI_", "GEMINI_")
 
@@ -252,6 +258,7 @@ class Stack:
         env: Mapping[str, str] | None = None,
         runners: int = 1,
         admin_token: str | None = None,
+        secrets_key: str | None = None,
         gateway_port: int = 0,
         fsync: bool = True,
         bin_dir: Path | None = None,
@@ -269,6 +276,10 @@ class Stack:
         self._drive_port = 0
         self._drive_token = secrets.token_urlsafe(32)
         self._drive_signing_secret = secrets.token_urlsafe(32)
+        # The master key of project secrets, per stack; the gateway's and the runners'
+        # alone (set_secrets_keys rotates it).
+        self._secrets_key = secrets_key or generate_key()
+        self._secrets_previous: tuple[str, ...] = ()
         self._gateway_port = gateway_port
         self._fsync = fsync
         # The venv's bin dir, not the resolved interpreter's: console scripts live there.
@@ -461,6 +472,8 @@ class Stack:
             env["PURAS_GATEWAY_ADMIN_TOKEN"] = self._admin_token
             env["PURAS_GATEWAY_DRIVE_URL"] = f"http://127.0.0.1:{self._drive_http_port()}"
             env["PURAS_GATEWAY_DRIVE_TOKEN"] = self._drive_token
+        if kind in _SECRETS_KEY_HOLDERS:
+            env.update(self._secrets_env(kind))
         if kind == "drive":
             env["PURAS_DRIVE_HTTP_HOST"] = "127.0.0.1"
             env["PURAS_DRIVE_HTTP_PORT"] = str(self._drive_http_port())
@@ -674,6 +687,28 @@ class Stack:
             raise StackError(f"{name} is already running")
         self._spawn(svc)
         self._wait_ready([svc], time.monotonic() + timeout, timeout)
+
+    @property
+    def secrets_key(self) -> str:
+        """The master key project secrets are sealed under in this stack."""
+        return self._secrets_key
+
+    def _secrets_env(self, kind: str) -> dict[str, str]:
+        prefix = f"PURAS_{kind.upper()}_"
+        return {
+            f"{prefix}SECRETS_KEY": self._secrets_key,
+            f"{prefix}SECRETS_PREVIOUS_KEYS": ",".join(self._secrets_previous),
+        }
+
+    def set_secrets_keys(self, current: str, previous: Collection[str] = ()) -> None:
+        """Give the gateways and runners these master keys from their next (re)start:
+        the steps of a key rotation (docs/operations.md)."""
+        self._secrets_key = current
+        self._secrets_previous = tuple(previous)
+        for svc in self._services.values():
+            kind = svc.name.split("-", 1)[0]
+            if kind in _SECRETS_KEY_HOLDERS:
+                svc.env.update(self._secrets_env(kind))
 
     def restart_service(self, name: str, *, timeout: float = 60.0) -> None:
         """Stop the service gracefully (SIGTERM, then SIGKILL after a grace) and start it."""

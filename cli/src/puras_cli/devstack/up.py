@@ -3,8 +3,9 @@
 Everything lives in ``<repo>/.puras/``:
 
 * ``stack/``: the stack's work dir (Postgres data, nats store, drive, runner cache, logs),
-  plus ``admin_token`` and ``project.env`` (mode 600), kept so that a restart keeps the
-  same admin token, the same dev project and, when free, the same port.
+  plus ``admin_token``, ``secrets_key`` and ``project.env`` (mode 600), kept so that a
+  restart keeps the same admin token, the project secrets readable, the same dev project
+  and, when free, the same port.
 * ``dev.env`` (mode 600): the live stack's address and credentials, written only once the
   gateway answers and removed when the stack stops, so that a ``puras`` command never
   reads the address of a stack that is not there.
@@ -32,6 +33,7 @@ from puras_cli.client import ApiError
 from puras_cli.config import format_env_file, parse_env_file, write_private_file
 from puras_cli.devstack.signals import ignoring_interrupts, terminate_as_interrupt
 from puras_cli.devstack.stack import DevProject, Stack, StackError, claim_work_dir
+from puras_common.secret_box import generate_key
 
 __all__ = ["INFRA", "DevPaths", "port_is_free", "run_up", "supervise"]
 
@@ -112,6 +114,7 @@ class DevPaths:
         self.stack_dir = self.puras_dir / "stack"
         self.dev_env = self.puras_dir / "dev.env"
         self.admin_token = self.stack_dir / "admin_token"
+        self.secrets_key = self.stack_dir / "secrets_key"
         self.project_env = self.stack_dir / "project.env"
         self.gateway_port = self.stack_dir / "gateway_port"
 
@@ -125,6 +128,19 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _secrets_key(paths: DevPaths) -> str:
+    # The master key of project secrets: a new one at each start would leave every
+    # secret set before it unreadable.
+    try:
+        key = paths.secrets_key.read_text().strip()
+    except FileNotFoundError:
+        key = ""
+    if not key:
+        key = generate_key()
+        write_private_file(paths.secrets_key, key + "\n")
+    return key
 
 
 def _admin_token(paths: DevPaths) -> str:
@@ -221,6 +237,7 @@ def run_up(
         paths.stack_dir,
         runners=runners,
         admin_token=_admin_token(paths),
+        secrets_key=_secrets_key(paths),
         gateway_port=_gateway_port(paths, port),
         progress=progress,
     )

@@ -51,8 +51,18 @@ DB_ROLES: dict[str, DbRole] = {
         DbRole(
             service="gateway",
             role="puras_gateway",
-            projections=("jobs", "deployments", "keys"),
-            tables=("jobs", "job_events", "deployments", "projects", "api_keys", "api_key_usage"),
+            projections=("jobs", "deployments", "keys", "feedback", "secrets"),
+            tables=(
+                "jobs",
+                "job_events",
+                "deployments",
+                "projects",
+                "api_keys",
+                "api_key_usage",
+                "job_feedback",
+                # Project secrets, sealed (X1): only the gateway's role reads them.
+                "secrets",
+            ),
             # The balance it shows after a grant and in the API is the ledger's.
             reads=("billing",),
         ),

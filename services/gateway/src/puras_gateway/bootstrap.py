@@ -30,6 +30,7 @@ from puras_gateway.adapters.audit import LogAuditor
 from puras_gateway.adapters.billing import BillingCommands
 from puras_gateway.adapters.commands import SchedulerCommands
 from puras_gateway.adapters.drive_proxy import HttpDrive
+from puras_gateway.adapters.feedback import FeedbackReads
 from puras_gateway.adapters.idempotency import IdempotencyKeys
 from puras_gateway.adapters.job_log import JobLog
 from puras_gateway.adapters.key_use import KeyLastUsedWriter
@@ -38,11 +39,13 @@ from puras_gateway.adapters.live_views import VIEWS_NAME, LiveViews
 from puras_gateway.adapters.media_relay import NatsMediaRelay
 from puras_gateway.adapters.projections import GATEWAY_PROJECTIONS
 from puras_gateway.adapters.read_models import ReadModels
+from puras_gateway.adapters.secrets_table import SecretsTable
 from puras_gateway.app.admin import AdminService
 from puras_gateway.app.audit import AuditService
 from puras_gateway.app.auth import Authenticator
 from puras_gateway.app.deployments import DeploymentsService
 from puras_gateway.app.drive import DriveService
+from puras_gateway.app.feedback import FeedbackService
 from puras_gateway.app.jobs import JobsService
 from puras_gateway.app.media import MediaService
 from puras_gateway.app.ports import (
@@ -51,6 +54,7 @@ from puras_gateway.app.ports import (
     Commands,
     Drive,
     EventLog,
+    FeedbackStore,
     IdempotencyStore,
     JobEvents,
     KeyUseRecorder,
@@ -58,9 +62,11 @@ from puras_gateway.app.ports import (
     MediaRelay,
     ProjectionWatch,
     ReadViews,
+    SecretStore,
 )
 from puras_gateway.app.ports import LiveViews as LiveViewsPort
 from puras_gateway.app.pricing import PricingService
+from puras_gateway.app.secrets import SecretsService
 from puras_gateway.app.usage import UsageService
 from puras_gateway.settings import GatewaySettings
 
@@ -84,6 +90,8 @@ class App:
     audit: AuditService
     drive: DriveService
     media: MediaService
+    secrets: SecretsService
+    feedback: FeedbackService
 
 
 def build(
@@ -106,25 +114,28 @@ def build(
     auditor: Auditor | None = None,
     drive: Drive | None = None,
     media: MediaRelay | None = None,
+    secrets: SecretStore | None = None,
+    feedback: FeedbackStore | None = None,
 ) -> App:
     """The use cases over the given adapters (started already)."""
     s = settings
     clock = clock or SystemClock()
+    jobs = JobsService(
+        commands=commands,
+        views=views,
+        reads=reads,
+        job_log=job_log,
+        idempotency=idempotency,
+        clock=clock,
+        ping_s=s.sse_ping_s,
+        read_wait_s=s.read_your_writes_s,
+        sync_view=sync_jobs_view,
+        live=live,
+    )
     return App(
         settings=s,
         auth=Authenticator(views.keys, s.admin_token.get_secret_value(), key_use, clock),
-        jobs=JobsService(
-            commands=commands,
-            views=views,
-            reads=reads,
-            job_log=job_log,
-            idempotency=idempotency,
-            clock=clock,
-            ping_s=s.sse_ping_s,
-            read_wait_s=s.read_your_writes_s,
-            sync_view=sync_jobs_view,
-            live=live,
-        ),
+        jobs=jobs,
         deployments=DeploymentsService(
             bus=events,
             store=bundles,
@@ -149,7 +160,34 @@ def build(
         audit=AuditService(auditor),
         drive=DriveService(drive, public_url=s.public_url, max_upload_bytes=s.max_upload_bytes),
         media=MediaService(media, drive, timeout_s=s.media_timeout_s, public_url=s.public_url),
+        secrets=SecretsService(
+            bus=events,
+            store=secrets,
+            watcher=watcher,
+            keyring=s.secrets_keyring(),
+            wait_s=s.read_your_writes_s,
+        ),
+        feedback=FeedbackService(
+            bus=events,
+            store=feedback or _NoFeedback(),
+            watcher=watcher,
+            find_job=jobs.get,
+            wait_s=s.read_your_writes_s,
+            clock=clock,
+        ),
     )
+
+
+class _NoFeedback:
+    """No feedback store wired (unit tests of other use cases): no job has feedback."""
+
+    async def list_feedback(self, project_id: str, job_id: str) -> list[dict[str, Any]]:
+        return []
+
+    async def get_feedback(
+        self, project_id: str, job_id: str, end_user_id: str
+    ) -> dict[str, Any] | None:
+        return None
 
 
 class Gateway:
@@ -217,6 +255,8 @@ class Gateway:
             auditor=LogAuditor(self.bus, s.database_dsn()),
             drive=self.drive,
             media=NatsMediaRelay(self.bus.nc),
+            secrets=SecretsTable(self.pool),
+            feedback=FeedbackReads(self.pool),
         )
         self._started = True
         log.info("gateway started", host=s.host, port=s.port)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from puras_common.manifest.requirements import RequirementsPolicy
+from puras_common.secret_box import Keyring
 from puras_common.settings import DatabaseSettings
 
 __all__ = ["GatewaySettings"]
@@ -65,6 +66,26 @@ class GatewaySettings(DatabaseSettings):
     allowed_requirement_urls: str = ""
     """URL prefixes a ``name @ <url>`` requirement may start with, comma-separated (none:
     direct URLs are refused; ``file:`` URLs always are)."""
+
+    secrets_key: SecretStr = SecretStr("")
+    """The master key project secrets are sealed under (``PURAS_SECRETS_KEY``, shared
+    with the runners and nobody else): 32 random bytes in base64. Empty: secrets are
+    listed and deleted but not set (503 ``secrets_unavailable``); the dev stack
+    generates one."""
+    secrets_previous_keys: SecretStr = SecretStr("")
+    """Keys being rotated out, comma-separated (``PURAS_SECRETS_PREVIOUS_KEYS``): what
+    they sealed still opens until ``puras admin secrets rotate`` re-sealed it."""
+
+    def secrets_keyring(self) -> Keyring:
+        """The master keys as a keyring (``SecretsKeyInvalid`` for a malformed one)."""
+        return Keyring.from_settings(
+            self.secrets_key.get_secret_value(), self.secrets_previous_keys.get_secret_value()
+        )
+
+    @model_validator(mode="after")
+    def _secrets_keys(self) -> GatewaySettings:
+        self.secrets_keyring()  # a malformed key stops the gateway at start
+        return self
 
     def requirements_policy(self) -> RequirementsPolicy:
         """What a deployment's requirements.txt may use beyond plain index requirements."""

@@ -55,7 +55,7 @@ from puras_runner.adapters.providers import ProviderEndpoint, SdkModelClients
 from puras_runner.adapters.sandbox import Sandbox, SandboxUnavailable
 from puras_runner.adapters.sandbox_session import TemplateSandboxes
 from puras_runner.adapters.search import search_from_settings
-from puras_runner.adapters.secrets import NoSecrets
+from puras_runner.adapters.secrets import LogSecrets, NoSecrets
 from puras_runner.adapters.templates import TemplatePool
 from puras_runner.adapters.venvs import BuildSandbox, VenvBuilder
 from puras_runner.adapters.workdir import Workdirs
@@ -628,7 +628,8 @@ async def start_runner(
             runner_id=runner_id,
             live=live,
             clock=clock,
-            secrets=secrets,
+            secrets=secrets
+            or LogSecrets(bus, settings.secrets_keyring(), ttl_s=settings.secrets_ttl_s),
             provider_environ=provider_environ,
             spend=KvSpendBook(bus, replicas=settings.stream_replicas),
             balances=LedgerBalances(bus),

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from puras_common.events.ids import runners_durable
 from puras_common.model_catalog import DEFAULT_MODEL, is_known_model, known_models
+from puras_common.secret_box import Keyring
 from puras_common.settings import ServiceSettings
 
 __all__ = ["RunnerSettings"]
@@ -180,6 +181,26 @@ class RunnerSettings(ServiceSettings):
     brave_api_key: SecretStr = SecretStr("")
     """Subscription token of the Brave Search API."""
 
+    # -- project secrets (X2) ------------------------------------------------------------
+
+    secrets_key: SecretStr = SecretStr("")
+    """The master key project secrets are sealed under (``PURAS_SECRETS_KEY``, the same as
+    the gateway's): 32 random bytes in base64. Empty: jobs of a project that has secrets
+    fail, saying the runner cannot open them."""
+    secrets_previous_keys: SecretStr = SecretStr("")
+    """Keys being rotated out, comma-separated (``PURAS_SECRETS_PREVIOUS_KEYS``): secrets
+    still sealed under them keep opening until ``puras admin secrets rotate`` re-sealed
+    them (docs/operations.md)."""
+    secrets_ttl_s: float = Field(default=5.0, ge=0, le=60)
+    """How long the runner reuses a project's opened secrets: a set or delete reaches
+    the jobs that start at most this long after it."""
+
+    def secrets_keyring(self) -> Keyring:
+        """The master keys as a keyring (``SecretsKeyInvalid`` for a malformed one)."""
+        return Keyring.from_settings(
+            self.secrets_key.get_secret_value(), self.secrets_previous_keys.get_secret_value()
+        )
+
     @field_validator("agent_default_model")
     @classmethod
     def _known_default(cls, v: str) -> str:
@@ -193,6 +214,11 @@ class RunnerSettings(ServiceSettings):
             raise ValueError("search_backend=searxng needs searxng_url")
         if self.search_backend == "brave" and not self.brave_api_key.get_secret_value():
             raise ValueError("search_backend=brave needs brave_api_key")
+        return self
+
+    @model_validator(mode="after")
+    def _secrets_keys(self) -> RunnerSettings:
+        self.secrets_keyring()  # a malformed key stops the runner at start, not a job
         return self
 
     @model_validator(mode="after")

@@ -9,8 +9,9 @@ subjects.
 Writers own their facts: a service may publish only the events it decides.
 
 * **gateway**: commands to the scheduler and to billing (credit grants), and the facts it
-  alone decides: projects, API keys and deployments. Never a job event: job facts come
-  from the scheduler (admission, lifecycle) and the runners (execution); nor a ledger
+  alone decides: projects, API keys, deployments and feedback on jobs (its own
+  aggregate). Never a job event: job facts come from the scheduler (admission,
+  lifecycle) and the runners (execution); nor a ledger
   event: the ledger has one writer, billing. It alone subscribes to the live frames of
   jobs (``live.*.job.*``), which it relays to attached SSE clients.
 * **scheduler**: job admission and lifecycle events, work items and held jobs; it deletes
@@ -30,6 +31,12 @@ Writers own their facts: a service may publish only the events it decides.
   scopes by subject, not by event type, so the job subjects are shared with the
   scheduler and the runners, as they are between those two). It settles each charged
   call in its key's spend window (``PURAS_SPEND``).
+* **secrets** (``ev.*.secret.*``): the gateway is their one writer (a set, a delete, a
+  re-seal by a key rotation). The events carry only ciphertext; every identity that
+  reads the log can read them, and only the gateway and the runners hold the master key
+  that opens them (settings, never the bus). A runner reads a project's secret
+  subjects by direct get (``next_by_subj`` on ``ev.<project>.secret.*``), with the
+  direct-get rights it has already.
 * **drive**: the drive's own facts (``ev.*.drive.*``: files written and deleted through
   its API), and reads the log (projects to provision, its file table's projection).
 
@@ -57,10 +64,12 @@ from puras_common.events.ids import BILLING_DURABLE, BILLING_USAGE_DURABLE, SCHE
 from puras_common.events.subjects import (
     AGG_DEPLOYMENTS,
     AGG_DRIVE,
+    AGG_FEEDBACK,
     AGG_JOB,
     AGG_KEY,
     AGG_LEDGER,
     AGG_PROJECT,
+    AGG_SECRET,
     CMD_BILLING_GRANT,
     CMD_SCHEDULER_CANCEL,
     CMD_SCHEDULER_SUBMIT,
@@ -197,6 +206,11 @@ def _gateway() -> Identity:
             # A submit not admitted yet, looked up by its subject (a read right after it).
             f"{_API}.STREAM.MSG.GET.{CMDS_STREAM}",
             *_events(AGG_PROJECT, AGG_KEY, AGG_DEPLOYMENTS),
+            # Feedback on jobs (J9): its own aggregate, never a job subject.
+            *_events(AGG_FEEDBACK),
+            # Project secrets (X1), sealed before they are recorded: the gateway is
+            # their one writer; only it and the runners hold the key that opens them.
+            *_events(AGG_SECRET),
             *_ensure_streams(),
             *_follow(EVENTS_STREAM),
             *_direct_get(EVENTS_STREAM),

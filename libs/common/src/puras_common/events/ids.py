@@ -23,6 +23,7 @@ __all__ = [
     "deployment_deleted_id",
     "drive_delete_id",
     "drive_write_id",
+    "feedback_given_id",
     "held_msg_id",
     "job_agent_started_id",
     "job_charged_id",
@@ -42,6 +43,8 @@ __all__ = [
     "project_created_id",
     "project_policy_id",
     "runners_durable",
+    "secret_deleted_id",
+    "secret_set_id",
     "work_msg_id",
 ]
 
@@ -140,6 +143,29 @@ def drive_write_id(write_id: str) -> str:
 def drive_delete_id(delete_id: str) -> str:
     """``drive:delete:<delete id>``."""
     return f"drive:delete:{delete_id}"
+
+
+# -- feedback --------------------------------------------------------------------------
+
+
+def feedback_given_id(job_id: str, request_id: str) -> str:
+    """``feedback:<job>:<request id>``: each rating is a new fact (a user may change
+    theirs), recorded once however often its publish is retried."""
+    return f"feedback:{job_id}:{request_id}"
+
+
+# -- secrets -----------------------------------------------------------------------------
+
+
+def secret_set_id(name: str, change_id: str) -> str:
+    """``secret:<name>:set:<change id>``: every set (and every re-seal by a rotation) is
+    a new fact, recorded once however often its publish is retried."""
+    return f"secret:{name}:set:{change_id}"
+
+
+def secret_deleted_id(name: str, change_id: str) -> str:
+    """``secret:<name>:deleted:<change id>`` (a name can be set and deleted again)."""
+    return f"secret:{name}:deleted:{change_id}"
 
 
 # -- jobs --------------------------------------------------------------------------------

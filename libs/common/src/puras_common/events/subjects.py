@@ -16,10 +16,12 @@ from typing import Final
 __all__ = [
     "AGG_DEPLOYMENTS",
     "AGG_DRIVE",
+    "AGG_FEEDBACK",
     "AGG_JOB",
     "AGG_KEY",
     "AGG_LEDGER",
     "AGG_PROJECT",
+    "AGG_SECRET",
     "CMDS_STREAM",
     "CMD_BILLING_FILTER",
     "CMD_BILLING_GRANT",
@@ -62,6 +64,11 @@ AGG_DEPLOYMENTS: Final = "deployments"
 AGG_JOB: Final = "job"
 AGG_DRIVE: Final = "drive"
 """A project's drive: one aggregate per project, its id the project id."""
+AGG_SECRET: Final = "secret"  # noqa: S105 - an aggregate kind, not a credential
+"""A project secret: one aggregate per name (a valid subject token as it is), so the last
+event of ``ev.<project>.secret.*`` per subject is the project's set of secrets."""
+AGG_FEEDBACK: Final = "feedback"
+"""Feedback on a job's result (J9): one aggregate per job, its id the job id."""
 
 CMD_SCHEDULER_SUBMIT: Final = "cmd.scheduler.submit"
 """Submit a job (gateway -> scheduler): the prefix of :func:`submit_subject`."""

@@ -43,11 +43,13 @@ __all__ = [
     "DriveFileWritten",
     "DriveFilesDeleted",
     "DriveOrigin",
+    "FeedbackEvent",
     "FileBlock",
     "JobCancelled",
     "JobCharged",
     "JobEvent",
     "JobFailed",
+    "JobFeedbackGiven",
     "JobLogged",
     "JobQueued",
     "JobRecord",
@@ -63,6 +65,9 @@ __all__ = [
     "ModelUsage",
     "ProjectCreated",
     "ProjectPolicySet",
+    "SecretDeleted",
+    "SecretEvent",
+    "SecretSet",
     "SkillKind",
     "SkillRecord",
     "SpendLimit",
@@ -704,6 +709,58 @@ class DriveFilesDeleted(Event, frozen=True, kw_only=True):
     """The job that deleted them; ``None`` for the API."""
 
 
+# -- feedback (aggregate id: the job id) -----------------------------------------------
+
+
+class JobFeedbackGiven(Event, frozen=True, kw_only=True):
+    """Someone rated a job's result (J9); subject ``ev.<project>.feedback.<job>``.
+
+    Its own aggregate, not the job's: feedback comes after the job ended and is no part
+    of its run (its events, its stream, its fold), and the gateway writes it while job
+    facts come only from the scheduler, the runners and billing. The latest event of an
+    ``(job, end_user_id)`` pair is that pair's feedback (J9's upsert).
+    """
+
+    type = "feedback.given"
+    end_user_id: str
+    """Who gave it, as the project's own frontend names its users ("" anonymous)."""
+    rating: int
+    """-1 (thumbs down), 0 (no thumb, a comment only) or 1 (thumbs up)."""
+    comment: str = ""
+    """Free text, capped by the gateway."""
+
+
+# -- secrets (aggregate id: the secret's name) ------------------------------------------
+
+
+class SecretSet(Event, frozen=True, kw_only=True):
+    """A project secret was created or overwritten (X1); subject
+    ``ev.<project>.secret.<name>``, so the last event of a subject is that secret.
+
+    Only the ciphertext is recorded: the value is sealed with AES-GCM under the
+    operator's master key, the project id and the name as associated data
+    (:mod:`puras_common.secret_box`), and only the gateway and the runners can open it.
+    """
+
+    type = "secret.set"
+    name: str
+    """The secret's name (``^[A-Z_][A-Z0-9_]*$``, the env var jobs see)."""
+    key_id: str
+    """Which master key sealed it (a rotation re-seals under the new one)."""
+    ciphertext: str
+    """Nonce, sealed value and tag, base64url without padding."""
+    rotated: bool = False
+    """True: the same value re-sealed under a new master key (its ``updated_at`` stays)."""
+
+
+class SecretDeleted(Event, frozen=True, kw_only=True):
+    """A project secret was deleted; jobs started after it no longer see it."""
+
+    type = "secret.deleted"
+    name: str
+    """The deleted secret's name."""
+
+
 # -- the unions --------------------------------------------------------------------------
 
 KeyEvent: TypeAlias = (
@@ -731,7 +788,13 @@ JobEvent: TypeAlias = (
 """Events of the ``job`` aggregate."""
 DriveEvent: TypeAlias = DriveFileWritten | DriveFilesDeleted
 """Events of the ``drive`` aggregate (one per project)."""
-AnyEvent: TypeAlias = KeyEvent | LedgerEvent | DeploymentEvent | JobEvent | DriveEvent
+FeedbackEvent: TypeAlias = JobFeedbackGiven
+"""Events of the ``feedback`` aggregate (one per job)."""
+SecretEvent: TypeAlias = SecretSet | SecretDeleted
+"""Events of the ``secret`` aggregate (one per secret name of a project)."""
+AnyEvent: TypeAlias = (
+    KeyEvent | LedgerEvent | DeploymentEvent | JobEvent | DriveEvent | FeedbackEvent | SecretEvent
+)
 """Every event type of the log; what :func:`puras_common.events.decode_event` returns."""
 
 TERMINAL_EVENTS: tuple[type[JobTerminal], ...] = (JobSucceeded, JobFailed, JobCancelled)

@@ -30,6 +30,8 @@ from puras_common.events.types import (
 )
 from puras_common.projection.base import Projection, RecordedEvent
 from puras_common.views.jobs import apply_job_event, public_event_type, public_payload
+from puras_gateway.adapters.feedback import FeedbackProjection
+from puras_gateway.adapters.secrets_table import SecretsProjection
 
 __all__ = ["GATEWAY_PROJECTIONS", "DeploymentsProjection", "JobsProjection", "KeysProjection"]
 
@@ -299,4 +301,6 @@ GATEWAY_PROJECTIONS: list[type[Projection]] = [
     JobsProjection,
     DeploymentsProjection,
     KeysProjection,
+    FeedbackProjection,
+    SecretsProjection,
 ]

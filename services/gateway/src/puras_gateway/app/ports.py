@@ -31,6 +31,7 @@ __all__ = [
     "Drive",
     "DriveReply",
     "EventLog",
+    "FeedbackStore",
     "IdempotencyStore",
     "JobEvents",
     "JobTail",
@@ -42,6 +43,8 @@ __all__ = [
     "MediaReply",
     "ProjectionWatch",
     "ReadViews",
+    "SecretStore",
+    "StoredSecret",
 ]
 
 
@@ -242,6 +245,18 @@ class ReadViews(Protocol):
         ...
 
 
+class FeedbackStore(Protocol):
+    """The feedback rows of jobs (J9), scoped by project."""
+
+    async def list_feedback(self, project_id: str, job_id: str) -> list[dict[str, Any]]:
+        """The job's rows, newest first."""
+        ...
+
+    async def get_feedback(
+        self, project_id: str, job_id: str, end_user_id: str
+    ) -> dict[str, Any] | None: ...
+
+
 class IdempotencyStore(Protocol):
     async def claim(
         self, project_id: str, idempotency_key: str, new_job_id: str, body: str
@@ -254,3 +269,29 @@ class KeyUseRecorder(Protocol):
     def due(self, prefix: str, now_mono: float) -> bool: ...
 
     async def record(self, prefix: str, at: datetime) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSecret:
+    """A project secret as the gateway's table holds it: sealed (X1)."""
+
+    project_id: str
+    name: str
+    key_id: str
+    ciphertext: str
+    created_at: datetime
+    updated_at: datetime
+    last_seq: int
+    """Sequence of its last event (the expected last one when a rotation re-seals it)."""
+
+
+class SecretStore(Protocol):
+    """The projected secrets: by project, and across projects for a key rotation."""
+
+    async def of_project(self, project_id: str) -> list[StoredSecret]: ...
+
+    async def get(self, project_id: str, name: str) -> StoredSecret | None: ...
+
+    async def sealed_elsewhere(self, key_id: str) -> list[StoredSecret]:
+        """Every secret not sealed under ``key_id``."""
+        ...

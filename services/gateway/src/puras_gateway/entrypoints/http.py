@@ -27,8 +27,10 @@ from puras_gateway.app.admin import (
 from puras_gateway.app.audit import parse_settle
 from puras_gateway.app.auth import Principal
 from puras_gateway.app.ports import DriveReply
+from puras_gateway.app.secrets import MAX_SECRET_BODY_BYTES
 from puras_gateway.bootstrap import Gateway
 from puras_gateway.domain.errors import ApiError
+from puras_gateway.domain.feedback import MAX_FEEDBACK_BODY_BYTES, parse_feedback
 from puras_gateway.domain.requests import (
     check_text_field,
     parse_bool,
@@ -249,6 +251,22 @@ def create_app(gw: Gateway) -> FastAPI:
         p = gw.app.auth.key(request.headers.get("authorization"))
         return JSON(await gw.app.jobs.cancel(p, job_id, s.cancel_wait_s))
 
+    @app.post("/v1/jobs/{job_id}/feedback")
+    async def give_feedback(job_id: str, request: Request) -> Response:
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        fb = parse_feedback(await _body(request, MAX_FEEDBACK_BODY_BYTES))
+        return JSON(await gw.app.feedback.give(p, job_id, fb))
+
+    @app.get("/v1/jobs/{job_id}/feedback")
+    async def list_feedback(job_id: str, request: Request) -> Response:
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.app.feedback.list(p, job_id))
+
+    @app.get("/v1/jobs/{job_id}/feedback/stats")
+    async def feedback_stats(job_id: str, request: Request) -> Response:
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.app.feedback.stats(p, job_id))
+
     @app.get("/v1/jobs/{job_id}/stream")
     async def job_stream(job_id: str, request: Request) -> Response:
         p = gw.app.auth.key(request.headers.get("authorization"))
@@ -377,6 +395,24 @@ def create_app(gw: Gateway) -> FastAPI:
         p = gw.app.auth.key(request.headers.get("authorization"))
         return JSON(await gw.app.usage.report(p, request.query_params))
 
+    # -- secrets (X1): names only, never a value ------------------------------------------
+
+    @app.get("/v1/secrets")
+    async def list_secrets(request: Request) -> Response:
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.app.secrets.list(p.project_id))
+
+    @app.put("/v1/secrets/{name}")
+    async def set_secret(name: str, request: Request) -> Response:
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        raw = await _body(request, MAX_SECRET_BODY_BYTES)
+        return JSON(await gw.app.secrets.set(p.project_id, name, raw))
+
+    @app.delete("/v1/secrets/{name}")
+    async def delete_secret(name: str, request: Request) -> Response:
+        p = gw.app.auth.key(request.headers.get("authorization"))
+        return JSON(await gw.app.secrets.delete(p.project_id, name))
+
     # -- pricing (public, T1) ------------------------------------------------------------
 
     @app.get("/v1/pricing")
@@ -402,6 +438,12 @@ def create_app(gw: Gateway) -> FastAPI:
         gw.app.auth.admin(request.headers.get("authorization"))
         body = parse_json_body(await _body(request, 64 * 1024), GrantBody)
         return JSON(await gw.app.admin.grant(project_id, body))
+
+    @app.post("/v1/admin/secrets/rotate")
+    async def admin_rotate_secrets(request: Request) -> Response:
+        # Re-seals every secret under PURAS_SECRETS_KEY (docs/operations.md).
+        gw.app.auth.admin(request.headers.get("authorization"))
+        return JSON(await gw.app.secrets.rotate())
 
     @app.post("/v1/admin/audit")
     async def admin_audit(request: Request) -> Response:

@@ -88,6 +88,7 @@ from puras_runner.domain.agent.tools import offered_tools
 from puras_runner.domain.drive_changes import ToolWindow
 from puras_runner.domain.jobs import timeout_for
 from puras_runner.domain.outcome import Failed, Outcome
+from puras_runner.domain.secrets import SecretsUnavailable
 
 __all__ = ["AgentConfig", "AgenticEngine"]
 
@@ -190,7 +191,10 @@ class AgenticEngine:
             system = await self._system_prompt(deployment, skill)
         except (OSError, UnicodeDecodeError) as exc:
             return Failed(f"could not read the skill's prompt {skill.entrypoint}: {exc}")
-        secrets = await self.secrets.secrets_for(job.project_id)
+        try:
+            secrets = await self.secrets.secrets_for(job.project_id)
+        except SecretsUnavailable as exc:
+            return Failed(str(exc))
         env = {**secrets, **attempt.job_env}
         if env:
             attempt.mask(env.values())

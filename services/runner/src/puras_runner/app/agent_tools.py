@@ -47,6 +47,8 @@ ceiling. Beyond it the text is cut with a note."""
 MAX_RESULT_BYTES: Final = 256 * 1024
 """And the most UTF-8 it may take: the result is one event, and an event must fit a NATS
 message (1 MiB by default) with room to spare, whatever script the text is in."""
+BASH_TAIL_BYTES: Final = 8 * 1024
+"""What a bash call returns of its output, its last bytes (``tool_host.BASH_OUTPUT_BYTES``)."""
 MEDIA_NOT_CONFIGURED: Final = (
     "media generation is not configured on this Puras server, so no media model can be called"
 )
@@ -148,18 +150,23 @@ class Toolbox:
     # -- results -------------------------------------------------------------------------
 
     def _mask(self, text: str) -> str:
-        keep = len(text)
-        if keep > MAX_RESULT_CHARS:
-            keep = MAX_RESULT_CHARS
         # What a tool printed or returned may hold NUL or lone surrogates (Z9).
         text = escape_text(text)
+        # Masked before it is cut, so a value straddling the cut is masked whole; what
+        # remains of one cut in half is masked too.
+        if self._secrets:
+            text = errors.mask_secrets(text, self._secrets)
+        keep = min(len(text), MAX_RESULT_CHARS)
         if len(text[:keep].encode()) > MAX_RESULT_BYTES:
             # Cut at the byte cap, on a character boundary.
             keep = len(text.encode()[:MAX_RESULT_BYTES].decode("utf-8", "ignore"))
         if keep < len(text):
             cut = len(text) - keep
-            text = text[:keep] + f"\n[... {cut} more characters not shown]"
-        return errors.mask_secrets(text, self._secrets) if self._secrets else text
+            head = text[:keep]
+            if self._secrets:
+                head = errors.mask_cut_end(head, self._secrets)
+            text = head + f"\n[... {cut} more characters not shown]"
+        return text
 
     def _text(self, call: ToolUse, text: str, *, is_error: bool = False) -> ToolOutput:
         text = self._mask(text)
@@ -173,10 +180,14 @@ class Toolbox:
         timeout = bash_timeout(args)
         sandbox = await self._sandbox()
         done = await sandbox.bash(str(args["command"]), float(timeout))
+        output = done.output
+        if self._secrets and len(output.encode()) >= BASH_TAIL_BYTES - 3:
+            # Only the output's tail comes back: its start may be the end of a secret.
+            output = errors.mask_cut_start(output, self._secrets)
         head = f"exit code: {done.exit_code}"
         if done.timed_out:
             head += f" (killed: the command ran past its {timeout} s timeout)"
-        return self._text(call, f"{head}\n{done.output}", is_error=done.timed_out)
+        return self._text(call, f"{head}\n{output}", is_error=done.timed_out)
 
     async def _file_read(self, call: ToolUse, args: dict[str, Any]) -> ToolOutput:
         sandbox = await self._sandbox()

@@ -271,7 +271,9 @@ class Attempt:
             return
         values = self._secrets
         self._flusher.collector = LogCollector(
-            self._max_log_bytes, mask=lambda line: errors.mask_secrets(line, values)
+            self._max_log_bytes,
+            mask=lambda line: errors.mask_secrets(line, values),
+            mask_cut=lambda line: errors.mask_cut_end(line, values),
         )
 
     def on_output(self, stream: Stream, data: bytes) -> None:

@@ -23,6 +23,7 @@ from puras_runner.app.ports import Deployment, ProcessEngine, SecretsProvider
 from puras_runner.domain.errors import PreparationFailed
 from puras_runner.domain.jobs import cpu_limits, timeout_for
 from puras_runner.domain.outcome import Failed, Outcome, RunLimits, decide_outcome
+from puras_runner.domain.secrets import SecretsUnavailable
 
 __all__ = ["DeterministicEngine", "Engine", "ProcessConfig"]
 
@@ -77,7 +78,10 @@ class DeterministicEngine:
             except PreparationFailed as exc:
                 return Failed(str(exc))
         timeout_s = timeout_for(job, skill.timeout_seconds, cfg.default_timeout_s)
-        secrets = await self.secrets.secrets_for(job.project_id)
+        try:
+            secrets = await self.secrets.secrets_for(job.project_id)
+        except SecretsUnavailable as exc:
+            return Failed(str(exc))
         # The job's token and the API's address ride with the secrets (and are masked
         # like them in its logs).
         env = {**secrets, **attempt.job_env} if attempt.job_env else secrets

@@ -24,7 +24,10 @@ __all__ = [
     "format_seconds",
     "import_error",
     "lost_process_error",
+    "mask_cut_end",
+    "mask_cut_start",
     "mask_secrets",
+    "masked_forms",
     "memory_error",
     "output_schema_error",
     "process_limit_note",
@@ -218,14 +221,61 @@ def venv_error(what: str, exit_code: int, output_tail: str) -> str:
     return f"{text}:\n{tail}" if tail else text
 
 
+def masked_forms(values: Iterable[str]) -> list[str]:
+    """What masking looks for: each value, and each line of a value that spans lines
+    (a PEM key, a JSON credential), longest first.
+
+    Logs are masked line by line, so a value printed across lines only ever shows there
+    one line at a time; its lines are masked wherever they appear, as CI systems mask a
+    multi-line secret's.
+    """
+    forms: set[str] = set()
+    for value in values:
+        forms.add(value)
+        if "\n" in value or "\r" in value:
+            forms.update(line.strip() for line in value.splitlines())
+    return sorted((f for f in forms if len(f) >= MIN_MASKED_SECRET_CHARS), key=len, reverse=True)
+
+
 def mask_secrets(text: str, values: Iterable[str]) -> str:
     """``text`` with every occurrence of a secret value replaced by ``***`` (X2).
 
-    Longer values are masked first so a value containing another one is masked whole.
+    Longer values are masked first so a value containing another one is masked whole;
+    a value that spans lines is also masked line by line (:func:`masked_forms`).
     """
-    for value in sorted(
-        {v for v in values if len(v) >= MIN_MASKED_SECRET_CHARS}, key=len, reverse=True
-    ):
+    for value in masked_forms(values):
         if value in text:
             text = text.replace(value, "***")
+    return text
+
+
+def mask_cut_end(text: str, values: Iterable[str]) -> str:
+    """``text`` that was cut short (a log at its cap) with a trailing start of a secret
+    value masked too: what was cut off cannot be the rest of it, but the start alone is
+    part of the secret all the same."""
+    for value in masked_forms(values):
+        head = value[:MIN_MASKED_SECRET_CHARS]
+        # Only the last len(value) - 1 characters can hold a start cut short.
+        at = text.find(head, max(0, len(text) - len(value) + 1))
+        while at != -1:
+            if value.startswith(text[at:]):
+                return text[:at] + "***"
+            at = text.find(head, at + 1)
+    return text
+
+
+def mask_cut_start(text: str, values: Iterable[str]) -> str:
+    """``text`` whose start was cut off (the tail of an output) with a leading end of a
+    secret value masked too (the mirror of :func:`mask_cut_end`)."""
+    for value in masked_forms(values):
+        tail = value[-MIN_MASKED_SECRET_CHARS:]
+        # Only the first len(value) - 1 characters can hold an end cut short; the
+        # longest such end is the one found last from the right.
+        window = text[: len(value) - 1]
+        at = window.rfind(tail)
+        while at != -1:
+            end = at + MIN_MASKED_SECRET_CHARS
+            if value.endswith(text[:end]):
+                return "***" + text[end:]
+            at = window.rfind(tail, 0, end - 1)
     return text

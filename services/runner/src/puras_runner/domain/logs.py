@@ -41,11 +41,20 @@ def _decode(raw: bytes) -> str:
 class LogCollector:
     """Splits output into lines, keeps at most ``max_bytes`` of it, hands out batches."""
 
-    def __init__(self, max_bytes: int, mask: Callable[[str], str] | None = None) -> None:
+    def __init__(
+        self,
+        max_bytes: int,
+        mask: Callable[[str], str] | None = None,
+        mask_cut: Callable[[str], str] | None = None,
+    ) -> None:
+        """``mask`` is applied to every whole line (a chunk boundary inside a line never
+        reaches it: lines are joined first); ``mask_cut`` also to a line the cap cut
+        short, whose end may be the start of a secret."""
         if max_bytes < 0:
             raise ValueError("max_bytes must be >= 0")
         self._budget = max_bytes
         self._mask = mask
+        self._mask_cut = mask_cut
         self._partial: dict[Stream, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
         self._ready: list[LogBatch] = []
         self.kept_bytes = 0
@@ -74,20 +83,22 @@ class LogCollector:
         if b"\n" not in data:
             if self.truncated and buf:
                 # Nothing more will ever be added to this line: it is complete as is.
-                self._add(stream, [bytes(buf)])
+                self._add(stream, [bytes(buf)], cut=True)
                 buf.clear()
             return
         *complete, rest = bytes(buf).split(b"\n")
         buf[:] = rest
-        if self.truncated and buf:
-            complete.append(bytes(buf))
-            buf.clear()
         self._add(stream, complete)
+        if self.truncated and buf:
+            self._add(stream, [bytes(buf)], cut=True)
+            buf.clear()
 
-    def _add(self, stream: Stream, raw_lines: list[bytes]) -> None:
+    def _add(self, stream: Stream, raw_lines: list[bytes], *, cut: bool = False) -> None:
         lines = [_decode(r) for r in raw_lines]
         if self._mask is not None:
             lines = [self._mask(line) for line in lines]
+        if cut and self._mask_cut is not None:
+            lines = [self._mask_cut(line) for line in lines]
         if self._ready and self._ready[-1].stream == stream:
             self._ready[-1].lines.extend(lines)
         else:
