@@ -178,6 +178,8 @@ class Attempt:
         self.media_calls: int | None = None
         """Media calls of the job so far, earlier attempts' included (``None``: not
         counted yet; counted from the log at the first call)."""
+        self.media_lock = asyncio.Lock()
+        """Numbers the attempt's media calls one at a time (they may run concurrently)."""
         self.tool_windows: list[ToolWindow] = []
         """When each tool call of an agent run ran (which tool wrote a drive file)."""
         self.drive_since_ns = 0

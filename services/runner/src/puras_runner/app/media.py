@@ -120,7 +120,6 @@ class MediaCalls:
         self.spend = spend
         self.files = files
         self.scratch = scratch
-        self._counters: dict[str, asyncio.Lock] = {}
 
     async def generate(
         self, attempt: Attempt, request: Mapping[str, Any], *, tool: str | None
@@ -255,16 +254,12 @@ class MediaCalls:
     async def _next_call(self, attempt: Attempt) -> int:
         """The job's next media call number, counting earlier attempts' (their usage is
         billed; a number used twice would be deduplicated away)."""
-        lock = self._counters.setdefault(attempt.job.job_id, asyncio.Lock())
-        async with lock:
+        async with attempt.media_lock:
             if attempt.media_calls is None:
                 history = await attempt.events.history(attempt.job)
                 attempt.media_calls = sum(isinstance(e, MediaUsageRecorded) for e in history)
             attempt.media_calls += 1
             return attempt.media_calls
-
-    def forget(self, job_id: str) -> None:
-        self._counters.pop(job_id, None)
 
 
 MAX_RECORDED_TEXT: Final = 2048

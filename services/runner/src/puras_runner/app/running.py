@@ -71,6 +71,3 @@ class RunningJobs:
         ):
             raise InvalidJobToken("job token is not valid: its job is not running any more")
         return attempt
-
-    def __len__(self) -> int:
-        return len(self._running)
