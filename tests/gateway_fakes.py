@@ -4,9 +4,11 @@ command queue is held to the NATS adapter's behaviour by
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import msgspec
 
 from puras_common.events.base import Envelope
@@ -15,7 +17,7 @@ from puras_common.events.recorded import RecordedEvent
 from puras_common.events.types import DeploymentActivated, DeploymentCreated, JobQueued, JobRecord
 from puras_common.views.deployments import DeploymentsView
 from puras_common.views.keys import KeysView
-from puras_gateway.bootstrap import App, build
+from puras_gateway.bootstrap import App, Gateway, build
 from puras_gateway.domain.job_events import JobEvent
 from puras_gateway.domain.requests import Cursor, ListParams
 from puras_gateway.domain.usage_query import UsageQuery
@@ -30,6 +32,8 @@ __all__ = [
     "FakeTail",
     "FixedClock",
     "Unused",
+    "client_for",
+    "gateway",
     "job_reads_gateway",
 ]
 
@@ -138,6 +142,9 @@ class FakeReadViews:
     async def list_keys(self, project_id: str) -> list[dict[str, Any]]:
         return []
 
+    async def list_projects(self) -> list[dict[str, Any]]:
+        return []
+
     async def balance(self, project_id: str) -> int:
         return 0
 
@@ -224,3 +231,31 @@ def job_reads_gateway(project_id: str, queue: FakeCommands, log: FakeJobLog) -> 
         watcher=Unused(),
         clock=FixedClock(),
     )
+
+
+def gateway(settings: GatewaySettings) -> Gateway:
+    """A gateway whose use cases run over the fakes (no lifespan: nothing to connect)."""
+    gw = Gateway(settings)
+    gw.app = build(
+        settings,
+        events=Unused(),
+        commands=FakeCommands(),
+        views=FakeLiveViews(),
+        reads=FakeReadViews(),
+        job_log=Unused(),
+        idempotency=None,
+        billing=Unused(),
+        bundles=Unused(),
+        watcher=Unused(),
+        clock=FixedClock(),
+    )
+    return gw
+
+
+async def client_for(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real HTTP app over :func:`gateway`, in process."""
+    from puras_gateway.entrypoints.http import create_app
+
+    transport = httpx.ASGITransport(app=create_app(gateway(settings)))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
+        yield c

@@ -45,6 +45,29 @@ def test_schema_violation_is_422_naming_the_field_and_creates_no_job(api: Api) -
     assert api.http.get("/v1/jobs").json()["jobs"] == []
 
 
+def test_a_422_lists_every_violation_with_its_path(api: Api) -> None:
+    r = api.submit("nap", {"seconds": "soon", "extra": 1})
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "invalid_inputs"
+    assert error["problems"] == [
+        {"path": "inputs.seconds", "message": "'soon' is not of type 'number'"}
+    ]
+    r = api.submit("nap", {"seconds": -1})
+    assert r.json()["error"]["problems"] == [
+        {"path": "inputs.seconds", "message": "-1 is less than the minimum of 0"}
+    ]
+
+
+def test_unknown_top_level_fields_are_a_400_naming_each(api: Api) -> None:
+    # A misspelled `inputs` must never run the skill with empty inputs.
+    r = api.http.post("/v1/jobs", json={"skill": "echo", "input": {"text": "x"}, "tpye": "a"})
+    m = err(r, 400)
+    assert "`input` (did you mean `inputs`?)" in m
+    assert "`tpye`" in m
+    assert api.http.get("/v1/jobs").json()["jobs"] == []
+
+
 def test_query_errors(api: Api) -> None:
     body = {"skill": "echo", "inputs": {"text": "x"}}
     assert "stream" in err(api.http.post("/v1/jobs?wait=true&stream=true", json=body), 400)

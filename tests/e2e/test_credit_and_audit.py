@@ -31,11 +31,19 @@ def test_a_job_without_credit_waits_and_starts_once_credit_is_granted(
         queued = api.events(job["id"])
         assert queued[0]["type"] == "queued"
         assert queued[0]["payload"].get("held") is True
+        # Z8: the job itself says why it waits, and stops saying so once it runs.
+        held = api.http.get(f"/v1/jobs/{job['id']}").json()
+        assert (held["status"], held["held_reason"]) == (
+            "queued",
+            "waiting for credit: the project's balance is zero or below; "
+            "the job starts by itself once credit is granted",
+        )
         grant = admin.post(f"/v1/admin/projects/{pid}/credits", json={"usd": 0.5})
         assert grant.status_code == 200
         assert grant.json()["granted_micros"] == 500_000
         final = api.wait_terminal(job["id"])
         assert final["status"] == "succeeded"
+        assert final["held_reason"] is None
         assert api.http.get("/v1/billing/balance").json() == {"credit_balance_micros": 500_000}
     finally:
         api.close()

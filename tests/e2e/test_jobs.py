@@ -13,6 +13,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 JOBOUT_FIELDS = {
     "id", "project_id", "skill", "status", "inputs", "result", "error", "cost_micros",
     "deployment_id", "attempts", "created_at", "started_at", "finished_at",
+    "held_reason",  # Z8
 }  # fmt: skip
 
 
@@ -111,6 +112,7 @@ def test_stream_on_submit_sends_every_event_then_an_end_frame(api: Api) -> None:
     ) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
+        header_id = r.headers["puras-job-id"]
         sse_id = event = None
         for line in r.iter_lines():
             if line.startswith("id: "):
@@ -120,14 +122,49 @@ def test_stream_on_submit_sends_every_event_then_an_end_frame(api: Api) -> None:
             elif line.startswith("data: "):
                 frames.append((event, sse_id, json.loads(line[6:])))
                 sse_id = event = None
-    kinds = [f[2].get("type") for f in frames if f[0] is None]
+    data = [f for f in frames if f[0] != "end"]
+    kinds = [f[2].get("type") for f in data]
     assert kinds[0] == "queued"
     assert kinds[-1] == "succeeded"
-    assert all(f[1] == str(f[2]["id"]) for f in frames if f[0] is None)
+    # Z6: every data frame names its type in `event:` and carries `id:`; the job's id
+    # comes in the header and in the first frame (in every one, in fact).
+    assert all(f[0] == f[2]["type"] for f in data)
+    assert all(f[1] == str(f[2]["id"]) for f in data)
+    assert data[0][2]["job_id"] == header_id
+    assert {f[2]["job_id"] for f in data} == {header_id}
     end = frames[-1]
     assert end[0] == "end"
+    assert end[1] is None
     assert end[2]["status"] == "succeeded"
     assert end[2]["result"] == {"echoed": "sse"}
+    assert end[2]["id"] == header_id
+
+
+def test_a_dropped_submit_stream_is_resumed_from_its_header_and_last_id(api: Api) -> None:
+    # A client that drops after the first frame knows the job (header) and where it was
+    # (`id:`): the re-attach delivers the rest with nothing lost or repeated.
+    with api.http.stream(
+        "POST", "/v1/jobs?stream=true", json={"skill": "echo", "inputs": {"text": "drop"}}
+    ) as r:
+        job_id = r.headers["puras-job-id"]
+        first: dict[str, object] | None = None
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                first = json.loads(line[6:])
+                break
+    assert first is not None
+    assert first["type"] == "queued"
+    with api.http.stream(
+        "GET", f"/v1/jobs/{job_id}/stream", headers={"Last-Event-ID": str(first["id"])}
+    ) as r:
+        rest = [
+            json.loads(line[6:])
+            for line in r.iter_lines()
+            if line.startswith("data: ") and '"type"' in line
+        ]
+    all_events = api.events(job_id)
+    assert [first["id"]] + [f["id"] for f in rest] == [e["id"] for e in all_events]
+    assert rest[-1]["type"] == "succeeded"
 
 
 def test_stream_reattach_resumes_after_last_event_id(api: Api) -> None:

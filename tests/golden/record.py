@@ -456,6 +456,51 @@ def record_feedback_scenario(out: Path) -> None:
     asyncio.run(expect(out))
 
 
+def builds_scenario(api: object, tmp: Path) -> None:
+    """Push-time builds (Z7): ``deployment.created`` with ``build``, ``deployment.built``
+    (then the activation the push asked for), a second push of the same file answered
+    from the venv (``reused``), and ``deployment.build_failed`` never activated."""
+    import shutil
+
+    from stackapi import PROJECT_DIR, Api
+
+    assert isinstance(api, Api)
+
+    def project(name: str, requirements: str) -> Path:
+        dst = tmp / name
+        shutil.copytree(PROJECT_DIR, dst)
+        (dst / "requirements.txt").write_text(requirements)
+        return dst
+
+    first = api.push(project("a", "six==1.16.0\n"), notes="built")
+    assert first.status_code == 200, first.text
+    assert first.json()["status"] == "ready", first.text
+    again = api.push(project("b", "six==1.16.0\n"), notes="reused", activate="false")
+    assert again.status_code == 200, again.text
+    failed = api.push(project("c", "puras-no-such-package-xyz==1.0\n"), notes="failed")
+    assert failed.status_code == 422, failed.text
+
+
+def record_builds_scenario(out: Path) -> None:
+    import tempfile
+
+    sys.path.insert(0, str(HERE.parent))
+    from stackapi import new_api, start_stack, stop_stack
+
+    stack, work = start_stack()
+    try:
+        api = new_api(stack, "golden-builds")
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                builds_scenario(api, Path(tmp))
+        finally:
+            api.close()
+        asyncio.run(dump(stack.nats_url, out))
+    finally:
+        stop_stack(stack, work)
+    asyncio.run(expect(out))
+
+
 def record_scenario(out: Path) -> None:
     # The stack runs its own event loop to start: no loop may be running here.
     sys.path.insert(0, str(HERE.parent))
@@ -494,6 +539,8 @@ def main() -> None:
     se.add_argument("--out", required=True, type=Path)
     fb = sub.add_parser("feedback", help="feedback on a job: given, anonymous, given again")
     fb.add_argument("--out", required=True, type=Path)
+    bu = sub.add_parser("builds", help="push-time builds: built, reused, failed (network)")
+    bu.add_argument("--out", required=True, type=Path)
     args = ap.parse_args()
     if args.cmd == "dump":
         asyncio.run(dump(args.nats, args.out))
@@ -509,6 +556,8 @@ def main() -> None:
         record_secrets_scenario(args.out)
     elif args.cmd == "feedback":
         record_feedback_scenario(args.out)
+    elif args.cmd == "builds":
+        record_builds_scenario(args.out)
     else:
         asyncio.run(expect(args.log))
 

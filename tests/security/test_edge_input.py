@@ -400,12 +400,16 @@ def test_plain_requirements_comments_and_an_allowed_index_pass(api: Api) -> None
             "attrs",
         ]
     )
+    # Accepted by validation: the push answers before the build (Z7), which this
+    # made-up index and hash would fail.
     r = push(
         api,
         skill_bundle("entrypoint: main.py:run\n", **{"requirements.txt": text}),
         activate="false",
+        wait="false",
     )
     assert r.status_code == 200, r.text
+    assert r.json()["status"] == "building"
 
 
 # -- a job's own output -------------------------------------------------------------------------

@@ -222,6 +222,18 @@ def create_project_key(admin: PurasClient, project_id: str) -> Mapping[str, Any]
     return out
 
 
+def list_projects(admin: PurasClient) -> Any:
+    return admin.call(calls.list_projects())
+
+
+def list_project_keys(admin: PurasClient, project_id: str) -> Any:
+    return admin.call(calls.list_project_keys(project_id))
+
+
+def revoke_project_key(admin: PurasClient, project_id: str, prefix: str) -> Any:
+    return admin.call(calls.revoke_project_key(project_id, prefix))
+
+
 def grant_credits(admin: PurasClient, project_id: str, *, micros: int) -> Any:
     """B4. Sent as micros, computed exactly, so no float ever stands for money."""
     return admin.call(calls.grant_credits(project_id, micros=micros))

@@ -70,13 +70,15 @@ def parse_env_file(text: str) -> dict[str, str]:
     return out
 
 
-def format_env_file(values: Mapping[str, str]) -> str:
-    """The inverse of :func:`parse_env_file`, single-quoted so a shell can ``source`` it."""
-    lines = []
+def format_env_file(values: Mapping[str, str], *, header: str = "") -> str:
+    """The inverse of :func:`parse_env_file`: ``export KEY='value'`` lines, so a shell
+    that sources the file hands the values on to what it runs (``curl`` in a script,
+    ``puras`` itself), and ``header`` as ``#`` comment lines above them."""
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
     for key, value in values.items():
         if "'" in value or "\n" in value:
             raise ValueError(f"{key}: a value with a quote or newline cannot be written")
-        lines.append(f"{key}='{value}'")
+        lines.append(f"export {key}='{value}'")
     return "\n".join(lines) + "\n"
 
 

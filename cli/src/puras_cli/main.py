@@ -18,7 +18,8 @@ from puras_cli.commands.jobs import jobs
 from puras_cli.commands.keys import keys
 from puras_cli.commands.push import push
 from puras_cli.commands.secrets import secrets
-from puras_cli.commands.usage import usage
+from puras_cli.commands.skills import skills
+from puras_cli.commands.usage import balance, usage
 from puras_cli.context import CliContext
 
 __all__ = ["cli", "main"]
@@ -48,7 +49,7 @@ def cli(ctx: click.Context) -> None:
         ctx.obj = CliContext()
 
 
-for _command in (push, deployments, jobs, keys, secrets, usage, admin, dev):
+for _command in (push, deployments, skills, jobs, keys, secrets, usage, balance, admin, dev):
     cli.add_command(_command)
 
 

@@ -15,14 +15,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import aclosing, contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, NotRequired
 
 import anyio
 import httpx
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
-from pydantic import Field
+from mcp.server.mcpserver.resources import TextResource
+from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
+from pydantic import Field, ValidationError
+from typing_extensions import TypedDict
 
 from puras_bundle import PackedBundle, PackError, pack_project
 from puras_client import calls
@@ -40,7 +42,16 @@ from purasbackend_mcp.config import (
 )
 from purasbackend_mcp.docs import UnknownDoc, find_page, index, pages, tokenize
 
-__all__ = ["JOB_STATUSES", "SIGN_TTL_S", "TAIL_MAX_S", "WAIT_MAX_S", "create_server", "main"]
+__all__ = [
+    "DOCS_URI",
+    "JOB_STATUSES",
+    "SIGN_TTL_S",
+    "TAIL_MAX_S",
+    "WAIT_MAX_S",
+    "argument_message",
+    "create_server",
+    "main",
+]
 
 WAIT_MAX_S: Final = calls.WAIT_MAX_S
 """The gateway's ceiling for ``POST /v1/jobs?wait=true&timeout=N`` (J1)."""
@@ -53,14 +64,105 @@ FEEDBACK_COMMENT_MAX: Final = 4000
 """The gateway's cap on a feedback comment (J9)."""
 SIGN_TTL_S: Final = 3600
 """``drive_sign``'s default lifetime of a signed URL, the drive's own default (D4)."""
+DOCS_URI: Final = "purasbackend://docs/{slug}"
+"""Where each shipped documentation page is an MCP resource (the ``read_doc`` text)."""
 
 INSTRUCTIONS: Final = """\
 Puras is a self-hostable agentic Backend-as-a-Service: a project is a folder with
 skills/<name>/skill.yaml; push it as a deployment, then run skills as jobs.
 Start with configure(api_base, api_key) once (the key is puras_live_<prefix>.<secret>,
 dot included), then push(project_dir), submit_job(skill, inputs), tail_job(job_id).
-The docs ship with this server: list_docs(), search_docs(query), read_doc(slug).
+The docs ship with this server: list_docs(), search_docs(query), read_doc(slug), and
+as resources purasbackend://docs/<slug>.
 """
+
+
+class SkillInfo(TypedDict):
+    """A skill of the active deployment, as ``GET /v1/skills`` gives it."""
+
+    name: str
+    kind: str
+    description: str
+    entrypoint: NotRequired[str]
+    model: NotRequired[str | None]
+    disable_bash: NotRequired[bool]
+    input_schema: NotRequired[dict[str, Any] | None]
+    output_schema: NotRequired[dict[str, Any] | None]
+    tools: NotRequired[list[str]]
+    timeout_seconds: NotRequired[float | None]
+    max_steps: NotRequired[int | None]
+    max_cost_micros: NotRequired[int | None]
+
+
+class SkillList(TypedDict):
+    deployment_id: str | None
+    skills: list[SkillInfo]
+
+
+class DeploymentList(TypedDict):
+    deployments: list[dict[str, Any]]
+
+
+class JobList(TypedDict):
+    jobs: list[dict[str, Any]]
+    next_cursor: str | None
+    """Pass it as `cursor` for the next page; null on the last page."""
+
+
+class FeedbackList(TypedDict):
+    feedback: list[dict[str, Any]]
+
+
+class SecretList(TypedDict):
+    secrets: list[dict[str, Any]]
+
+
+class DocInfo(TypedDict):
+    slug: str
+    title: str
+    summary: str
+    uri: str
+
+
+class DocList(TypedDict):
+    docs: list[DocInfo]
+
+
+def _got(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def argument_message(tool: str, exc: ValidationError) -> str:
+    """What a tool error says for arguments that break the input schema: each argument,
+    what it must be and what came, in the API errors' ``what to fix`` terms (not
+    pydantic's report, whose links and class names mean nothing to the caller)."""
+    problems = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        if err.get("type") == "missing":
+            problems.append(f"`{loc}` is required")
+            continue
+        msg = str(err.get("msg", "is invalid")).removeprefix("Input should be ")
+        problems.append(f"`{loc}` should be {msg} (got {_got(err.get('input'))})")
+    return (
+        f"{tool}: invalid arguments: {'; '.join(problems)}; fix them as the tool's input "
+        "schema says and call again"
+    )
+
+
+class PurasServer(MCPServer):
+    """The MCP server, with argument errors in the same terms as the API's."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                raise ToolError(argument_message(name, exc.__cause__)) from None
+            raise
 
 
 @contextmanager
@@ -211,11 +313,24 @@ class PurasTools:
         }
         return result
 
-    async def list_deployments(self) -> list[dict[str, Any]]:
-        """This project's deployments, newest first, each with `active` and its skills."""
+    async def list_deployments(self) -> DeploymentList:
+        """This project's deployments, newest first: {deployments: [...]}, each with
+        `active`, its skills and, where the gateway builds at push time, `status`
+        (building, ready, failed) and the build's `error`."""
         with _tool_errors():
             out = await self._call(calls.list_deployments())
-        return list(out.get("deployments", [])) if isinstance(out, dict) else []
+        return {"deployments": list(out.get("deployments", [])) if isinstance(out, dict) else []}
+
+    async def list_skills(self) -> SkillList:
+        """The active deployment's skills with their input and output schemas (JSON
+        Schema, null when the skill declares none): what submit_job's `inputs` must match
+        and what a job's `result` looks like. {deployment_id: null, skills: []} before
+        the first push."""
+        with _tool_errors():
+            out = await self._call(calls.list_skills())
+        if not isinstance(out, dict):
+            return {"deployment_id": None, "skills": []}
+        return {"deployment_id": out.get("deployment_id"), "skills": list(out.get("skills", []))}
 
     async def activate_deployment(
         self, deployment_id: Annotated[str, Field(description="A deployment id")]
@@ -297,8 +412,12 @@ class PurasTools:
             Field(description="queued, running, succeeded, failed, cancelled, or empty for all"),
         ] = "",
         limit: Annotated[int, Field(description=f"How many, 1-{LIST_MAX}")] = 25,
-    ) -> list[dict[str, Any]]:
-        """This project's jobs, newest first."""
+        cursor: Annotated[
+            str, Field(description="The next_cursor of the previous page; empty for the first")
+        ] = "",
+    ) -> JobList:
+        """This project's jobs, newest first, a page at a time: {jobs, next_cursor}; pass
+        next_cursor back as `cursor` for the next page (null on the last)."""
         st = status.strip().lower()
         if st and st not in JOB_STATUSES:
             raise ToolError(
@@ -307,8 +426,12 @@ class PurasTools:
         if not 1 <= limit <= LIST_MAX:
             raise ToolError(f"limit must be between 1 and {LIST_MAX}; got {limit}")
         with _tool_errors():
-            out = await self._call(calls.list_jobs(status=st, limit=limit))
-        return list(out.get("jobs", [])) if isinstance(out, dict) else []
+            out = await self._call(
+                calls.list_jobs(status=st, limit=limit, cursor=cursor.strip() or None)
+            )
+        if not isinstance(out, dict):
+            return {"jobs": [], "next_cursor": None}
+        return {"jobs": list(out.get("jobs", [])), "next_cursor": out.get("next_cursor")}
 
     async def tail_job(
         self,
@@ -418,11 +541,11 @@ class PurasTools:
 
     async def list_job_feedback(
         self, job_id: Annotated[str, Field(description="A job id")]
-    ) -> list[dict[str, Any]]:
-        """A job's feedback rows, newest first (one per end user)."""
+    ) -> FeedbackList:
+        """A job's feedback rows, newest first (one per end user): {feedback: [...]}."""
         with _tool_errors():
             out = await self._call(calls.list_feedback(job_id))
-        return list(out.get("feedback", [])) if isinstance(out, dict) else []
+        return {"feedback": list(out.get("feedback", [])) if isinstance(out, dict) else []}
 
     async def job_feedback_stats(
         self, job_id: Annotated[str, Field(description="A job id")]
@@ -435,12 +558,12 @@ class PurasTools:
 
     # -- secrets --------------------------------------------------------------------
 
-    async def list_secrets(self) -> list[dict[str, Any]]:
-        """This project's secrets: {name, created_at, updated_at} each, never a value
-        (the API does not return values)."""
+    async def list_secrets(self) -> SecretList:
+        """This project's secrets: {secrets: [{name, created_at, updated_at}]}, never a
+        value (the API does not return values)."""
         with _tool_errors():
             out = await self._call(calls.list_secrets())
-        return list(out.get("secrets", [])) if isinstance(out, dict) else []
+        return {"secrets": list(out.get("secrets", [])) if isinstance(out, dict) else []}
 
     async def set_secret(
         self,
@@ -506,9 +629,20 @@ class PurasTools:
 
     # -- docs -----------------------------------------------------------------------
 
-    def list_docs(self) -> list[dict[str, str]]:
-        """Every documentation page shipped with this server: slug, title, summary."""
-        return [{"slug": p.slug, "title": p.title, "summary": p.summary} for p in pages()]
+    def list_docs(self) -> DocList:
+        """Every documentation page shipped with this server: {docs: [{slug, title,
+        summary, uri}]}; `uri` is the page as an MCP resource."""
+        return {
+            "docs": [
+                {
+                    "slug": p.slug,
+                    "title": p.title,
+                    "summary": p.summary,
+                    "uri": DOCS_URI.format(slug=p.slug),
+                }
+                for p in pages()
+            ]
+        }
 
     def read_doc(
         self, slug: Annotated[str, Field(description="A page slug from list_docs()")]
@@ -551,7 +685,7 @@ _ALIAS_NOTE = (
 
 def create_server(*, transport: httpx.AsyncBaseTransport | None = None) -> MCPServer:
     """The MCP server with every tool registered; ``transport`` stands in for the network."""
-    server: MCPServer = MCPServer(
+    server: MCPServer = PurasServer(
         name="purasbackend", version=__version__, instructions=INSTRUCTIONS
     )
     t = PurasTools(transport)
@@ -564,6 +698,7 @@ def create_server(*, transport: httpx.AsyncBaseTransport | None = None) -> MCPSe
     add(t.show_config, "show_config", _READ_ONLY)
     add(t.push, "push")
     add(t.list_deployments, "list_deployments", _READ_API)
+    add(t.list_skills, "list_skills", _READ_API)
     add(t.activate_deployment, "activate_deployment")
     add(t.delete_deployment, "delete_deployment", _DESTRUCTIVE)
     add(t.submit_job, "submit_job")
@@ -583,6 +718,17 @@ def create_server(*, transport: httpx.AsyncBaseTransport | None = None) -> MCPSe
     add(t.list_docs, "list_docs", _READ_ONLY)
     add(t.read_doc, "read_doc", _READ_ONLY)
     add(t.search_docs, "search_docs", _READ_ONLY)
+    for page in pages():
+        server.add_resource(
+            TextResource(
+                uri=DOCS_URI.format(slug=page.slug),
+                name=page.slug,
+                title=page.title,
+                description=page.summary,
+                mime_type="text/markdown",
+                text=page.body,
+            )
+        )
     return server
 
 

@@ -248,7 +248,7 @@ def test_dev_up_writes_dev_env_and_keeps_its_project_across_restarts(work_dir: P
         (root / "sub").mkdir()
         clean = {k: v for k, v in os.environ.items() if not k.startswith("PURAS_")}
         listed = subprocess.run(
-            [str(puras), "deployments", "list"],
+            [str(puras), "deployments", "list", "-o", "json"],
             cwd=root / "sub",
             env=clean,
             capture_output=True,

@@ -138,8 +138,12 @@ async def test_the_whole_flow_over_stdio(
         assert dep["active"] is True
         assert {s["name"] for s in dep["skills"]} == {"echo", "hello"}
         assert dep["bundle"]["files"] >= 4
-        deployments = await mcp.call("list_deployments")
+        deployments = (await mcp.call("list_deployments"))["deployments"]
         assert [d["id"] for d in deployments] == [dep["id"]]
+        skills = (await mcp.call("list_skills"))["skills"]
+        assert {s["name"] for s in skills} == {"echo", "hello"}
+        echo = next(s for s in skills if s["name"] == "echo")
+        assert echo["input_schema"]["properties"]["text"]
 
         # submit with wait: the finished job.
         done = await mcp.call(
@@ -172,9 +176,16 @@ async def test_the_whole_flow_over_stdio(
         got = await mcp.call("get_job", {"job_id": done["id"]})
         assert got["result"] == {"echoed": "hi"}
         jobs = await mcp.call("list_jobs", {"limit": 10})
-        assert [j["id"] for j in jobs] == [queued["id"], clamped["id"], done["id"]]
+        assert [j["id"] for j in jobs["jobs"]] == [queued["id"], clamped["id"], done["id"]]
+        assert jobs["next_cursor"] is None
         succeeded = await mcp.call("list_jobs", {"status": "succeeded"})
-        assert len(succeeded) == 3
+        assert len(succeeded["jobs"]) == 3
+        page = await mcp.call("list_jobs", {"limit": 2})
+        assert page["next_cursor"]
+        rest = await mcp.call("list_jobs", {"limit": 2, "cursor": page["next_cursor"]})
+        assert [j["id"] for j in page["jobs"] + rest["jobs"]] == [j["id"] for j in jobs["jobs"]]
+        message = await mcp.error("list_jobs", {"limit": "ten"})
+        assert message.startswith("list_jobs: invalid arguments: `limit` should be")
 
         # cancel a finished job: an error naming its status.
         message = await mcp.error("cancel_job", {"job_id": done["id"]})
@@ -191,7 +202,7 @@ async def test_the_whole_flow_over_stdio(
         await mcp.call(
             "submit_job_feedback", {"job_id": done["id"], "rating": -1, "end_user_id": "u1"}
         )
-        rows = await mcp.call("list_job_feedback", {"job_id": done["id"]})
+        rows = (await mcp.call("list_job_feedback", {"job_id": done["id"]}))["feedback"]
         assert [(r["end_user_id"], r["rating"]) for r in rows] == [("u1", -1), ("", 0)]
         stats = await mcp.call("job_feedback_stats", {"job_id": done["id"]})
         assert stats == {"up": 0, "down": 1, "count": 2, "score": -1}
@@ -207,12 +218,12 @@ async def test_the_whole_flow_over_stdio(
         saved = await mcp.call("set_secret", {"name": "MCP_E2E_TOKEN", "value": value})
         assert saved["name"] == "MCP_E2E_TOKEN"
         assert value not in json.dumps(saved)
-        listed = await mcp.call("list_secrets")
+        listed = (await mcp.call("list_secrets"))["secrets"]
         assert [s["name"] for s in listed] == ["MCP_E2E_TOKEN"]
         assert value not in json.dumps(listed)
         said = await mcp.call("delete_secret", {"name": "MCP_E2E_TOKEN"})
         assert said == "deleted secret MCP_E2E_TOKEN"
-        assert await mcp.call("list_secrets") == []
+        assert await mcp.call("list_secrets") == {"secrets": []}
         message = await mcp.error("delete_secret", {"name": "MCP_E2E_TOKEN"})
         assert "404 secret_not_found" in message
         message = await mcp.error("set_secret", {"name": "bad-name", "value": value})
@@ -230,8 +241,12 @@ async def test_the_whole_flow_over_stdio(
         assert "409 deployment_active" in message
 
         # Docs, shipped with the server.
-        docs = await mcp.call("list_docs")
+        docs = (await mcp.call("list_docs"))["docs"]
         assert len(docs) == 13
+        resources = (await mcp.session.list_resources()).resources
+        assert {str(r.uri) for r in resources} == {d["uri"] for d in docs}
+        read = await mcp.session.read_resource("purasbackend://docs/mcp-tools")
+        assert "# MCP tools" in getattr(read.contents[0], "text", "")
         assert docs[0]["slug"] == "overview"
         hits = await mcp.call("search_docs", {"query": "cancel a job", "limit": 3})
         assert hits

@@ -187,15 +187,15 @@ def test_push_refuses_a_folder_without_skills_before_any_request(tmp_path: Path)
 @pytest.mark.parametrize(
     ("args", "method", "path"),
     [
-        (["deployments", "list"], "GET", "/v1/deployments"),
+        (["deployments", "list", "-o", "json"], "GET", "/v1/deployments"),
         (["deployments", "activate", "d1"], "POST", "/v1/deployments/d1/activate"),
         (["deployments", "delete", "d1"], "DELETE", "/v1/deployments/d1"),
-        (["jobs", "get", "j1"], "GET", "/v1/jobs/j1"),
-        (["jobs", "events", "j1"], "GET", "/v1/jobs/j1/events"),
-        (["jobs", "cancel", "j1"], "POST", "/v1/jobs/j1/cancel"),
+        (["jobs", "get", "j1", "-o", "json"], "GET", "/v1/jobs/j1"),
+        (["jobs", "events", "j1", "-o", "json"], "GET", "/v1/jobs/j1/events"),
+        (["jobs", "cancel", "j1", "-o", "json"], "POST", "/v1/jobs/j1/cancel"),
         (["keys", "create"], "POST", "/v1/keys"),
-        (["keys", "list"], "GET", "/v1/keys"),
-        (["keys", "revoke", "abcd1234"], "DELETE", "/v1/keys/abcd1234"),
+        (["keys", "list", "-o", "json"], "GET", "/v1/keys"),
+        (["keys", "revoke", "abcd1234", "--yes"], "DELETE", "/v1/keys/abcd1234"),
     ],
 )
 def test_project_commands_call_their_endpoint_with_the_key(
@@ -226,7 +226,9 @@ def test_empty_answer_prints_nothing() -> None:
 
 def test_submit_with_input_pairs_async() -> None:
     gw = Gateway(lambda r: httpx.Response(200, json={"id": "j1", "status": "queued"}))
-    res = run(["jobs", "submit", "echo", "--input", "text=a=b", "--input", "n:=3"], gw)
+    res = run(
+        ["jobs", "submit", "echo", "--input", "text=a=b", "--input", "n:=3", "-o", "json"], gw
+    )
     assert res.exit_code == 0, res.stderr
     assert body(gw.last) == {"skill": "echo", "inputs": {"text": "a=b", "n": 3}}
     assert gw.last.url.params.get("wait") is None
@@ -292,7 +294,7 @@ def test_events_follow_prints_json_lines_until_the_end_frame() -> None:
     gw = Gateway(
         lambda r: httpx.Response(200, text=stream, headers={"content-type": "text/event-stream"})
     )
-    res = run(["jobs", "events", "j1", "--follow"], gw)
+    res = run(["jobs", "events", "j1", "--follow", "-o", "json"], gw)
     assert res.exit_code == 0, res.stderr
     assert gw.last.url.path == "/v1/jobs/j1/stream"
     lines = [json.loads(line) for line in res.stdout.splitlines()]
@@ -370,7 +372,7 @@ def test_admin_group_registers_extra_commands() -> None:
         calls.append(projection)
 
     group = build_admin([rebuild])
-    assert set(group.commands) == {"project", "key", "credits", "rebuild"}
+    assert set(group.commands) == {"project", "projects", "key", "keys", "credits", "rebuild"}
     res = CliRunner().invoke(group, ["rebuild", "jobs"])
     assert res.exit_code == 0
     assert calls == ["jobs"]

@@ -45,6 +45,21 @@ def test_format_env_file_round_trips_and_refuses_quotes() -> None:
         format_env_file({"A": "it's"})
 
 
+def test_the_env_file_exports_every_value_to_what_a_shell_runs(tmp_path: Path) -> None:
+    import subprocess
+
+    text = format_env_file({"PURAS_API_BASE": "http://127.0.0.1:1", "X": "a b"}, header="hi\nyo")
+    assert text.splitlines()[:2] == ["# hi", "# yo"]
+    env_file = tmp_path / "dev.env"
+    env_file.write_text(text)
+    out = subprocess.run(
+        ["bash", "-c", f". {env_file} && env"], capture_output=True, text=True, check=True, env={}
+    ).stdout
+    assert "PURAS_API_BASE=http://127.0.0.1:1" in out.splitlines()
+    assert "X=a b" in out.splitlines()
+    assert parse_env_file(text) == {"PURAS_API_BASE": "http://127.0.0.1:1", "X": "a b"}
+
+
 def test_dev_env_is_found_in_a_parent_directory(tmp_path: Path) -> None:
     found = _dev_env(tmp_path, "PURAS_API_BASE=http://x\n")
     deep = tmp_path / "a" / "b"

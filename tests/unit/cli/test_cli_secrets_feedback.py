@@ -97,7 +97,7 @@ def test_an_empty_value_is_refused() -> None:
 
 def test_list_and_rm() -> None:
     gw = Gateway({"secrets": [ROW]})
-    res = run(["secrets", "list"], gw)
+    res = run(["secrets", "list", "-o", "json"], gw)
     assert res.exit_code == 0
     assert json.loads(res.output) == {"secrets": [ROW]}
     assert (gw.last.method, gw.last.url.path) == ("GET", "/v1/secrets")

@@ -49,6 +49,8 @@ def test_usage_sends_the_range_and_grouping_with_the_key() -> None:
             "2026-12-01",
             "--group-by",
             "skill",
+            "-o",
+            "json",
         ],
         seen,
     )

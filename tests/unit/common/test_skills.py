@@ -116,3 +116,41 @@ def test_any_record_with_a_name_and_an_input_schema_is_a_skill() -> None:
     found = resolve(dep, "echo", {}, at="submit")
     assert isinstance(found, InvalidInputs)
     assert found.skill == "echo"
+
+
+FORM = SkillSpec(
+    name="form",
+    kind="deterministic",
+    entrypoint="main.py:run",
+    input_schema={
+        "type": "object",
+        "properties": {
+            "title": {"type": "string", "maxLength": 3},
+            "count": {"type": "integer", "minimum": 1},
+            "tags": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["title", "count", "email"],
+    },
+)
+
+
+def test_a_submit_hears_of_every_violation_each_with_its_path() -> None:
+    dep = Dep("d2", {"form": FORM})
+    got = resolve(dep, "form", {"title": "toolong", "count": 0, "tags": ["a", 7]}, at="submit")
+    assert isinstance(got, InvalidInputs)
+    found = {(i.path, i.message) for i in got.problems}
+    assert found == {
+        ("inputs", "'email' is a required property"),
+        ("inputs.title", "'toolong' is too long"),
+        ("inputs.count", "0 is less than the minimum of 1"),
+        ("inputs.tags[1]", "7 is not of type 'string'"),
+    }
+    # The best match leads (what `problem` names), and the message lists them all.
+    assert got.problem == f"{got.problems[0].path}: {got.problems[0].message}"
+    for path, message in found:
+        assert f"{path}: {message}" in got.message
+    # Later stages record the one reason a job failed.
+    later = resolve(dep, "form", {"title": "x"}, at="run")
+    assert isinstance(later, InvalidInputs)
+    assert later.message.startswith("inputs do not match the skill's input_schema: inputs: ")
+    assert ";" not in later.message

@@ -120,3 +120,26 @@ def test_balance_fold_reports_crossing_zero() -> None:
     assert b.apply(rec(1, CreditGranted(grant_id="g1", micros=5))) is None
     assert b.balance("p") == 5
     assert b.balance("other") == 0
+
+
+def test_a_held_job_says_why_until_it_is_released() -> None:
+    from puras_common.events import JobReleased
+    from puras_common.views.jobs import HELD_FOR_CREDIT, job_out
+
+    q = rec(
+        1,
+        JobQueued(skill="s", inputs={}, deployment_id="d", created_at=T0, held=True),
+        agg="j",
+    )
+    job = apply_job_event(None, q.envelope, q.event)
+    assert job is not None
+    assert (job.status, job.held_reason) == ("queued", HELD_FOR_CREDIT)
+    assert "credit" in job_out(job)["held_reason"]
+    released = rec(2, JobReleased(), agg="j")
+    job = apply_job_event(job, released.envelope, released.event)
+    assert job is not None
+    assert (job.status, job.held_reason) == ("queued", None)
+    plain = rec(3, JobQueued(skill="s", inputs={}, deployment_id="d", created_at=T0), agg="k")
+    unheld = apply_job_event(None, plain.envelope, plain.event)
+    assert unheld is not None
+    assert unheld.held_reason is None

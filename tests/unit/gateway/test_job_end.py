@@ -63,6 +63,7 @@ def _final(job_id: str) -> dict[str, Any]:
         "created_at": "2026-01-01T00:00:00Z",
         "started_at": "2026-01-01T00:00:01Z",
         "finished_at": "2026-01-01T00:00:02Z",
+        "held_reason": None,
     }
 
 
@@ -78,7 +79,11 @@ async def test_the_stream_of_an_ended_job_ends_with_the_folded_job() -> None:
     gw, job_id = await _ended_job()
     frames = [f async for f in await gw.jobs.attach(WHO, job_id, after=2)]
     # Only the events after Last-Event-ID 2, then the end frame.
-    assert [f.split(b"\n", 1)[0] for f in frames] == [b"id: 3", b"id: 4", b"event: end"]
+    assert [f.split(b"\n", 2)[:2] for f in frames[:2]] == [
+        [b"event: log", b"id: 3"],
+        [b"event: succeeded", b"id: 4"],
+    ]
+    assert frames[2].startswith(b"event: end\ndata: ")
     terminal = json.loads(frames[1].split(b"data: ", 1)[1])
     end = json.loads(frames[2].split(b"data: ", 1)[1])
     assert terminal["payload"] == end == _final(job_id)

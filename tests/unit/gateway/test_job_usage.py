@@ -237,7 +237,8 @@ def _frames(body: bytes) -> list[tuple[str, dict[str, Any]]]:
     for block in body.split(b"\n\n"):
         lines = dict(ln.split(": ", 1) for ln in block.decode().splitlines() if ": " in ln)
         if "data" in lines:
-            out.append((lines.get("event", lines.get("id", "")), json.loads(lines["data"])))
+            # A data frame's key is its `id:`; the end frame has none.
+            out.append((lines.get("id", lines.get("event", "")), json.loads(lines["data"])))
     return out
 
 

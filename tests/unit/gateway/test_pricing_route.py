@@ -7,38 +7,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from gateway_fakes import FakeCommands, FakeLiveViews, FakeReadViews, FixedClock, Unused
+from gateway_fakes import client_for
 
 from puras_common.model_catalog import known_models
 from puras_common.pricing import load_registry
-from puras_gateway.bootstrap import Gateway, build
-from puras_gateway.entrypoints.http import create_app
 from puras_gateway.settings import GatewaySettings
-
-
-def gateway(settings: GatewaySettings) -> Gateway:
-    """A gateway whose use cases run over the fakes (no lifespan: nothing to connect)."""
-    gw = Gateway(settings)
-    gw.app = build(
-        settings,
-        events=Unused(),
-        commands=FakeCommands(),
-        views=FakeLiveViews(),
-        reads=FakeReadViews(),
-        job_log=Unused(),
-        idempotency=None,
-        billing=Unused(),
-        bundles=Unused(),
-        watcher=Unused(),
-        clock=FixedClock(),
-    )
-    return gw
-
-
-async def client_for(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(gateway(settings)))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
-        yield c
 
 
 @pytest.fixture

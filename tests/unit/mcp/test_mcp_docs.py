@@ -135,9 +135,9 @@ def test_secrets_and_feedback_are_described_as_built() -> None:
     assert "## Not available in this version" not in tools
     for signature in (
         'submit_job_feedback(job_id, rating=0, comment="", end_user_id="") -> dict',
-        "list_job_feedback(job_id) -> list[dict]",
+        "list_job_feedback(job_id) -> {feedback}",
         "job_feedback_stats(job_id) -> dict",
-        "list_secrets() -> list[dict]",
+        "list_secrets() -> {secrets}",
         "set_secret(name, value) -> dict",
         "delete_secret(name) -> str",
     ):

@@ -84,6 +84,7 @@ async def test_exactly_the_built_tools_are_registered() -> None:
         "show_config",
         "push",
         "list_deployments",
+        "list_skills",
         "activate_deployment",
         "delete_deployment",
         "submit_job",
@@ -225,7 +226,7 @@ async def test_deployment_tools_call_their_paths(configured: Path) -> None:
         return httpx.Response(200, json={"id": "d1", "active": True})
 
     server, gw = server_for(handler)
-    assert await call(server, "list_deployments") == [{"id": "d2"}, {"id": "d1"}]
+    assert await call(server, "list_deployments") == {"deployments": [{"id": "d2"}, {"id": "d1"}]}
     assert (await call(server, "activate_deployment", {"deployment_id": "d1"}))["active"]
     assert gw.last.url.path == "/v1/deployments/d1/activate"
     assert await call(server, "delete_deployment", {"deployment_id": "d1"}) == (
@@ -358,7 +359,7 @@ async def test_list_jobs_passes_filters_and_validates_them(configured: Path) -> 
     server, gw = server_for(
         lambda r: httpx.Response(200, json={"jobs": [job()], "next_cursor": None})
     )
-    assert await call(server, "list_jobs") == [job()]
+    assert await call(server, "list_jobs") == {"jobs": [job()], "next_cursor": None}
     assert dict(gw.last.url.params) == {"limit": "25"}
     await call(server, "list_jobs", {"status": "Failed", "limit": 5})
     assert dict(gw.last.url.params) == {"status": "failed", "limit": "5"}
@@ -572,8 +573,9 @@ async def test_drive_sign_passes_the_drives_refusals(
 
 async def test_docs_tools() -> None:
     server = create_server()
-    listed = await call(server, "list_docs")
+    listed = (await call(server, "list_docs"))["docs"]
     assert [d["slug"] for d in listed][:2] == ["overview", "quickstart"]
+    assert listed[0]["uri"] == "purasbackend://docs/overview"
     assert all(d["title"] and d["summary"] for d in listed)
     text = await call(server, "read_doc", {"slug": "mcp-tools"})
     assert text.startswith("# MCP tools")
@@ -615,7 +617,7 @@ async def test_feedback_tools_call_the_job_feedback_endpoints(configured: Path) 
     assert json.loads(gw.last.content) == {"rating": 1, "comment": "good", "end_user_id": "u1"}
     await call(server, "submit_job_feedback", {"job_id": "j1", "comment": "only words"})
     assert json.loads(gw.last.content) == {"rating": 0, "comment": "only words", "end_user_id": ""}
-    assert await call(server, "list_job_feedback", {"job_id": "j1"}) == [ROW]
+    assert await call(server, "list_job_feedback", {"job_id": "j1"}) == {"feedback": [ROW]}
     assert gw.last.url.path == "/v1/jobs/j1/feedback"
     stats = await call(server, "job_feedback_stats", {"job_id": "j1"})
     assert stats == {"up": 1, "down": 0, "count": 1, "score": 1}
@@ -662,7 +664,7 @@ async def test_secret_tools_send_the_value_in_the_body_only(configured: Path) ->
         return httpx.Response(200, json={"name": "OPENAI_API_KEY", "deleted": True})
 
     server, gw = server_for(gateway)
-    assert await call(server, "list_secrets") == listed
+    assert await call(server, "list_secrets") == {"secrets": listed}
     assert (gw.last.method, gw.last.url.path) == ("GET", "/v1/secrets")
     out = await call(server, "set_secret", {"name": "OPENAI_API_KEY", "value": "sk-123 secret"})
     assert out == listed[0]
@@ -702,3 +704,104 @@ async def test_errors_reach_an_mcp_client_as_tool_errors(configured: Path) -> No
         assert "job j1 already failed" in result.content[0].text  # type: ignore[union-attr]
         ok = await client.call_tool("read_doc", {"slug": "overview"})
         assert not ok.is_error
+
+
+# -- skills, pages, resources, argument errors -----------------------------------------
+
+SKILL: dict[str, Any] = {
+    "name": "echo",
+    "kind": "deterministic",
+    "entrypoint": "main.py:run",
+    "description": "Echoes its text",
+    "model": None,
+    "disable_bash": False,
+    "input_schema": {"type": "object", "properties": {"text": {"type": "string"}}},
+    "output_schema": None,
+    "tools": [],
+    "timeout_seconds": None,
+    "max_steps": None,
+    "max_cost_micros": None,
+}
+
+
+async def test_list_skills_gives_each_skill_with_its_schemas(configured: Path) -> None:
+    server, gw = server_for(
+        lambda r: httpx.Response(200, json={"deployment_id": "d1", "skills": [SKILL]})
+    )
+    out = await call(server, "list_skills")
+    assert gw.last.url.path == "/v1/skills"
+    assert out == {"deployment_id": "d1", "skills": [SKILL]}
+    tool = next(t for t in await server.list_tools() if t.name == "list_skills")
+    assert tool.input_schema["properties"] == {}
+    schema = tool.output_schema or {}
+    assert set(schema["required"]) == {"deployment_id", "skills"}
+    skill_schema = schema["$defs"]["SkillInfo"]["properties"]
+    assert {"name", "input_schema", "output_schema"} <= set(skill_schema)
+
+
+async def test_list_skills_before_any_push(configured: Path) -> None:
+    server, _ = server_for(
+        lambda r: httpx.Response(200, json={"deployment_id": None, "skills": []})
+    )
+    assert await call(server, "list_skills") == {"deployment_id": None, "skills": []}
+
+
+async def test_list_jobs_pages_with_the_cursor(configured: Path) -> None:
+    def gateway(r: httpx.Request) -> httpx.Response:
+        if r.url.params.get("cursor") == "c2":
+            return httpx.Response(200, json={"jobs": [job(id="j0")], "next_cursor": None})
+        return httpx.Response(200, json={"jobs": [job()], "next_cursor": "c2"})
+
+    server, gw = server_for(gateway)
+    first = await call(server, "list_jobs", {"limit": 1})
+    assert first["next_cursor"] == "c2"
+    second = await call(server, "list_jobs", {"limit": 1, "cursor": first["next_cursor"]})
+    assert gw.last.url.params["cursor"] == "c2"
+    assert second == {"jobs": [job(id="j0")], "next_cursor": None}
+    tools = {t.name: t for t in await server.list_tools()}
+    for name, key in [
+        ("list_jobs", "jobs"),
+        ("list_deployments", "deployments"),
+        ("list_secrets", "secrets"),
+        ("list_job_feedback", "feedback"),
+        ("list_docs", "docs"),
+    ]:
+        assert key in (tools[name].output_schema or {}).get("properties", {}), name
+    assert "next_cursor" in (tools["list_jobs"].output_schema or {})["properties"]
+
+
+async def test_every_shipped_doc_is_a_markdown_resource() -> None:
+    server = create_server()
+    resources = {str(r.uri): r for r in await server.list_resources()}
+    listed = (await call(server, "list_docs"))["docs"]
+    assert set(resources) == {d["uri"] for d in listed}
+    page = resources["purasbackend://docs/mcp-tools"]
+    assert page.mime_type == "text/markdown"
+    assert page.name == "mcp-tools"
+    [content] = await server.read_resource("purasbackend://docs/mcp-tools")
+    text = await call(server, "read_doc", {"slug": "mcp-tools"})
+    assert getattr(content, "content", None) == text
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "expected"),
+    [
+        ("list_jobs", {"limit": "many"}, "`limit` should be a valid integer"),
+        ("submit_job", {"skill": "echo", "inputs": [1, 2]}, "`inputs` should be a valid dict"),
+        ("submit_job", {}, "`skill` is required"),
+        ("tail_job", {"job_id": 5}, "`job_id` should be a valid string (got 5)"),
+    ],
+)
+async def test_wrong_argument_types_say_what_to_fix(
+    configured: Path, tool: str, args: dict[str, Any], expected: str
+) -> None:
+    server, gw = server_for(lambda r: httpx.Response(200, json=job()))
+    with pytest.raises(ToolError) as err:
+        await call(server, tool, args)
+    text = str(err.value)
+    assert text.startswith(f"{tool}: invalid arguments: ")
+    assert expected in text
+    assert "call again" in text
+    assert "pydantic" not in text
+    assert "validation error" not in text
+    assert gw.requests == []

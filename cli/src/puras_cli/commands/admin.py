@@ -9,6 +9,8 @@ import click
 from puras_cli import api
 from puras_cli.client import PurasError
 from puras_cli.commands import admin_audit, admin_quarantine, admin_rebuild, admin_secrets
+from puras_cli.commands.keys import KEY_COLUMNS, key_prefix
+from puras_cli.commands.output import Column, output_option, print_json, print_table
 from puras_cli.context import CliContext, emit
 
 __all__ = ["admin", "build_admin"]
@@ -16,7 +18,7 @@ __all__ = ["admin", "build_admin"]
 
 @click.group()
 def project() -> None:
-    """Projects."""
+    """Projects (also spelled `projects`)."""
 
 
 @project.command("create")
@@ -28,23 +30,81 @@ def project_create(obj: CliContext, name: str) -> None:
         emit({"id": api.create_project(client, name)})
 
 
+PROJECT_COLUMNS = (
+    Column("ID", "id"),
+    Column("NAME", "name"),
+    Column("CREATED", "created_at"),
+    Column("KEYS", "active_keys"),
+    Column("BALANCE (MICROS)", "credit_balance_micros"),
+)
+
+
+@project.command("list")
+@output_option
+@click.pass_obj
+def project_list(obj: CliContext, output: str) -> None:
+    """List every project, newest first, with its active keys and balance."""
+    with obj.admin_client() as client:
+        out = api.list_projects(client)
+    if output == "json":
+        print_json(out)
+    else:
+        print_table(out.get("projects") or [], PROJECT_COLUMNS, empty="no projects")
+
+
 @click.group()
 def key() -> None:
-    """A project's first API key."""
+    """Any project's API keys (also spelled `keys`)."""
 
 
 @key.command("create")
 @click.argument("project_id")
 @click.pass_obj
 def key_create(obj: CliContext, project_id: str) -> None:
-    """Create an API key of PROJECT_ID; the full key is shown once."""
+    """Create an API key of PROJECT_ID (its first, or another); the full key is shown once."""
     with obj.admin_client() as client:
         emit(dict(api.create_project_key(client, project_id)))
 
 
+@key.command("list")
+@click.argument("project_id")
+@output_option
+@click.pass_obj
+def key_list(obj: CliContext, project_id: str, output: str) -> None:
+    """List the active keys of PROJECT_ID (prefixes only)."""
+    with obj.admin_client() as client:
+        out = api.list_project_keys(client, project_id)
+    if output == "json":
+        print_json(out)
+    else:
+        print_table(out.get("keys") or [], KEY_COLUMNS, empty="no keys")
+
+
+@key.command("revoke")
+@click.argument("project_id")
+@click.argument("prefix")
+@click.option("--yes", "-y", is_flag=True, help="Revoke the key in use without asking.")
+@click.pass_obj
+def key_revoke(obj: CliContext, project_id: str, prefix: str, yes: bool) -> None:
+    """Revoke the key with PREFIX of PROJECT_ID (a lost or leaked key); it fails at once."""
+    in_use = key_prefix(obj.config.api_key or "") == prefix
+    if in_use and not yes:
+        if not obj.interactive():
+            raise click.UsageError(
+                f"{prefix} is the key in use (PURAS_API_KEY); pass --yes to revoke it anyway"
+            )
+        click.confirm(
+            f"{prefix} is the key in use (PURAS_API_KEY); every call with it fails once "
+            "revoked. Revoke it?",
+            abort=True,
+        )
+    with obj.admin_client() as client:
+        print_json(api.revoke_project_key(client, project_id, prefix))
+
+
 @click.group()
 def credits() -> None:
-    """Project credit (B4)."""
+    """Project credit."""
 
 
 @credits.command("grant")
@@ -72,6 +132,10 @@ def build_admin(extra: Iterable[click.Command] = ()) -> click.Group:
     group = click.Group("admin", help="Operator commands (need PURAS_ADMIN_TOKEN).")
     for command in (project, key, credits, *extra):
         group.add_command(command)
+    # Both spellings work: `admin projects list` reads like the other list commands,
+    # `admin project create` like the create ones.
+    group.add_command(project, "projects")
+    group.add_command(key, "keys")
     return group
 
 

@@ -14,6 +14,7 @@ import click
 
 from puras_cli import api
 from puras_cli.client import PurasError
+from puras_cli.commands.output import Column, output_option, print_table
 from puras_cli.context import CliContext, emit
 from puras_client.calls import check_secret_name
 
@@ -45,6 +46,13 @@ def read_secret_value(obj: CliContext, name: str) -> str:
     return str(value)
 
 
+SECRET_COLUMNS = (
+    Column("NAME", "name"),
+    Column("CREATED", "created_at"),
+    Column("UPDATED", "updated_at"),
+)
+
+
 @click.group()
 def secrets() -> None:
     """The project's secrets (injected into jobs as environment variables)."""
@@ -67,11 +75,17 @@ def set_(obj: CliContext, name: str) -> None:
 
 
 @secrets.command("list")
+@output_option
 @click.pass_obj
-def list_(obj: CliContext) -> None:
+def list_(obj: CliContext, output: str) -> None:
     """List the secrets' names (values are never shown)."""
     with obj.api_client() as client:
-        emit(api.list_secrets(client))
+        out = api.list_secrets(client)
+    if output == "json":
+        emit(out)
+        return
+    rows = [r if isinstance(r, dict) else {"name": r} for r in out.get("secrets") or []]
+    print_table(rows, SECRET_COLUMNS, empty="no secrets")
 
 
 @secrets.command("rm")

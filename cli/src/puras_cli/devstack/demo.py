@@ -227,8 +227,8 @@ def _demo_jobs(
         png = gradient_png(64, 48)
         echo(f"  image-info, sync, on a {len(png)}-byte 64x48 PNG sent inline as a data URL.")
         echo(
-            "    Its first run builds the deployment's venv (Pillow from PyPI, per its\n"
-            "    requirements.txt): that takes a moment, later runs reuse the venv."
+            "    The push built the deployment's venv first (Pillow from PyPI, per its\n"
+            "    requirements.txt); every run reuses it."
         )
         results.append(
             _run_sync(

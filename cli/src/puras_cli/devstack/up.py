@@ -188,6 +188,10 @@ def _project_exists(stack: Stack, project: DevProject) -> bool:
     return True
 
 
+DEV_ENV_HEADER = """The running dev stack (./dev up); removed when it stops. Every variable is
+described in docs/dev-stack.md. Use: source .puras/dev.env"""
+
+
 def _env_values(stack: Stack, project: DevProject) -> Mapping[str, str]:
     return {
         "PURAS_API_BASE": stack.api_base,
@@ -257,7 +261,7 @@ def run_up(
                 paths.project_env,
                 format_env_file({k: values[k] for k in ("PURAS_PROJECT_ID", "PURAS_API_KEY")}),
             )
-            write_private_file(paths.dev_env, format_env_file(values))
+            write_private_file(paths.dev_env, format_env_file(values, header=DEV_ENV_HEADER))
             progress(f"up in {time.monotonic() - t0:.1f}s")
             _banner(paths, stack, project, reused, echo)
             died = supervise(stack, echo)

@@ -23,6 +23,7 @@ __all__ = [
     "WAIT_MAX_S",
     "Call",
     "activate_deployment",
+    "balance",
     "cancel_job",
     "check_secret_name",
     "create_key",
@@ -31,6 +32,7 @@ __all__ = [
     "delete_deployment",
     "delete_secret",
     "drive_sign",
+    "drive_upload",
     "feedback_stats",
     "get_job",
     "grant_credits",
@@ -42,6 +44,7 @@ __all__ = [
     "list_jobs",
     "list_keys",
     "list_secrets",
+    "list_skills",
     "push_bundle",
     "revoke_key",
     "seg",
@@ -74,6 +77,7 @@ class Call:
     data: Mapping[str, str] | None = None
     timeout: float | None = None
     """Seconds for this call, when it may take longer than a plain one."""
+    headers: Mapping[str, str] | None = None
 
 
 def seg(value: str) -> str:
@@ -84,20 +88,37 @@ def seg(value: str) -> str:
 # -- deployments (P1, P3) ---------------------------------------------------------------
 
 
-def push_bundle(bundle: bytes, *, notes: str = "", activate: bool = True) -> Call:
-    """``POST /v1/deployments`` with the zip as the ``bundle`` file."""
+PUSH_TIMEOUT_S = 720.0
+"""How long a waiting push may take: the gateway waits up to its ``build_wait_s``
+(660 s by default) for a ``requirements.txt`` build before it answers ``building``."""
+
+
+def push_bundle(
+    bundle: bytes, *, notes: str = "", activate: bool = True, wait: bool = True
+) -> Call:
+    """``POST /v1/deployments`` with the zip as the ``bundle`` file; ``wait=False``
+    answers at once with the deployment ``building`` when it has a build to run."""
     return Call(
         "POST",
         "/v1/deployments",
         files={"bundle": ("bundle.zip", bundle, "application/zip")},
-        data={"notes": notes, "activate": "true" if activate else "false"},
-        # Validation and storage of a large bundle take longer than a plain call.
-        timeout=120.0,
+        data={
+            "notes": notes,
+            "activate": "true" if activate else "false",
+            "wait": "true" if wait else "false",
+        },
+        # A waiting push lasts as long as the venv build behind it.
+        timeout=PUSH_TIMEOUT_S if wait else 120.0,
     )
 
 
 def list_deployments() -> Call:
     return Call("GET", "/v1/deployments")
+
+
+def list_skills() -> Call:
+    """The active deployment's skills with their schemas."""
+    return Call("GET", "/v1/skills")
 
 
 def activate_deployment(deployment_id: str) -> Call:
@@ -112,10 +133,18 @@ def delete_deployment(deployment_id: str) -> Call:
 
 
 def submit_job(
-    skill: str, inputs: Mapping[str, Any], *, wait: bool = False, timeout: int | None = None
+    skill: str,
+    inputs: Mapping[str, Any],
+    *,
+    wait: bool = False,
+    timeout: int | None = None,
+    idempotency_key: str | None = None,
+    max_cost_micros: int | None = None,
 ) -> Call:
     """``POST /v1/jobs``: queued at once, or with ``wait`` the JobOut once terminal (or as
-    it stands after ``timeout`` seconds, 1 to :data:`WAIT_MAX_S`)."""
+    it stands after ``timeout`` seconds, 1 to :data:`WAIT_MAX_S`). The same
+    ``idempotency_key`` with the same body gives back the same job (J10); ``max_cost_micros``
+    caps what the job may spend (Z1)."""
     params: dict[str, str] = {}
     http_timeout: float | None = None
     if wait:
@@ -127,21 +156,57 @@ def submit_job(
                 )
             params["timeout"] = str(timeout)
         http_timeout = (timeout or DEFAULT_WAIT_S) + _HTTP_SLACK_S
+    elif timeout is not None:
+        raise ClientError("a wait timeout only applies with wait=True")
     return Call(
         "POST",
         "/v1/jobs",
         params=params,
-        json_body={"skill": skill, "inputs": dict(inputs)},
+        json_body=submit_body(skill, inputs, max_cost_micros=max_cost_micros),
         timeout=http_timeout,
+        headers=idempotency_headers(idempotency_key),
     )
+
+
+def submit_body(
+    skill: str, inputs: Mapping[str, Any], *, max_cost_micros: int | None = None
+) -> dict[str, Any]:
+    """J1's body; the cap is checked here so a typo fails before anything is sent."""
+    body: dict[str, Any] = {"skill": skill, "inputs": dict(inputs)}
+    if max_cost_micros is not None:
+        if isinstance(max_cost_micros, bool) or max_cost_micros <= 0:
+            raise ClientError(f"max_cost_micros must be a positive integer; got {max_cost_micros}")
+        body["max_cost_micros"] = max_cost_micros
+    return body
+
+
+IDEMPOTENCY_KEY_MAX: Final = 255
+
+
+def idempotency_headers(key: str | None) -> dict[str, str] | None:
+    """The ``Idempotency-Key`` header (J10), or ``None`` without a key."""
+    if key is None:
+        return None
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX:
+        raise ClientError(
+            f"an idempotency key must be 1 to {IDEMPOTENCY_KEY_MAX} characters; got {len(key)}"
+        )
+    return {"Idempotency-Key": key}
 
 
 def get_job(job_id: str) -> Call:
     return Call("GET", f"/v1/jobs/{seg(job_id)}")
 
 
-def list_jobs(*, status: str | None = None, limit: int | None = None) -> Call:
-    return Call("GET", "/v1/jobs", params={"status": status or None, "limit": limit})
+def list_jobs(
+    *, status: str | None = None, limit: int | None = None, cursor: str | None = None
+) -> Call:
+    """A page, newest first; ``cursor`` is the ``next_cursor`` of the page before."""
+    return Call(
+        "GET",
+        "/v1/jobs",
+        params={"status": status or None, "limit": limit, "cursor": cursor or None},
+    )
 
 
 def job_events(job_id: str) -> Call:
@@ -231,6 +296,25 @@ def revoke_key(prefix: str) -> Call:
     return Call("DELETE", f"/v1/keys/{seg(prefix)}")
 
 
+def balance() -> Call:
+    return Call("GET", "/v1/billing/balance")
+
+
+def drive_upload(
+    content: bytes, filename: str, *, path: str = "", content_type: str | None = None
+) -> Call:
+    """``POST /v1/drive/upload`` (D2): ``path`` empty → ``uploads/<uuid>.<ext>``, ending in
+    ``/`` → that folder with ``filename``, else that exact path."""
+    ctype = content_type or "application/octet-stream"
+    return Call(
+        "POST",
+        "/v1/drive/upload",
+        files={"file": (filename, content, ctype)},
+        data={"path": path} if path else None,
+        timeout=120.0,
+    )
+
+
 def drive_sign(path: str, ttl: int) -> Call:
     return Call("GET", "/v1/drive/sign", params={"path": path, "ttl": str(ttl)})
 
@@ -244,6 +328,18 @@ def create_project(name: str) -> Call:
 
 def create_project_key(project_id: str) -> Call:
     return Call("POST", f"/v1/admin/projects/{seg(project_id)}/keys")
+
+
+def list_projects() -> Call:
+    return Call("GET", "/v1/admin/projects")
+
+
+def list_project_keys(project_id: str) -> Call:
+    return Call("GET", f"/v1/admin/projects/{seg(project_id)}/keys")
+
+
+def revoke_project_key(project_id: str, prefix: str) -> Call:
+    return Call("DELETE", f"/v1/admin/projects/{seg(project_id)}/keys/{seg(prefix)}")
 
 
 def grant_credits(project_id: str, *, micros: int) -> Call:

@@ -19,7 +19,16 @@ __all__ = [
     "ApiError",
     "ApiTimeout",
     "ApiUnreachable",
+    "BadRequest",
     "ClientError",
+    "Conflict",
+    "NotFound",
+    "PayloadTooLarge",
+    "RateLimited",
+    "ServerError",
+    "Unauthorized",
+    "UnprocessableEntity",
+    "api_error",
     "error_from_response",
     "unreachable_reason",
 ]
@@ -49,6 +58,57 @@ class ApiError(ClientError):
         """``GET /v1/x failed: 404 job_not_found: <message>``: the call and the answer."""
         call = f"{self.method} {self.path} failed: " if self.method else ""
         return f"{call}{self.status} {self.code}: {self.message}"
+
+
+class BadRequest(ApiError):
+    """400: the request is malformed; the message names the field."""
+
+
+class Unauthorized(ApiError):
+    """401: no key, a wrong one, or a revoked one."""
+
+
+class NotFound(ApiError):
+    """404: no such thing in this project (another project's id is a 404 too)."""
+
+
+class Conflict(ApiError):
+    """409: e.g. an idempotency key reused with another body, cancelling a finished job."""
+
+
+class PayloadTooLarge(ApiError):
+    """413: a body or an upload over its cap."""
+
+
+class UnprocessableEntity(ApiError):
+    """422: the inputs break the skill's ``input_schema``."""
+
+
+class RateLimited(ApiError):
+    """429: too many requests; try again later."""
+
+
+class ServerError(ApiError):
+    """5xx: the gateway failed; the request may be retried."""
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    422: UnprocessableEntity,
+    429: RateLimited,
+}
+
+
+def api_error(
+    status: int, code: str, message: str, *, method: str = "", path: str = ""
+) -> ApiError:
+    """The :class:`ApiError` subclass of ``status`` (``ApiError`` itself for the others)."""
+    cls = _BY_STATUS.get(status) or (ServerError if status >= 500 else ApiError)
+    return cls(status, code, message, method=method, path=path)
 
 
 class ApiUnreachable(ClientError):
@@ -87,7 +147,7 @@ def error_from_response(resp: httpx.Response, method: str = "", path: str = "") 
     status = resp.status_code
 
     def err(code: str, message: str) -> ApiError:
-        return ApiError(status, code, message, method=method, path=path)
+        return api_error(status, code, message, method=method, path=path)
 
     try:
         body = resp.json()

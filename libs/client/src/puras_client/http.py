@@ -47,8 +47,11 @@ def _kwargs(
     files: Mapping[str, Any] | None,
     data: Mapping[str, str] | None,
     timeout: float | None,
+    headers: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
+    if headers:
+        kwargs["headers"] = dict(headers)
     if json_body is not None:
         kwargs["json"] = json_body
     if params:
@@ -138,6 +141,11 @@ class Client(_Base):
             transport=transport,
         )
 
+    @property
+    def http(self) -> httpx.Client:
+        """The underlying httpx client (base URL and auth set), for streamed bodies."""
+        return self._http
+
     def close(self) -> None:
         self._http.close()
 
@@ -162,9 +170,10 @@ class Client(_Base):
         files: Mapping[str, Any] | None = None,
         data: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """The decoded JSON answer (``None`` for an empty one), or a :class:`ClientError`."""
-        kwargs = _kwargs(json_body, params, files, data, timeout)
+        kwargs = _kwargs(json_body, params, files, data, timeout, headers)
         try:
             resp = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
@@ -182,6 +191,7 @@ class Client(_Base):
             files=c.files,
             data=c.data,
             timeout=c.timeout,
+            headers=c.headers,
         )
 
     def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
@@ -234,6 +244,11 @@ class AsyncClient(_Base):
             transport=transport,
         )
 
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The underlying httpx client (base URL and auth set), for streamed bodies."""
+        return self._http
+
     async def aclose(self) -> None:
         await self._http.aclose()
 
@@ -253,9 +268,10 @@ class AsyncClient(_Base):
         files: Mapping[str, Any] | None = None,
         data: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """The decoded JSON answer (``None`` for an empty one), or a :class:`ClientError`."""
-        kwargs = _kwargs(json_body, params, files, data, timeout)
+        kwargs = _kwargs(json_body, params, files, data, timeout, headers)
         try:
             resp = await self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
@@ -273,6 +289,7 @@ class AsyncClient(_Base):
             files=c.files,
             data=c.data,
             timeout=c.timeout,
+            headers=c.headers,
         )
 
     async def stream(

@@ -40,6 +40,7 @@ __all__ = [
     "find_schema_issue",
     "format_path",
     "validate_instance",
+    "validation_problems",
 ]
 
 VALIDATOR_CACHE_SIZE: Final = 1024
@@ -187,6 +188,43 @@ def validate_instance(
     if error is None:
         return None
     return f"{format_path(root, error.path)}: {_truncate(error.message)}"
+
+
+MAX_PROBLEMS: Final = 50
+"""Most schema violations one answer lists (a wholly wrong payload could have thousands)."""
+
+
+def validation_problems(
+    schema: Mapping[str, Any] | bool, instance: object, *, root: str = "inputs"
+) -> list[SchemaIssue]:
+    """Every violation of ``schema`` by ``instance`` (at most :data:`MAX_PROBLEMS`).
+
+    The best match (the one :func:`validate_instance` names) comes first, the others
+    follow by path, so a client fixes them all in one round instead of one per call.
+    Each ``path`` is rooted at ``root`` (``inputs.items[2].name``). Empty when valid.
+    """
+    validator = _validator_for(_canonical(schema))
+    try:
+        errors = list(validator.iter_errors(instance))
+    except RecursionError:
+        return [SchemaIssue(root, "is nested too deeply to be validated; flatten it")]
+    if not errors:
+        return []
+    best = best_match(errors)
+    rest = sorted(
+        (e for e in errors if e is not best),
+        key=lambda e: (format_path(root, e.path), e.message),
+    )
+    out: list[SchemaIssue] = []
+    seen: set[tuple[str, str]] = set()
+    for e in [best, *rest] if best is not None else rest:
+        issue = SchemaIssue(format_path(root, e.path), _truncate(e.message))
+        if (issue.path, issue.message) not in seen:
+            seen.add((issue.path, issue.message))
+            out.append(issue)
+        if len(out) >= MAX_PROBLEMS:
+            break
+    return out
 
 
 def _canonical(schema: Mapping[str, Any] | bool) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
-from puras_common.schemas import validate_instance
+from puras_common.schemas import SchemaIssue, validation_problems
 
 __all__ = [
     "Deployment",
@@ -110,6 +110,8 @@ class InvalidInputs:
     """The validator's one message, e.g. ``inputs.text: 5 is not of type 'string'``."""
     message: str
     """What went wrong, in the words of the stage that found it."""
+    problems: tuple[SchemaIssue, ...] = ()
+    """Every violation (best match first), each with its path under ``inputs`` (Z8)."""
 
 
 SkillProblem = NoDeployment | UnknownSkill | InvalidInputs
@@ -165,13 +167,20 @@ def check_inputs(skill: Skill, inputs: object, *, at: Stage) -> InvalidInputs | 
     """``None`` when ``inputs`` match the skill's ``input_schema`` (or it has none)."""
     if skill.input_schema is None:
         return None
-    problem = validate_instance(skill.input_schema, inputs, root="inputs")
-    if problem is None:
+    problems = validation_problems(skill.input_schema, inputs, root="inputs")
+    if not problems:
         return None
+    problem = f"{problems[0].path}: {problems[0].message}"
+    # At submit the caller gets every violation at once (Z8); later stages record why a
+    # job failed, where the first one says enough.
     message = (
-        problem if at == "submit" else f"inputs do not match the skill's input_schema: {problem}"
+        "; ".join(f"{i.path}: {i.message}" for i in problems)
+        if at == "submit"
+        else f"inputs do not match the skill's input_schema: {problem}"
     )
-    return InvalidInputs(skill=skill.name, problem=problem, message=message)
+    return InvalidInputs(
+        skill=skill.name, problem=problem, message=message, problems=tuple(problems)
+    )
 
 
 def resolve(

@@ -28,6 +28,7 @@ from puras_common.projection import ProjectorRunner
 from puras_common.projection.watch import CheckpointWatcher
 from puras_gateway.adapters.audit import LogAuditor
 from puras_gateway.adapters.billing import BillingCommands
+from puras_gateway.adapters.builds import NatsBuildRequests
 from puras_gateway.adapters.commands import SchedulerCommands
 from puras_gateway.adapters.drive_proxy import HttpDrive
 from puras_gateway.adapters.feedback import FeedbackReads
@@ -51,6 +52,7 @@ from puras_gateway.app.media import MediaService
 from puras_gateway.app.ports import (
     Auditor,
     Billing,
+    BuildRequests,
     Commands,
     Drive,
     EventLog,
@@ -116,6 +118,7 @@ def build(
     media: MediaRelay | None = None,
     secrets: SecretStore | None = None,
     feedback: FeedbackStore | None = None,
+    builds: BuildRequests | None = None,
 ) -> App:
     """The use cases over the given adapters (started already)."""
     s = settings
@@ -144,6 +147,8 @@ def build(
             watcher=watcher,
             wait_s=s.read_your_writes_s,
             requirements=s.requirements_policy(),
+            builds=builds,
+            build_wait_s=s.build_wait_s,
         ),
         admin=AdminService(
             bus=events,
@@ -257,6 +262,7 @@ class Gateway:
             media=NatsMediaRelay(self.bus.nc),
             secrets=SecretsTable(self.pool),
             feedback=FeedbackReads(self.pool),
+            builds=NatsBuildRequests(self.bus),
         )
         self._started = True
         log.info("gateway started", host=s.host, port=s.port)

@@ -35,6 +35,12 @@ class GatewaySettings(DatabaseSettings):
     drive_token: SecretStr = SecretStr("")
     """The drive's internal token (``PURAS_DRIVE_INTERNAL_TOKEN`` there): what makes the
     drive trust the project the gateway names; required outside ``env=dev``."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Web origins whose pages may call this API from a browser
+    (a JSON list: ``PURAS_GATEWAY_CORS_ORIGINS='["https://app.example.com"]'``, or
+    ``'["*"]'`` for any); empty: none, only callers
+    that are not browsers and pages served by this origin. Keys sent from a page are
+    visible to its users: give such an app a key of its own, with a spend limit."""
     public_url: str = ""
     """The address clients reach this API at (``https://api.example.com``), which signed
     drive URLs start with; empty: the address each request came to."""
@@ -46,6 +52,9 @@ class GatewaySettings(DatabaseSettings):
     generation takes minutes)."""
     default_wait_s: float = 30.0
     """``wait=true`` without ``timeout`` waits this long (J4)."""
+    build_wait_s: float = Field(default=660.0, gt=0)
+    """How long a push waits for its ``requirements.txt`` build (Z7) before it answers
+    with the deployment still ``building`` (the runners' ``build_timeout_s`` and a margin)."""
     read_your_writes_s: float = 5.0
     """How long a read waits for the projection to show what this API just accepted."""
     sse_ping_s: float = 15.0

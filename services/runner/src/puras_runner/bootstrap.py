@@ -24,6 +24,7 @@ from minio import Minio
 
 from puras_common.bundles import BundleStore, NatsBundleStore
 from puras_common.bus import (
+    Bus,
     NatsUnreachable,
     PullConsumer,
     connect,
@@ -31,7 +32,12 @@ from puras_common.bus import (
     ensure_streams,
 )
 from puras_common.clock import Clock, SystemClock
-from puras_common.events.subjects import WORK_STREAM, work_subject
+from puras_common.events.subjects import (
+    BUILDS_DURABLE,
+    BUILDS_STREAM,
+    WORK_STREAM,
+    work_subject,
+)
 from puras_common.health import HealthServer
 from puras_common.logging import get_logger
 from puras_common.pricing import load_registry
@@ -40,6 +46,7 @@ from puras_common.spend.book import KvSpendBook
 from puras_runner.adapters.balances import LedgerBalances
 from puras_runner.adapters.bundle_cache import BundleCache
 from puras_runner.adapters.cgroups import CgroupLimits, JobCgroups
+from puras_runner.adapters.deployment_facts import NatsDeploymentFacts
 from puras_runner.adapters.deployment_log import NatsDeploymentLog
 from puras_runner.adapters.drive_files import DriveFiles
 from puras_runner.adapters.drive_sync import S3DriveSync
@@ -57,10 +64,11 @@ from puras_runner.adapters.sandbox_session import TemplateSandboxes
 from puras_runner.adapters.search import search_from_settings
 from puras_runner.adapters.secrets import LogSecrets, NoSecrets
 from puras_runner.adapters.templates import TemplatePool
-from puras_runner.adapters.venvs import BuildSandbox, VenvBuilder
+from puras_runner.adapters.venvs import BuildSandbox, VenvBuilder, VenvBuildFailed
 from puras_runner.adapters.workdir import Workdirs
 from puras_runner.app.agent_engine import AgentConfig, AgenticEngine
 from puras_runner.app.agent_tools import ToolboxConfig
+from puras_runner.app.builds import DeploymentBuilds
 from puras_runner.app.drive_changes import DriveChanges
 from puras_runner.app.engines import DeterministicEngine, Engine, ProcessConfig
 from puras_runner.app.handler import HandlerConfig, JobHandler
@@ -81,6 +89,7 @@ from puras_runner.app.running import RunningJobs
 from puras_runner.app.spend_guard import SpendGuard
 from puras_runner.domain.agent.routes import RoutesError
 from puras_runner.domain.media_routes import MediaRoutesError
+from puras_runner.entrypoints.builds import BuildConsumer
 from puras_runner.entrypoints.consumer import RunnerService
 from puras_runner.entrypoints.media_rpc import MediaServer
 from puras_runner.entrypoints.work import NatsWorkSource
@@ -611,8 +620,11 @@ async def start_runner(
         )
         consumer = PullConsumer(bus.nc, WORK_STREAM, settings.durable, max_inflight=settings.slots)
         live = NatsLiveFeed(bus)
+        builds: BuildConsumer | None = None
 
         async def close_nats() -> None:
+            if builds is not None:
+                await builds.stop()
             with contextlib.suppress(Exception):
                 await consumer.stop()
             with contextlib.suppress(Exception):
@@ -641,6 +653,8 @@ async def start_runner(
         if app.media is not None:
             media_server = MediaServer(bus.nc, app.running, app.media)
             await media_server.start()
+        if settings.build_slots:
+            builds = await start_builds(settings, bus, app)
         await consumer.start()
     except BaseException:
         with contextlib.suppress(Exception):
@@ -654,6 +668,31 @@ async def start_runner(
         data_dir=str(settings.data_dir),
     )
     return app
+
+
+async def start_builds(settings: RunnerSettings, bus: Bus, app: App) -> BuildConsumer:
+    """Take push-time builds (Z7) from the shared durable, into this runner's venv store."""
+    await ensure_durable(
+        bus.js,
+        BUILDS_STREAM,
+        BUILDS_DURABLE,
+        filter_subject="build.>",
+        # A build holds its request for as long as it may take (then it is redelivered).
+        ack_wait_s=settings.build_timeout_s + 120,
+        max_deliver=settings.max_attempts + 1,
+    )
+    builds = BuildConsumer(
+        PullConsumer(bus.nc, BUILDS_STREAM, BUILDS_DURABLE, max_inflight=settings.build_slots),
+        DeploymentBuilds(
+            facts=NatsDeploymentFacts(bus),
+            bundles=app.bundles,
+            venvs=app.engine.venvs,
+            build_failed=VenvBuildFailed,
+        ),
+        max_attempts=settings.max_attempts,
+    )
+    await builds.start()
+    return builds
 
 
 async def run(settings: RunnerSettings, stop: asyncio.Event) -> None:

@@ -121,6 +121,9 @@ class RunnerSettings(ServiceSettings):
     """Time limit of one ``requirements.txt`` build."""
     build_memory_mb: int = Field(default=2048, ge=64)
     """Memory of one ``requirements.txt`` build (its cgroup's limit)."""
+    build_slots: int = Field(default=1, ge=0)
+    """Push-time builds (Z7) this runner takes from ``PURAS_BUILDS`` at once; 0 takes
+    none (the runner still builds a venv it lacks when a job needs it)."""
 
     def drive_s3(self) -> tuple[str, bool]:
         """``(host:port, secure)`` of the bucket's endpoint; ``ValueError`` when the S3

@@ -8,8 +8,9 @@ subjects.
 
 Writers own their facts: a service may publish only the events it decides.
 
-* **gateway**: commands to the scheduler and to billing (credit grants), and the facts it
-  alone decides: projects, API keys, deployments and feedback on jobs (its own
+* **gateway**: commands to the scheduler and to billing (credit grants), venv build
+  requests of pushed deployments (``build.*``, taken by runners), and the facts it
+  decides: projects, API keys, deployments and feedback on jobs (its own
   aggregate). Never a job event: job facts come from the scheduler (admission,
   lifecycle) and the runners (execution); nor a ledger
   event: the ledger has one writer, billing. It alone subscribes to the live frames of
@@ -18,7 +19,10 @@ Writers own their facts: a service may publish only the events it decides.
   a dead work item after failing its job (``runner lost``).
 * **runner**: job progress and terminal events (``ev.*.job.*``) and its jobs' live
   frames (``live.*.job.*``: the model's text as it is generated, stored nowhere), and
-  nothing else: no keys, grants, deployments, commands or work items. It reads the log
+  the outcome of the venv builds it takes from ``PURAS_BUILDS`` (Z7: ``deployment.built``
+  or ``deployment.build_failed``, and the activation the push asked for, on
+  ``ev.*.deployments.*``, each append guarded by the subject's sequence); nothing else:
+  no keys, grants, commands or work items. It reads the log
   by direct get (a job's last event; a deployment's ``deployment.created``, whose skills
   it runs; a project's last ledger event, whose balance stops agent jobs of a project
   that asked for it). It holds a call's worst case on its key's spend window in the
@@ -70,6 +74,8 @@ from puras_common.events.subjects import (
     AGG_LEDGER,
     AGG_PROJECT,
     AGG_SECRET,
+    BUILDS_DURABLE,
+    BUILDS_STREAM,
     CMD_BILLING_GRANT,
     CMD_SCHEDULER_CANCEL,
     CMD_SCHEDULER_SUBMIT,
@@ -103,7 +109,7 @@ OPS = "ops"
 """The privileged identity of operators (``puras admin``) and of the test harness."""
 
 _API = "$JS.API"
-_DECLARED = (EVENTS_STREAM, CMDS_STREAM, WORK_STREAM, HELD_STREAM)
+_DECLARED = (EVENTS_STREAM, CMDS_STREAM, WORK_STREAM, HELD_STREAM, BUILDS_STREAM)
 _BUNDLES = f"OBJ_{BUNDLE_BUCKET}"
 _IDEMPOTENCY = f"KV_{IDEMPOTENCY_BUCKET}"
 SPEND_BUCKET = "PURAS_SPEND"
@@ -206,6 +212,9 @@ def _gateway() -> Identity:
             # A submit not admitted yet, looked up by its subject (a read right after it).
             f"{_API}.STREAM.MSG.GET.{CMDS_STREAM}",
             *_events(AGG_PROJECT, AGG_KEY, AGG_DEPLOYMENTS),
+            # Venv builds of pushed deployments, for the runners (Z7): it requests them
+            # and never builds (no package code runs in the gateway).
+            "build.*",
             # Feedback on jobs (J9): its own aggregate, never a job subject.
             *_events(AGG_FEEDBACK),
             # Project secrets (X1), sealed before they are recorded: the gateway is
@@ -278,6 +287,11 @@ def _runner() -> Identity:
             *_direct_get(EVENTS_STREAM),
             # The pool's durable, runners-<pool> (a wildcard is a whole token: any pool).
             *_durable(WORK_STREAM, "*"),
+            # Pushed deployments' venv builds (Z7): the shared durable, and the outcome
+            # (deployment.built / build_failed, and the activation the push asked for)
+            # on the project's deployments subject.
+            *_durable(BUILDS_STREAM, BUILDS_DURABLE),
+            *_events(AGG_DEPLOYMENTS),
             *_bundles_read(),
             # Holds on the keys' spend limits, before each billable call (Z1).
             *_spend_book(),

@@ -20,7 +20,13 @@ from nats.js.api import (
 )
 from nats.js.errors import BadRequestError, NotFoundError
 
-from puras_common.events.subjects import CMDS_STREAM, EVENTS_STREAM, HELD_STREAM, WORK_STREAM
+from puras_common.events.subjects import (
+    BUILDS_STREAM,
+    CMDS_STREAM,
+    EVENTS_STREAM,
+    HELD_STREAM,
+    WORK_STREAM,
+)
 
 __all__ = ["StreamConfigMismatch", "StreamSpec", "declared_streams", "ensure_streams"]
 
@@ -90,6 +96,12 @@ def declared_streams() -> list[StreamSpec]:
             subjects=("held.>",),
             retention=RetentionPolicy.WORK_QUEUE,
             description="Jobs admitted while their project had no credit",
+        ),
+        StreamSpec(
+            name=BUILDS_STREAM,
+            subjects=("build.>",),
+            retention=RetentionPolicy.WORK_QUEUE,
+            description="Venv builds of pushed deployments, for any runner",
         ),
     ]
 

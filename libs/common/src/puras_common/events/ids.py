@@ -19,6 +19,7 @@ __all__ = [
     "credit_charged_id",
     "credit_granted_id",
     "deployment_activated_id",
+    "deployment_build_outcome_id",
     "deployment_created_id",
     "deployment_deleted_id",
     "drive_delete_id",
@@ -124,6 +125,12 @@ def deployment_activated_id(deployment_id: str, after_seq: int) -> str:
     """``<deployment>:activated:<seq>``: activating it again later is a new fact, a retry
     of the same decision (made on the subject as it stood at ``after_seq``) is not."""
     return f"{deployment_id}:activated:{after_seq}"
+
+
+def deployment_build_outcome_id(deployment_id: str) -> str:
+    """``<deployment>:build``: a deployment's build has one outcome (built or failed); a
+    redelivered build request records it once."""
+    return f"{deployment_id}:build"
 
 
 def deployment_deleted_id(deployment_id: str) -> str:

@@ -22,6 +22,8 @@ __all__ = [
     "AGG_LEDGER",
     "AGG_PROJECT",
     "AGG_SECRET",
+    "BUILDS_DURABLE",
+    "BUILDS_STREAM",
     "CMDS_STREAM",
     "CMD_BILLING_FILTER",
     "CMD_BILLING_GRANT",
@@ -35,6 +37,7 @@ __all__ = [
     "RUNNER_MEDIA_FILTER",
     "WORK_STREAM",
     "aggregate_filter",
+    "build_subject",
     "event_aggregate",
     "event_subject",
     "held_filter",
@@ -56,6 +59,10 @@ WORK_STREAM: Final = "PURAS_WORK"
 """Work-queue of runnable jobs, one durable pull consumer shared by all runners."""
 HELD_STREAM: Final = "PURAS_HELD"
 """Work-queue of jobs admitted while their project had no credit."""
+BUILDS_STREAM: Final = "PURAS_BUILDS"
+"""Work-queue of deployments' venv builds (Z7), one durable shared by all runners."""
+BUILDS_DURABLE: Final = "runners-builds"
+"""The runners' shared durable on ``PURAS_BUILDS``."""
 
 AGG_PROJECT: Final = "project"
 AGG_KEY: Final = "key"
@@ -128,6 +135,11 @@ def submit_subject(project_id: str, job_id: str) -> str:
 def submit_filter(project_id: str = "*") -> str:
     """``cmd.scheduler.submit.<project>.*``: the submits of one project (all by default)."""
     return f"{CMD_SCHEDULER_SUBMIT}.{project_id}.*"
+
+
+def build_subject(project_id: str) -> str:
+    """``build.<project>``: where a deployment's venv build is requested."""
+    return f"build.{_token('project', project_id)}"
 
 
 def work_subject(pool: str) -> str:

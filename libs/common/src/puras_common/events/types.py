@@ -36,6 +36,8 @@ __all__ = [
     "CreditCharged",
     "CreditGranted",
     "DeploymentActivated",
+    "DeploymentBuildFailed",
+    "DeploymentBuilt",
     "DeploymentCreated",
     "DeploymentDeleted",
     "DeploymentEvent",
@@ -329,6 +331,35 @@ class DeploymentCreated(Event, frozen=True, kw_only=True):
     """Hash of ``requirements.txt`` (keys the runner's venv cache), ``None`` without one."""
     skills: list[SkillRecord]
     """Every discovered skill, validated."""
+    build: bool = False
+    """Z7: its venv is built by a runner before it can be activated (``deployment.built``
+    or ``deployment.build_failed`` follows). ``False`` (no ``requirements.txt``, or a
+    deployment recorded before push-time builds) is ready at once."""
+    activate_when_built: bool = False
+    """The push asked for activation: whoever records a successful build activates it,
+    unless another deployment was activated after it was created."""
+
+
+class DeploymentBuilt(Event, frozen=True, kw_only=True):
+    """A runner built (or already held) the deployment's venv: it may be activated."""
+
+    type = "deployment.built"
+    deployment_id: str
+    """The deployment built."""
+    venv_key: str
+    """The venv's key (the sha256 of ``requirements.txt``)."""
+    reused: bool = False
+    """The venv existed already (another deployment with the same file): nothing was built."""
+
+
+class DeploymentBuildFailed(Event, frozen=True, kw_only=True):
+    """A deployment's venv could not be built: it is never activated."""
+
+    type = "deployment.build_failed"
+    deployment_id: str
+    """The deployment whose build failed."""
+    error: str
+    """What went wrong, with uv's output (host paths removed)."""
 
 
 class DeploymentActivated(Event, frozen=True, kw_only=True):
@@ -381,6 +412,8 @@ class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
     """When the job (or the attempt that ended it) began running."""
     finished_at: datetime | None = None
     """When it reached its terminal status."""
+    held_reason: str | None = None
+    """Why a ``queued`` job is not running yet (waiting for credit, J7/Z8); else ``None``."""
 
 
 class JobQueued(Event, frozen=True, kw_only=True):
@@ -769,7 +802,13 @@ KeyEvent: TypeAlias = (
 """Events of the ``project`` and ``key`` aggregates (the keys view)."""
 LedgerEvent: TypeAlias = CreditGranted | CreditCharged | BalanceDepleted | BalanceRestored
 """Events of the ``ledger`` aggregate."""
-DeploymentEvent: TypeAlias = DeploymentCreated | DeploymentActivated | DeploymentDeleted
+DeploymentEvent: TypeAlias = (
+    DeploymentCreated
+    | DeploymentBuilt
+    | DeploymentBuildFailed
+    | DeploymentActivated
+    | DeploymentDeleted
+)
 """Events of the ``deployments`` aggregate."""
 JobTerminal: TypeAlias = JobSucceeded | JobFailed | JobCancelled
 """The events that end a job: one per job, each setting one of ``TERMINAL_STATUSES``."""

@@ -28,7 +28,14 @@ from puras_common.events.types import (
     UsageRecorded,
 )
 
-__all__ = ["apply_job_event", "job_out", "public_event_type", "public_payload"]
+__all__ = ["HELD_FOR_CREDIT", "apply_job_event", "job_out", "public_event_type", "public_payload"]
+
+
+HELD_FOR_CREDIT = (
+    "waiting for credit: the project's balance is zero or below; "
+    "the job starts by itself once credit is granted"
+)
+"""``held_reason`` of a job the scheduler held (J7)."""
 
 
 def public_event_type(internal: str) -> str:
@@ -58,6 +65,7 @@ def apply_job_event(job: JobRecord | None, env: Envelope, ev: AnyEvent | None) -
                 inputs=ev.inputs,
                 deployment_id=ev.deployment_id,
                 created_at=ev.created_at,
+                held_reason=HELD_FOR_CREDIT if ev.held else None,
             )
         case JobStarted():
             if job is None or job.status in TERMINAL_STATUSES:
@@ -65,6 +73,7 @@ def apply_job_event(job: JobRecord | None, env: Envelope, ev: AnyEvent | None) -
             return msgspec.structs.replace(
                 job,
                 status="running",
+                held_reason=None,
                 deployment_id=ev.deployment_id,
                 attempts=max(job.attempts, ev.attempt),
                 started_at=job.started_at or ev.started_at,
@@ -75,6 +84,7 @@ def apply_job_event(job: JobRecord | None, env: Envelope, ev: AnyEvent | None) -
             return msgspec.structs.replace(
                 job,
                 status="succeeded",
+                held_reason=None,
                 result=ev.result,
                 error=None,
                 attempts=max(job.attempts, ev.attempt),
@@ -87,6 +97,7 @@ def apply_job_event(job: JobRecord | None, env: Envelope, ev: AnyEvent | None) -
             return msgspec.structs.replace(
                 job,
                 status="failed",
+                held_reason=None,
                 result=None,
                 error=ev.error,
                 attempts=max(job.attempts, ev.attempt),
@@ -97,14 +108,23 @@ def apply_job_event(job: JobRecord | None, env: Envelope, ev: AnyEvent | None) -
             if job is None or job.status in TERMINAL_STATUSES:
                 return job
             return msgspec.structs.replace(
-                job, status="cancelled", result=None, error=None, finished_at=ev.finished_at
+                job,
+                status="cancelled",
+                held_reason=None,
+                result=None,
+                error=None,
+                finished_at=ev.finished_at,
             )
         case JobCharged():
             # What it cost applies whenever billing records it, after the end too (J8).
             if job is None:
                 return job
             return msgspec.structs.replace(job, cost_micros=job.cost_micros + ev.call.billed_micros)
-        case JobLogged() | JobReleased():
+        case JobReleased():
+            if job is None or job.held_reason is None:
+                return job
+            return msgspec.structs.replace(job, held_reason=None)
+        case JobLogged():
             return job
         case (
             AgentStarted()

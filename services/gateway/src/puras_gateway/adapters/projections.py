@@ -23,6 +23,8 @@ from puras_common.events.types import (
     ApiKeyCreated,
     ApiKeyRevoked,
     DeploymentActivated,
+    DeploymentBuildFailed,
+    DeploymentBuilt,
     DeploymentCreated,
     DeploymentDeleted,
     JobRecord,
@@ -44,7 +46,8 @@ class JobsProjection(Projection):
     # upgrade skips them as unknown; the rebuild applies them.
     # 3: ``job.cost`` (a billed call) adds to the job's cost_micros, also after its end;
     # a build that did not know it counted the event without applying it.
-    version: ClassVar[int] = 3
+    # 4: ``held_reason`` (Z8) is folded from ``job.queued``'s hold and ``job.released``.
+    version: ClassVar[int] = 4
     filter_subjects: ClassVar[list[str]] = [aggregate_filter(AGG_JOB)]
     tables: ClassVar[list[str]] = ["jobs", "job_events"]
     compare_order: ClassVar[dict[str, str]] = {"jobs": "id", "job_events": "job_id, idx"}
@@ -63,6 +66,7 @@ class JobsProjection(Projection):
         created_at timestamptz NOT NULL,
         started_at timestamptz,
         finished_at timestamptz,
+        held_reason text,
         event_count integer NOT NULL,
         last_seq bigint NOT NULL
     );
@@ -87,8 +91,8 @@ class JobsProjection(Projection):
             by_job.setdefault(rec.envelope.aggregate_id, []).append(rec)
         rows = await conn.fetch(
             "SELECT id, project_id, skill, status, inputs, result, error, cost_micros, "
-            "deployment_id, attempts, created_at, started_at, finished_at, event_count, last_seq "
-            "FROM jobs WHERE id = ANY($1::text[])",
+            "deployment_id, attempts, created_at, started_at, finished_at, held_reason, "
+            "event_count, last_seq FROM jobs WHERE id = ANY($1::text[])",
             list(by_job),
         )
         current: dict[str, tuple[JobRecord | None, int, int]] = {}
@@ -141,6 +145,7 @@ class JobsProjection(Projection):
                         job.created_at,
                         job.started_at,
                         job.finished_at,
+                        job.held_reason,
                         count,
                         last_seq,
                     )
@@ -156,13 +161,14 @@ class JobsProjection(Projection):
                 """
                 INSERT INTO jobs (id, project_id, skill, status, inputs, result, error,
                     cost_micros, deployment_id, attempts, created_at, started_at, finished_at,
-                    event_count, last_seq)
-                VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
+                    held_reason, event_count, last_seq)
+                VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)
                 ON CONFLICT (id) DO UPDATE SET
                     status = EXCLUDED.status, result = EXCLUDED.result, error = EXCLUDED.error,
                     cost_micros = EXCLUDED.cost_micros, deployment_id = EXCLUDED.deployment_id,
                     attempts = EXCLUDED.attempts, started_at = EXCLUDED.started_at,
-                    finished_at = EXCLUDED.finished_at, event_count = EXCLUDED.event_count,
+                    finished_at = EXCLUDED.finished_at, held_reason = EXCLUDED.held_reason,
+                    event_count = EXCLUDED.event_count,
                     last_seq = EXCLUDED.last_seq
                 """,
                 job_rows,
@@ -173,7 +179,9 @@ class DeploymentsProjection(Projection):
     """``deployments``: every live deployment of every project, with its skills."""
 
     name: ClassVar[str] = "deployments"
-    version: ClassVar[int] = 1
+    # 2: ``status`` and ``error`` of push-time builds (Z7), folded from
+    # ``deployment.created``, ``deployment.built`` and ``deployment.build_failed``.
+    version: ClassVar[int] = 2
     filter_subjects: ClassVar[list[str]] = [aggregate_filter(AGG_DEPLOYMENTS)]
     tables: ClassVar[list[str]] = ["deployments"]
     compare_order: ClassVar[dict[str, str]] = {"deployments": "id"}
@@ -189,7 +197,9 @@ class DeploymentsProjection(Projection):
         requirements_sha256 text,
         skills jsonb NOT NULL,
         active boolean NOT NULL DEFAULT false,
-        activated_at timestamptz
+        activated_at timestamptz,
+        status text NOT NULL DEFAULT 'ready',
+        error text
     );
     CREATE INDEX IF NOT EXISTS deployments_by_project
         ON deployments (project_id, created_at DESC, id DESC);
@@ -202,8 +212,8 @@ class DeploymentsProjection(Projection):
                 await conn.execute(
                     """
                     INSERT INTO deployments (id, project_id, notes, created_at, bundle_key,
-                        bundle_sha256, bundle_size, requirements_sha256, skills)
-                    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (id) DO NOTHING
+                        bundle_sha256, bundle_size, requirements_sha256, skills, status)
+                    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT (id) DO NOTHING
                     """,
                     ev.deployment_id,
                     pid,
@@ -214,6 +224,22 @@ class DeploymentsProjection(Projection):
                     ev.bundle.size,
                     ev.requirements_sha256,
                     msgspec.to_builtins(ev.skills),
+                    "building" if ev.build else "ready",
+                )
+            elif isinstance(ev, DeploymentBuilt):
+                await conn.execute(
+                    "UPDATE deployments SET status = 'ready' "
+                    "WHERE id = $1 AND project_id = $2 AND status = 'building'",
+                    ev.deployment_id,
+                    pid,
+                )
+            elif isinstance(ev, DeploymentBuildFailed):
+                await conn.execute(
+                    "UPDATE deployments SET status = 'failed', error = $3 "
+                    "WHERE id = $1 AND project_id = $2 AND status = 'building'",
+                    ev.deployment_id,
+                    pid,
+                    ev.error,
                 )
             elif isinstance(ev, DeploymentActivated):
                 exists = await conn.fetchval(

@@ -16,7 +16,7 @@ __all__ = ["ReadModels"]
 
 _JOB_COLS = (
     "id, project_id, skill, status, inputs, result, error, cost_micros, deployment_id, "
-    "attempts, created_at, started_at, finished_at"
+    "attempts, created_at, started_at, finished_at, held_reason"
 )
 
 
@@ -91,7 +91,7 @@ class ReadModels:
     async def list_deployments(self, project_id: str) -> list[dict[str, Any]]:
         rows = await self._pool.fetch(
             "SELECT id, notes, created_at, active, activated_at, bundle_size, "
-            "requirements_sha256, skills FROM deployments WHERE project_id = $1 "
+            "requirements_sha256, skills, status, error FROM deployments WHERE project_id = $1 "
             "ORDER BY created_at DESC, id DESC",
             project_id,
         )
@@ -105,6 +105,26 @@ class ReadModels:
             project_id,
         )
         return [dict(r) for r in rows]
+
+    async def list_projects(self) -> list[dict[str, Any]]:
+        """Every project, newest first, with its count of active keys and its balance
+        (the operator's view: not scoped by a project)."""
+        rows = await self._pool.fetch(
+            "SELECT p.id, p.name, p.created_at, "
+            "count(k.prefix) FILTER (WHERE k.revoked_at IS NULL)::int AS active_keys "
+            "FROM projects p LEFT JOIN api_keys k ON k.project_id = p.id "
+            "GROUP BY p.id, p.name, p.created_at ORDER BY p.created_at DESC, p.id DESC"
+        )
+        try:
+            balances = {
+                r["project_id"]: int(r["credit_balance_micros"])
+                for r in await self._pool.fetch(
+                    "SELECT project_id, credit_balance_micros FROM project_balances"
+                )
+            }
+        except asyncpg.UndefinedTableError:
+            balances = {}  # billing has not created its ledger yet: nothing was granted
+        return [{**dict(r), "credit_balance_micros": balances.get(r["id"], 0)} for r in rows]
 
     async def key_spend(self, project_id: str, prefix: str, *, since: datetime) -> int:
         try:

@@ -146,14 +146,17 @@ class AdminService:
         await self._views.wait_for(pub.seq, self._wait)
         return {"id": pid, "name": name}
 
-    def _require_project(self, project_id: str) -> None:
+    async def list_projects(self) -> dict[str, Any]:
+        return {"projects": await self._reads.list_projects()}
+
+    def require_project(self, project_id: str) -> None:
         if project_id not in self._views.keys.projects:
             raise ApiError.not_found(f"project {project_id!r} not found", code="project_not_found")
 
     async def create_key(
         self, project_id: str, *, by: Literal["admin", "key"], body: CreateKeyBody | None = None
     ) -> dict[str, Any]:
-        self._require_project(project_id)
+        self.require_project(project_id)
         k = generate_key()
         limit = body.spend_limit.limit() if body is not None and body.spend_limit else None
         pub = await self._bus.append(
@@ -229,6 +232,7 @@ class AdminService:
         return self.policy(project_id)
 
     async def revoke_key(self, project_id: str, prefix: str) -> dict[str, Any]:
+        self.require_project(project_id)
         self._active_key(project_id, prefix)
         pub = await self._bus.append(
             ApiKeyRevoked(prefix=prefix),
@@ -242,7 +246,7 @@ class AdminService:
         return {"prefix": prefix, "revoked": True}
 
     async def grant(self, project_id: str, body: GrantBody) -> dict[str, Any]:
-        self._require_project(project_id)
+        self.require_project(project_id)
         micros = grant_micros(body)
         cmd = GrantCredit(grant_id=new_id(), project_id=project_id, micros=micros, note=body.note)
         # Billing records it (the ledger has one writer, which guards its sequence).

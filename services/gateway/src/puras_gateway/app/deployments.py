@@ -1,4 +1,12 @@
-"""Deployment use cases (P1-P4): push, list, activate (rollback), delete; skills."""
+"""Deployment use cases (P1-P4): push, list, activate (rollback), delete; skills.
+
+Z7: a bundle with a ``requirements.txt`` is ``building`` until a runner has built its
+venv; the gateway only asks (``BuildRequests``) and watches the deployments view for the
+outcome the runner records. The push waits for it (bounded by ``build_wait_s``) unless
+``wait`` is false; activation the push asked for is recorded in ``deployment.created``
+and carried out by the runner that records the successful build, so it survives any
+crash of either side.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +35,13 @@ from puras_common.manifest import BundleInvalid, RequirementsPolicy, validate_bu
 from puras_common.manifest.spec import SkillSpec
 from puras_common.views.deployments import DeploymentInfo
 from puras_gateway.app.auth import Principal
-from puras_gateway.app.ports import EventLog, LiveViews, ProjectionWatch, ReadViews
+from puras_gateway.app.ports import (
+    BuildRequests,
+    EventLog,
+    LiveViews,
+    ProjectionWatch,
+    ReadViews,
+)
 from puras_gateway.domain.errors import ApiError
 
 __all__ = ["DeploymentsService"]
@@ -48,12 +62,18 @@ def skill_detail(s: SkillRecord) -> dict[str, Any]:
     return out
 
 
+POLL_MIN_S = 0.05
+POLL_MAX_S = 0.5
+
+
 def _deployment_out(d: DeploymentInfo, active: bool) -> dict[str, Any]:
     return {
         "id": d.id,
         "notes": d.notes,
         "created_at": d.created_at,
         "active": active,
+        "status": d.status,
+        "error": d.error,
         "bundle_size": d.bundle.size,
         "skills": [skill_summary(s) for s in sorted(d.skills.values(), key=lambda s: s.name)],
     }
@@ -70,8 +90,12 @@ class DeploymentsService:
         watcher: ProjectionWatch,
         wait_s: float,
         requirements: RequirementsPolicy = RequirementsPolicy(),  # noqa: B008 - frozen
+        builds: BuildRequests | None = None,
+        build_wait_s: float = 660.0,
     ) -> None:
         self._bus = bus
+        self._builds = builds
+        self._build_wait = build_wait_s
         self._requirements = requirements
         self._store = store
         self._views = views
@@ -79,7 +103,9 @@ class DeploymentsService:
         self._watcher = watcher
         self._wait = wait_s
 
-    async def create(self, p: Principal, data: bytes, notes: str, activate: bool) -> dict[str, Any]:
+    async def create(
+        self, p: Principal, data: bytes, notes: str, activate: bool, wait: bool = True
+    ) -> dict[str, Any]:
         try:
             # Zip inspection is CPU work on a possibly large upload: keep it off the loop.
             validated = await asyncio.to_thread(
@@ -91,6 +117,11 @@ class DeploymentsService:
                 code="invalid_bundle",
                 problems=[msgspec.to_builtins(pr) for pr in exc.problems],
             ) from exc
+        build = validated.requirements_sha256 is not None
+        if build and self._builds is None:
+            raise ApiError.unavailable(
+                "this gateway cannot request builds of requirements.txt; retry later"
+            )
         dep_id = new_id()
         key = bundle_key(p.project_id, dep_id)
         digest = sha256_hex(data)
@@ -101,8 +132,17 @@ class DeploymentsService:
             bundle=BundleRef(key=key, sha256=digest, size=len(data)),
             requirements_sha256=validated.requirements_sha256,
             skills=[skill_record(s) for s in validated.skills],
+            build=build,
+            activate_when_built=build and activate,
         )
+        if build:
+            # Asked before it is recorded: a crash in between leaves a request for a
+            # deployment that never was (dropped), never a recorded one that waits forever.
+            assert self._builds is not None
+            await self._builds.request(p.project_id, dep_id)
         seq = await self._append(p.project_id, created, deployment_created_id(dep_id))
+        if build:
+            return await self._after_build(p, dep_id, activate=activate, wait=wait)
         if activate:
             seq = await self._append(
                 p.project_id,
@@ -116,6 +156,47 @@ class DeploymentsService:
         info = self._views.deployments.get(p.project_id, dep_id)
         assert info is not None
         return _deployment_out(info, activate)
+
+    async def _after_build(
+        self, p: Principal, dep_id: str, *, activate: bool, wait: bool
+    ) -> dict[str, Any]:
+        """The deployment once its build is recorded (and, if asked, it is activated), or
+        as it stands when ``wait`` is false or the wait is over: still ``building``."""
+        if wait:
+            await self._await_build(p.project_id, dep_id, activate)
+        pd = self._views.deployments.project(p.project_id)
+        info = pd.deployments.get(dep_id)
+        if info is None:
+            raise ApiError.not_found(
+                f"deployment {dep_id!r} was deleted while it was being built",
+                code="deployment_not_found",
+            )
+        await self._settle(self._views.deployments.last_seq)
+        out = _deployment_out(info, pd.active_id == dep_id)
+        if info.status == "failed":
+            raise ApiError.unprocessable(
+                f"the build of requirements.txt failed; the deployment was not activated. "
+                f"Fix requirements.txt and push again.\n{info.error}",
+                code="build_failed",
+                deployment=out,
+            )
+        return out
+
+    async def _await_build(self, project_id: str, dep_id: str, activate: bool) -> None:
+        # The outcome arrives in the live view (from the runner's event): a bounded poll of
+        # an in-memory fold.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._build_wait
+        delay = POLL_MIN_S
+        while loop.time() < deadline:
+            pd = self._views.deployments.project(project_id)
+            info = pd.deployments.get(dep_id)
+            if info is None or info.status == "failed":
+                return
+            if info.status == "ready" and not (activate and info.activate_pending):
+                return
+            await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
+            delay = min(delay * 2, POLL_MAX_S)
 
     async def _append(self, project_id: str, event: Any, event_id: str) -> int:
         """Append to the project's deployments subject, guarded by its expected sequence."""
@@ -151,6 +232,8 @@ class DeploymentsService:
         for r in rows:
             skills = sorted(r.pop("skills"), key=lambda s: s["name"])
             r.pop("requirements_sha256", None)
+            r.setdefault("status", "ready")
+            r.setdefault("error", None)
             r["skills"] = [
                 {"name": s["name"], "kind": s["kind"], "description": s.get("description", "")}
                 for s in skills
@@ -169,6 +252,18 @@ class DeploymentsService:
 
     async def activate(self, p: Principal, deployment_id: str) -> dict[str, Any]:
         info = self._require(p, deployment_id)
+        if info.status == "building":
+            raise ApiError.conflict(
+                f"deployment {deployment_id} is still building its requirements.txt; it can "
+                "be activated once its status is ready (see GET /v1/deployments)",
+                code="deployment_not_ready",
+            )
+        if info.status == "failed":
+            raise ApiError.conflict(
+                f"deployment {deployment_id} cannot be activated: its build failed "
+                f"(fix requirements.txt and push again).\n{info.error}",
+                code="deployment_build_failed",
+            )
         pd = self._views.deployments.project(p.project_id)
         if pd.active_id != deployment_id:
             seq = await self._append(

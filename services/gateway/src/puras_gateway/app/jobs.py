@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -34,16 +35,25 @@ from puras_gateway.domain.job_usage import usage_rows
 from puras_gateway.domain.live import DeltaGate
 from puras_gateway.domain.requests import ListParams, SubmitBody, SubmitMode, is_terminal
 
-__all__ = ["JobsService"]
+__all__ = ["JobStream", "JobsService"]
 
 _json = msgspec.json.Encoder()
 
 
 def _frame(ev: JobEvent, job: JobRecord | None) -> bytes:
+    # `event:` names the type so EventSource listeners can subscribe per type, `id:` is
+    # what a reconnect sends back as Last-Event-ID, and `job_id` in every frame lets a
+    # client that only kept the stream re-attach after a drop (Z6).
     data = _json.encode(
-        {"id": ev.idx, "type": ev.type, "payload": ev.payload(job), "at": ev.envelope.at}
+        {
+            "id": ev.idx,
+            "type": ev.type,
+            "payload": ev.payload(job),
+            "at": ev.envelope.at,
+            "job_id": ev.envelope.aggregate_id,
+        }
     )
-    return b"id: %d\ndata: %s\n\n" % (ev.idx, data)
+    return b"event: %s\nid: %d\ndata: %s\n\n" % (ev.type.encode(), ev.idx, data)
 
 
 def _end_frame(job: JobRecord) -> bytes:
@@ -51,6 +61,14 @@ def _end_frame(job: JobRecord) -> bytes:
 
 
 PING = b": ping\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class JobStream:
+    """A submit's SSE answer: the frames, and the job's id for the ``Puras-Job-Id`` header."""
+
+    job_id: str
+    frames: AsyncIterator[bytes]
 
 
 class JobsService:
@@ -86,7 +104,11 @@ class JobsService:
         dep = pd.active
         skill = resolve(dep, body.skill, body.inputs, at="submit")
         if isinstance(skill, InvalidInputs):
-            raise ApiError.unprocessable(skill.message, code="invalid_inputs")
+            raise ApiError.unprocessable(
+                skill.message,
+                code="invalid_inputs",
+                problems=[{"path": i.path, "message": i.message} for i in skill.problems],
+            )
         if isinstance(skill, NoDeployment | UnknownSkill):
             raise ApiError.not_found(
                 skill.message, code="skill_not_found", available_skills=skill.available_skills
@@ -100,7 +122,7 @@ class JobsService:
         body: SubmitBody,
         mode: SubmitMode,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any] | AsyncIterator[bytes]:
+    ) -> dict[str, Any] | JobStream:
         job_id = new_id()
         if idempotency_key is not None:
             if self._idem is None:
@@ -129,7 +151,7 @@ class JobsService:
         deployment_id: str,
         after_seq: int,
         idempotency_key: str | None,
-    ) -> dict[str, Any] | AsyncIterator[bytes]:
+    ) -> dict[str, Any] | JobStream:
         now = self._clock.now()
         cmd = SubmitJob(
             job_id=job_id,
@@ -163,11 +185,11 @@ class JobsService:
                 return job_out(await self._wait(p, queued, tail, mode.timeout_s))
             finally:
                 await tail.close()
-        return self._stream(tail, live, past=[], after=0)
+        return JobStream(job_id, self._stream(tail, live, past=[], after=0))
 
     async def _repeat(
         self, p: Principal, body: SubmitBody, mode: SubmitMode, job_id: str, key: str
-    ) -> dict[str, Any] | AsyncIterator[bytes]:
+    ) -> dict[str, Any] | JobStream:
         """A repeat of an idempotent submit: answer with the original job, in the mode asked.
 
         The first request may still be between claiming the key and publishing (or may
@@ -194,7 +216,7 @@ class JobsService:
             await _close(tail, live)
             raise
         if mode.kind == "stream":
-            return self._stream(tail, live, past=past, after=0)
+            return JobStream(job_id, self._stream(tail, live, past=past, after=0))
         try:
             current = fold(past) or (accepted_job(pending) if pending else None)
             if current is None:

@@ -27,6 +27,7 @@ from puras_gateway.domain.usage_query import UsageQuery
 __all__ = [
     "Auditor",
     "Billing",
+    "BuildRequests",
     "Commands",
     "Drive",
     "DriveReply",
@@ -209,6 +210,12 @@ class LiveViews(Protocol):
     async def wait_for(self, seq: int, timeout: float = 5.0) -> bool: ...
 
 
+class BuildRequests(Protocol):
+    """Asking the runners to build a pushed deployment's venv (Z7)."""
+
+    async def request(self, project_id: str, deployment_id: str) -> None: ...
+
+
 class ProjectionWatch(Protocol):
     """Where the Postgres projections are (read-your-writes across processes)."""
 
@@ -233,6 +240,8 @@ class ReadViews(Protocol):
     async def list_deployments(self, project_id: str) -> list[dict[str, Any]]: ...
 
     async def list_keys(self, project_id: str) -> list[dict[str, Any]]: ...
+
+    async def list_projects(self) -> list[dict[str, Any]]: ...
 
     async def balance(self, project_id: str) -> int: ...
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,7 +67,7 @@ def parse_submit_body(raw: bytes) -> SubmitBody:
             'request body is empty: send JSON {"skill": "<name>", "inputs": {...}}',
             code="invalid_body",
         )
-    body = _decode(raw, _submit_decoder.decode, "job body", _SUBMIT_SHAPE)
+    body = _decode(raw, _submit_decoder.decode, "job body", _SUBMIT_SHAPE, SUBMIT_FIELDS)
     if not body.skill.strip():
         raise ApiError.bad_request("`skill` must be a non-empty string", code="invalid_body")
     # msgspec refuses lone surrogates itself, so NUL (only ever written as a \u escape:
@@ -86,19 +87,22 @@ def parse_json_body(raw: bytes, typ: type[T], what: str = "body") -> T:
     """A JSON body of type ``typ`` (a msgspec Struct), checked like a job body (Z9)."""
     if not raw.strip():
         raise ApiError.bad_request("request body is empty: send a JSON object", code="invalid_body")
-    value = _decode(raw, lambda b: msgspec.json.decode(b, type=typ), what, "")
+    fields = tuple(getattr(typ, "__struct_fields__", ()))
+    value = _decode(raw, lambda b: msgspec.json.decode(b, type=typ), what, "", fields)
     issue = find_unsafe(msgspec.to_builtins(value))
     if issue is not None:
         raise ApiError.bad_request(str(issue), code="invalid_body")
     return value
 
 
-def _decode(raw: bytes, decode: Callable[[bytes], T], what: str, shape: str) -> T:
+def _decode(
+    raw: bytes, decode: Callable[[bytes], T], what: str, shape: str, fields: tuple[str, ...]
+) -> T:
     try:
         return decode(raw)
     except msgspec.ValidationError as exc:
         raise ApiError.bad_request(
-            f"invalid {what}: {_explain(exc)}{shape}", code="invalid_body"
+            f"invalid {what}: {_explain(exc, raw, what, fields)}{shape}", code="invalid_body"
         ) from exc
     except msgspec.DecodeError as exc:
         raise ApiError.bad_request(_not_json(raw, exc), code="invalid_json") from None
@@ -145,13 +149,37 @@ def check_text_field(name: str, value: str) -> None:
         raise ApiError.bad_request(f"`{name}` {issue.message}", code="invalid_request")
 
 
-def _explain(exc: msgspec.ValidationError) -> str:
+def _explain(exc: msgspec.ValidationError, raw: bytes, what: str, fields: tuple[str, ...]) -> str:
     msg = str(exc)
-    if msg.startswith("Object contains unknown field"):
-        # J1: any other top-level field is a 400 naming it.
-        return f"{msg}; a job body has only the fields {', '.join(SUBMIT_FIELDS)}"
+    if msg.startswith("Object contains unknown field") and fields:
+        # J1: any other top-level field is a 400 naming it -- all of them, with the
+        # field a misspelling most likely meant (`input` silently running with empty
+        # inputs is the mistake this catches).
+        unknown = _unknown_fields(raw, fields)
+        if unknown:
+            named = ", ".join(_with_hint(u, fields) for u in unknown)
+            noun = "field" if len(unknown) == 1 else "fields"
+            return f"unknown {noun} {named}; a {what} has only the fields {', '.join(fields)}"
+        return f"{msg}; a {what} has only the fields {', '.join(fields)}"
     # msgspec says "Expected `object`, got `array` - at `$.inputs`": name the field plainly.
     return msg.replace("$.", "").replace(" - at ", " at ")
+
+
+def _unknown_fields(raw: bytes, fields: tuple[str, ...]) -> list[str]:
+    # Only the error path parses twice; msgspec names just the first unknown field.
+    try:
+        loose = json.loads(raw)
+    except (ValueError, RecursionError):
+        return []
+    if not isinstance(loose, dict):
+        return []
+    return [k for k in loose if k not in fields]
+
+
+def _with_hint(name: str, fields: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(name, fields, n=1, cutoff=0.6)
+    shown = f"`{json.dumps(name[:80])[1:-1]}`"
+    return f"{shown} (did you mean `{close[0]}`?)" if close else shown
 
 
 def parse_bool(name: str, value: str | None) -> bool:

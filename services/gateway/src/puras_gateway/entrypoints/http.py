@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import msgspec
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -41,6 +42,7 @@ from puras_gateway.domain.requests import (
     parse_submit_mode,
 )
 from puras_gateway.entrypoints.edge import EdgeGuardMiddleware
+from puras_gateway.entrypoints.openapi import install_openapi
 from puras_gateway.entrypoints.tracing import TraceContextMiddleware
 
 __all__ = ["create_app"]
@@ -121,6 +123,17 @@ def create_app(gw: Gateway) -> FastAPI:
     )
 
     app.add_middleware(TraceContextMiddleware)
+    if s.cors_origins:
+        # Browser apps on other origins (the TypeScript client): the headers a client
+        # sends and the one a submit stream answers with must be allowed through.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=s.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["authorization", "content-type", "idempotency-key", "last-event-id"],
+            expose_headers=["Puras-Job-Id"],
+            max_age=600,
+        )
     # Added last, so it runs first: a request it refuses never reaches routing.
     app.add_middleware(EdgeGuardMiddleware)
 
@@ -222,7 +235,9 @@ def create_app(gw: Gateway) -> FastAPI:
         out = await gw.app.jobs.submit(p, body, mode, key)
         if isinstance(out, dict):
             return JSON(out)
-        return _sse(out)
+        resp = _sse(out.frames)
+        resp.headers["Puras-Job-Id"] = out.job_id
+        return resp
 
     @app.get("/v1/jobs")
     async def list_jobs(request: Request) -> Response:
@@ -313,17 +328,22 @@ def create_app(gw: Gateway) -> FastAPI:
                 raise ApiError.too_large(f"bundle is larger than {s.max_bundle_bytes} bytes")
             notes = form.get("notes") or ""
             activate = form.get("activate")
-            if not isinstance(notes, str) or (
-                activate is not None and not isinstance(activate, str)
+            # Z7: `wait=false` (form field or query parameter) answers before the build.
+            wait_field = form.get("wait", request.query_params.get("wait"))
+            if (
+                not isinstance(notes, str)
+                or (activate is not None and not isinstance(activate, str))
+                or (wait_field is not None and not isinstance(wait_field, str))
             ):
                 raise ApiError.bad_request(
-                    "`notes` and `activate` are text fields", code="invalid_request"
+                    "`notes`, `activate` and `wait` are text fields", code="invalid_request"
                 )
             check_text_field("notes", notes)
             act = True if activate is None or activate == "" else parse_bool("activate", activate)
+            wait = True if not wait_field else parse_bool("wait", wait_field)
         finally:
             await form.close()
-        return JSON(await gw.app.deployments.create(p, data, notes, act))
+        return JSON(await gw.app.deployments.create(p, data, notes, act, wait))
 
     @app.get("/v1/deployments")
     async def list_deployments(request: Request) -> Response:
@@ -433,6 +453,23 @@ def create_app(gw: Gateway) -> FastAPI:
         body = await _optional_body(request, CreateKeyBody)
         return JSON(await gw.app.admin.create_key(project_id, by="admin", body=body))
 
+    @app.get("/v1/admin/projects")
+    async def admin_list_projects(request: Request) -> Response:
+        gw.app.auth.admin(request.headers.get("authorization"))
+        return JSON(await gw.app.admin.list_projects())
+
+    @app.get("/v1/admin/projects/{project_id}/keys")
+    async def admin_list_keys(project_id: str, request: Request) -> Response:
+        gw.app.auth.admin(request.headers.get("authorization"))
+        gw.app.admin.require_project(project_id)
+        return JSON(await gw.app.admin.list_keys(project_id))
+
+    @app.delete("/v1/admin/projects/{project_id}/keys/{prefix}")
+    async def admin_revoke_key(project_id: str, prefix: str, request: Request) -> Response:
+        # A lost or leaked key, revoked by the operator without the project's own key.
+        gw.app.auth.admin(request.headers.get("authorization"))
+        return JSON(await gw.app.admin.revoke_key(project_id, prefix))
+
     @app.post("/v1/admin/projects/{project_id}/credits")
     async def admin_grant(project_id: str, request: Request) -> Response:
         gw.app.auth.admin(request.headers.get("authorization"))
@@ -453,4 +490,6 @@ def create_app(gw: Gateway) -> FastAPI:
         settle = parse_settle(request.query_params.get("settle"))
         return JSON(await gw.app.audit.run(settle))
 
+    # The handlers read raw bodies: their contract is described in entrypoints/openapi.py.
+    install_openapi(app)
     return app

@@ -17,9 +17,9 @@ import asyncio
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from puras_common.bundles import BundleNotFound, BundleStore
-from puras_common.events.commands import RunJob
 from puras_common.logging import get_logger
 from puras_common.manifest import BundleInvalid, extract_bundle
 from puras_runner.app.ports import Deployment, DeploymentLog
@@ -27,9 +27,22 @@ from puras_runner.domain import errors
 from puras_runner.domain.errors import PreparationFailed
 from puras_runner.domain.jobs import safe_token
 
-__all__ = ["BundleCache"]
+__all__ = ["BundleCache", "BundleTarget"]
 
 log = get_logger(__name__)
+
+
+class BundleTarget(Protocol):
+    """Which bundle to load: a job's work item, or a push-time build's request (Z7)."""
+
+    @property
+    def project_id(self) -> str: ...
+    @property
+    def deployment_id(self) -> str: ...
+    @property
+    def bundle_key(self) -> str: ...
+    @property
+    def bundle_sha256(self) -> str: ...
 
 
 class BundleCache:
@@ -45,7 +58,7 @@ class BundleCache:
     def cached(self, deployment_id: str) -> Deployment | None:
         return self._ready.get(deployment_id)
 
-    async def get(self, job: RunJob) -> Deployment:
+    async def get(self, job: BundleTarget) -> Deployment:
         dep = self._ready.get(job.deployment_id)
         if dep is not None:
             return dep
@@ -65,7 +78,7 @@ class BundleCache:
 
         return forget
 
-    async def _load(self, job: RunJob) -> Deployment:
+    async def _load(self, job: BundleTarget) -> Deployment:
         dest = self.root / safe_token("deployment id", job.deployment_id)
         created = await self._deployment_log.created(job.project_id, job.deployment_id)
         if created is None:

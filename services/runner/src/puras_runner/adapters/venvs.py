@@ -28,6 +28,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from puras_runner.adapters.egress import EgressProxy
     from puras_runner.adapters.sandbox import Sandbox
 
-__all__ = ["BuildSandbox", "VenvBuildFailed", "VenvBuilder", "venv_key"]
+__all__ = ["BuildSandbox", "VenvBuildFailed", "VenvBuilder", "scrub_host_paths", "venv_key"]
 
 log = get_logger(__name__)
 
@@ -112,6 +113,11 @@ class VenvBuilder:
         self._sandbox = build_sandbox
         self._ready: dict[str, Venv] = {}
         self._building: dict[str, asyncio.Task[Venv]] = {}
+
+    def has(self, requirements: bytes | None) -> bool:
+        """Whether the venv of ``requirements`` is built in this store already."""
+        key = venv_key(requirements)
+        return key in self._ready or (self.root / key / READY_MARKER).is_file()
 
     async def ensure(self, bundle_root: Path, project_id: str) -> Venv:
         """The venv for this bundle's ``requirements.txt``, built if needed (as
@@ -198,6 +204,22 @@ class VenvBuilder:
                     raise
                 # Another runner sharing this data dir finished first: use theirs.
                 await asyncio.to_thread(shutil.rmtree, tmp, True)
+        except VenvBuildFailed as exc:
+            await asyncio.shield(asyncio.to_thread(shutil.rmtree, tmp, True))
+            # The error is shown to the project (a job's error, a push's answer): none of
+            # this host's paths in it.
+            raise VenvBuildFailed(
+                scrub_host_paths(
+                    str(exc),
+                    {
+                        str(tmp): "/venv",
+                        str(requirements or ""): "requirements.txt",
+                        str(self._cache_dir): "<uv cache>",
+                        str(self.root): "<venvs>",
+                        str(self.root.parent): "<data dir>",
+                    },
+                )
+            ) from None
         except BaseException:
             await asyncio.shield(asyncio.to_thread(shutil.rmtree, tmp, True))
             raise
@@ -329,6 +351,18 @@ class VenvBuilder:
         if proc.returncode != 0:
             tail = out.decode("utf-8", errors="replace")[-OUTPUT_TAIL_CHARS:]
             raise VenvBuildFailed(errors.venv_error(what, proc.returncode or -1, tail))
+
+
+_TMP_PATH = re.compile(r"/tmp/[^\s'\"`:,;)]*")  # noqa: S108 - matches paths to hide
+
+
+def scrub_host_paths(text: str, known: dict[str, str]) -> str:
+    """``text`` with the host's paths replaced: the build's own (``known``: the temporary
+    venv, the requirements file, the caches, longest first) and any ``/tmp`` path."""
+    for path, shown in sorted(known.items(), key=lambda kv: len(kv[0]), reverse=True):
+        if path and path not in (".", "/"):
+            text = text.replace(path, shown)
+    return _TMP_PATH.sub("<tmp>", text)
 
 
 async def _receive_listener(
