@@ -21,6 +21,7 @@ import nats.errors
 import pytest
 
 from puras_cli.infra.nats_server import NatsServer
+from puras_common.builds import BuildOutcome, encode_build_outcome
 from puras_common.bus import Bus, NatsLoginRefused, connect
 from puras_common.bus.permissions import NatsCredentials
 from puras_common.events.commands import SubmitJob, encode_command
@@ -33,6 +34,7 @@ from puras_common.events.subjects import (
     CMDS_STREAM,
     EVENTS_STREAM,
     build_subject,
+    built_subject,
     event_subject,
     live_subject,
     submit_subject,
@@ -228,25 +230,43 @@ async def test_the_runner_cannot_grant_credit(
     assert await _stored(bus, event_subject(project, AGG_LEDGER, project)) == 0
 
 
-async def test_the_runner_records_build_outcomes_but_cannot_request_builds(
+async def test_the_runner_cannot_activate_a_deployment(
     bus: Bus, login: Callable[[str], Awaitable[Conn]]
 ) -> None:
-    # Z7: a runner appends a push-time build's outcome (and the activation the push
-    # asked for) to the project's deployments subject; asking for builds is the gateway's.
     runner = await login("runner")
     project = new_id()
-    await runner.bus.append(
-        DeploymentActivated(deployment_id=new_id()),
-        project_id=project,
-        aggregate=AGG_DEPLOYMENTS,
-        aggregate_id=project,
-        event_id=f"{new_id()}:activated",
+    await runner.refused(
+        runner.bus.append(
+            DeploymentActivated(deployment_id=new_id()),
+            project_id=project,
+            aggregate=AGG_DEPLOYMENTS,
+            aggregate_id=project,
+            event_id=f"{new_id()}:activated",
+        )
     )
-    assert await _stored(bus, event_subject(project, AGG_DEPLOYMENTS, project)) == 1
+    assert await _stored(bus, event_subject(project, AGG_DEPLOYMENTS, project)) == 0
+
+
+async def test_the_runner_reports_build_outcomes_but_cannot_request_builds(
+    bus: Bus, login: Callable[[str], Awaitable[Conn]]
+) -> None:
+    # Z7: a runner reports a push-time build's outcome to the gateways, which record it
+    # (deployment facts have one writer); asking for builds is the gateway's alone.
+    runner = await login("runner")
+    project = new_id()
+    report = BuildOutcome(project_id=project, deployment_id=new_id(), venv_key="base")
+    await runner.bus.publish_raw(
+        built_subject(project), encode_build_outcome(report), stream=CMDS_STREAM
+    )
+    assert await _stored(bus, built_subject(project), stream=CMDS_STREAM) == 1
     await runner.refused(
         runner.bus.publish_raw(build_subject(project), b"{}", stream=BUILDS_STREAM)
     )
     assert await _stored(bus, build_subject(project), stream=BUILDS_STREAM) == 0
+    # Nothing else addressed to the gateways: the report subject is all it may use.
+    other = "cmd.gateway.activate." + project
+    await runner.refused(runner.bus.publish_raw(other, b"{}", stream=CMDS_STREAM))
+    assert await _stored(bus, other, stream=CMDS_STREAM) == 0
 
 
 async def test_the_runner_cannot_send_commands(

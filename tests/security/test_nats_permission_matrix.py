@@ -52,11 +52,15 @@ WRITERS: list[tuple[str, set[str]]] = [
     (f"ev.{P}.project.{P}", {"gateway"}),
     (f"ev.{P}.key.abcd1234", {"gateway"}),
     (f"ev.{P}.ledger.{P}", {"billing"}),
-    # Deployments: the gateway's pushes, and the runners' build outcomes (Z7).
-    (f"ev.{P}.deployments.{P}", {"gateway", "runner"}),
+    # Deployments have one writer, the gateway: build requests go to the runners, and
+    # their reports of each outcome back to the gateways, which record it (Z7).
+    (f"ev.{P}.deployments.{P}", {"gateway"}),
     (f"build.{P}", {"gateway"}),
     ("$JS.API.CONSUMER.MSG.NEXT.PURAS_BUILDS.runners-builds", {"runner"}),
     ("$JS.ACK.PURAS_BUILDS.runners-builds.1.2.3.4.5", {"runner"}),
+    (f"cmd.gateway.built.{P}", {"runner"}),
+    ("$JS.API.CONSUMER.MSG.NEXT.PURAS_CMDS.gateway-builds", {"gateway"}),
+    ("$JS.ACK.PURAS_CMDS.gateway-builds.1.2.3.4.5", {"gateway"}),
     (f"ev.{P}.job.j1", {"scheduler", "runner", "billing"}),
     # Project secrets (X1): sealed by the gateway, their one writer.
     (f"ev.{P}.secret.API_KEY", {"gateway"}),

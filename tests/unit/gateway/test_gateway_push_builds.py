@@ -12,6 +12,8 @@ import pytest
 from gateway_fakes import FakeReadViews
 
 from puras_bundle import pack_project
+from puras_common.builds import BuildOutcome
+from puras_common.bus import ConcurrencyConflict
 from puras_common.bus.client import Published
 from puras_common.events import (
     DeploymentActivated,
@@ -38,8 +40,13 @@ class Log:
         self.keys = KeysView()
         self.deployments = DeploymentsView()
         self.seq = 0
+        self.events: list[Event] = []
 
     async def append(self, event: Event, **kw: Any) -> Published:
+        expected = kw.get("expected_last_subject_seq")
+        if expected is not None and expected != self.seq:
+            raise ConcurrencyConflict("the subject moved on")
+        self.events.append(event)
         self.seq += 1
         env = Envelope(
             id=f"e{self.seq}", type=type(event).type, v=1, at=T0, project_id="p", aggregate_id="p"
@@ -56,12 +63,14 @@ class Log:
 
 
 class Runner:
-    """Takes build requests as a runner would: records the outcome (and the activation
-    the push asked for) a moment later, or, with ``idle``, not at all."""
+    """Takes build requests as a runner would: reports the outcome a moment later (to the
+    service, as the gateways' consumer of the reports hands it on), or, with ``idle``,
+    not at all."""
 
     def __init__(self, log: Log, *, error: str | None = None, idle: bool = False) -> None:
         self.log, self.error, self.idle = log, error, idle
         self.requests: list[str] = []
+        self.service: DeploymentsService | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def request(self, project_id: str, deployment_id: str) -> None:
@@ -72,14 +81,12 @@ class Runner:
 
     async def _build(self, dep_id: str) -> None:
         await asyncio.sleep(0)
-        if self.error is not None:
-            await self.log.append(DeploymentBuildFailed(deployment_id=dep_id, error=self.error))
-            return
-        await self.log.append(DeploymentBuilt(deployment_id=dep_id, venv_key="k"))
-        info = self.log.deployments.get("p", dep_id)
-        assert info is not None
-        if info.activate_pending:
-            await self.log.append(DeploymentActivated(deployment_id=dep_id))
+        assert self.service is not None
+        assert await self.service.record_build(outcome(dep_id, self.error))
+
+
+def outcome(dep_id: str, error: str | None = None) -> BuildOutcome:
+    return BuildOutcome(project_id="p", deployment_id=dep_id, venv_key="k", error=error)
 
 
 class Store:
@@ -104,7 +111,7 @@ def bundle(tmp_path: Path, requirements: str | None) -> bytes:
 
 
 def service(log: Log, runner: Runner, build_wait_s: float = 5.0) -> DeploymentsService:
-    return DeploymentsService(
+    runner.service = svc = DeploymentsService(
         bus=log,
         store=Store(),
         views=log,
@@ -114,6 +121,7 @@ def service(log: Log, runner: Runner, build_wait_s: float = 5.0) -> DeploymentsS
         builds=runner,
         build_wait_s=build_wait_s,
     )
+    return svc
 
 
 async def test_without_requirements_nothing_is_built(tmp_path: Path) -> None:
@@ -167,3 +175,41 @@ async def test_a_build_longer_than_the_wait_answers_building(tmp_path: Path) -> 
     svc = service(log, Runner(log, idle=True), build_wait_s=0.05)
     out = await svc.create(P, bundle(tmp_path, "six==1.16.0\n"), "", True)
     assert (out["status"], out["active"]) == ("building", False)
+
+
+async def test_a_redelivered_report_records_nothing_twice(tmp_path: Path) -> None:
+    log = Log()
+    svc = service(log, Runner(log, idle=True))
+    out = await svc.create(P, bundle(tmp_path, "six==1.16.0\n"), "", True, wait=False)
+    for _ in range(3):
+        assert await svc.record_build(outcome(out["id"])) is True
+    assert [type(e) for e in log.events][1:] == [DeploymentBuilt, DeploymentActivated]
+    assert log.deployments.project("p").active_id == out["id"]
+
+
+async def test_an_activation_made_since_the_push_wins(tmp_path: Path) -> None:
+    log = Log()
+    svc = service(log, Runner(log, idle=True))
+    built_later = await svc.create(P, bundle(tmp_path / "a", "six==1.16.0\n"), "", True, wait=False)
+    chosen = await svc.create(P, bundle(tmp_path / "b", None), "", True)
+    assert await svc.record_build(outcome(built_later["id"])) is True
+    assert log.deployments.project("p").active_id == chosen["id"]
+    assert type(log.events[-1]) is DeploymentBuilt
+
+
+async def test_a_failed_report_is_recorded_and_never_activated(tmp_path: Path) -> None:
+    log = Log()
+    svc = service(log, Runner(log, idle=True))
+    out = await svc.create(P, bundle(tmp_path, "nope==1\n"), "", True, wait=False)
+    assert await svc.record_build(outcome(out["id"], "uv: no solution")) is True
+    failed = log.events[-1]
+    assert isinstance(failed, DeploymentBuildFailed)
+    assert failed.error == "uv: no solution"
+    assert log.deployments.project("p").active_id is None
+
+
+async def test_a_report_of_a_deployment_not_shown_is_left_for_later() -> None:
+    log = Log()
+    svc = service(log, Runner(log, idle=True))
+    assert await svc.record_build(outcome("not-yet")) is False
+    assert log.events == []

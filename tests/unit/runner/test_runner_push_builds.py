@@ -1,4 +1,5 @@
-"""Z7: a runner's handling of a push-time build request, over fakes of its ports."""
+"""Z7: a runner's handling of a push-time build request, over fakes of its ports: it
+builds (or finds) the venv and reports the outcome; the gateways record it."""
 
 from __future__ import annotations
 
@@ -7,13 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from puras_common.builds import BuildRequest
-from puras_common.bus import ConcurrencyConflict
+from puras_common.builds import BuildOutcome, BuildRequest
 from puras_common.events import (
     AnyEvent,
     BundleRef,
-    DeploymentActivated,
-    DeploymentBuildFailed,
     DeploymentBuilt,
     DeploymentCreated,
     Envelope,
@@ -30,11 +28,10 @@ REQ = BuildRequest(project_id="p", deployment_id="d1")
 
 
 class Log:
-    """The project's deployments subject; appends are guarded by its sequence."""
+    """The project's deployments subject, as the runner reads it (it never writes it)."""
 
     def __init__(self, *events: AnyEvent) -> None:
         self.events: list[Event] = list(events)
-        self.conflicts = 0
 
     async def fold(self, project_id: str) -> ProjectDeployments:
         v = DeploymentsView()
@@ -45,16 +42,15 @@ class Log:
             v.apply(RecordedEvent(seq=i, subject="ev.p.deployments.p", envelope=env, event=ev))  # type: ignore[arg-type]
         return v.project(project_id)
 
-    async def append(
-        self, event: Event, *, project_id: str, event_id: str, expected_seq: int
-    ) -> int:
-        if self.conflicts:
-            self.conflicts -= 1
-            raise ConcurrencyConflict("moved on")
-        if expected_seq != len(self.events):
-            raise ConcurrencyConflict("moved on")
-        self.events.append(event)
-        return len(self.events)
+
+class Reports:
+    """The gateways' side of the report: what the runner said about each build."""
+
+    def __init__(self) -> None:
+        self.sent: list[BuildOutcome] = []
+
+    async def report(self, outcome: BuildOutcome) -> None:
+        self.sent.append(outcome)
 
 
 class Bundles:
@@ -95,83 +91,46 @@ def created(activate: bool = True) -> DeploymentCreated:
     )
 
 
-def builds(log: Log, venvs: Venvs, tmp_path: Path) -> DeploymentBuilds:
+def builds(log: Log, venvs: Venvs, tmp_path: Path, reports: Reports) -> DeploymentBuilds:
     (tmp_path / "requirements.txt").write_text("six==1.16.0\n")
     return DeploymentBuilds(
-        facts=log, bundles=Bundles(tmp_path), venvs=venvs, build_failed=VenvBuildFailed
+        facts=log,
+        outcomes=reports,
+        bundles=Bundles(tmp_path),
+        venvs=venvs,
+        build_failed=VenvBuildFailed,
     )
 
 
-async def test_a_build_records_built_then_the_activation_asked_for(tmp_path: Path) -> None:
-    log, venvs = Log(created()), Venvs()
-    await builds(log, venvs, tmp_path).handle(REQ)
-    assert [type(e) for e in log.events] == [
-        DeploymentCreated,
-        DeploymentBuilt,
-        DeploymentActivated,
+async def test_a_build_is_reported_to_the_gateways_and_written_nowhere(tmp_path: Path) -> None:
+    log, venvs, reports = Log(created()), Venvs(), Reports()
+    assert await builds(log, venvs, tmp_path, reports).handle(REQ) is True
+    assert reports.sent == [
+        BuildOutcome(project_id="p", deployment_id="d1", venv_key="ab" * 32, reused=False)
     ]
-    built = log.events[1]
-    assert isinstance(built, DeploymentBuilt)
-    assert built.reused is False
     assert venvs.builds == 1
+    assert [type(e) for e in log.events] == [DeploymentCreated]
 
 
 async def test_an_existing_venv_is_reused_without_a_build(tmp_path: Path) -> None:
-    log, venvs = Log(created(activate=False)), Venvs(built=True)
-    await builds(log, venvs, tmp_path).handle(REQ)
+    log, venvs, reports = Log(created(activate=False)), Venvs(built=True), Reports()
+    await builds(log, venvs, tmp_path, reports).handle(REQ)
     assert venvs.builds == 0
-    assert [type(e) for e in log.events] == [DeploymentCreated, DeploymentBuilt]
-    built = log.events[1]
-    assert isinstance(built, DeploymentBuilt)
-    assert built.reused is True
+    assert [o.reused for o in reports.sent] == [True]
 
 
-async def test_a_failed_build_is_recorded_and_never_activated(tmp_path: Path) -> None:
-    log = Log(created())
-    await builds(log, Venvs(error="uv: no solution"), tmp_path).handle(REQ)
-    assert [type(e) for e in log.events] == [DeploymentCreated, DeploymentBuildFailed]
-    failed = log.events[1]
-    assert isinstance(failed, DeploymentBuildFailed)
-    assert failed.error == "uv: no solution"
+async def test_a_failed_build_is_reported_with_uvs_message(tmp_path: Path) -> None:
+    reports = Reports()
+    await builds(Log(created()), Venvs(error="uv: no solution"), tmp_path, reports).handle(REQ)
+    assert [(o.error, o.reused) for o in reports.sent] == [("uv: no solution", False)]
 
 
-async def test_a_redelivery_after_a_crash_finishes_the_activation_once(tmp_path: Path) -> None:
-    # The runner died after recording the build and before activating.
+async def test_a_request_whose_outcome_is_recorded_needs_nothing_more(tmp_path: Path) -> None:
+    # Redelivered after the gateway recorded the report: no build, no second report.
     log = Log(created(), DeploymentBuilt(deployment_id="d1", venv_key="ab" * 32))
-    venvs = Venvs()
-    b = builds(log, venvs, tmp_path)
-    await b.handle(REQ)
-    await b.handle(REQ)
-    assert [type(e) for e in log.events] == [
-        DeploymentCreated,
-        DeploymentBuilt,
-        DeploymentActivated,
-    ]
-    assert venvs.builds == 0
-
-
-async def test_a_concurrent_change_is_folded_again_before_deciding(tmp_path: Path) -> None:
-    log = Log(created())
-    log.conflicts = 2
-    await builds(log, Venvs(), tmp_path).handle(REQ)
-    assert [type(e) for e in log.events] == [
-        DeploymentCreated,
-        DeploymentBuilt,
-        DeploymentActivated,
-    ]
-
-
-async def test_an_activation_made_since_the_push_wins(tmp_path: Path) -> None:
-    other = DeploymentCreated(
-        deployment_id="d2",
-        notes="",
-        bundle=BundleRef(key="p/d2.zip", sha256="y", size=1),
-        requirements_sha256=None,
-        skills=[],
-    )
-    log = Log(created(), other, DeploymentActivated(deployment_id="d2"))
-    await builds(log, Venvs(), tmp_path).handle(REQ)
-    assert type(log.events[-1]) is DeploymentBuilt
+    venvs, reports = Venvs(), Reports()
+    assert await builds(log, venvs, tmp_path, reports).handle(REQ) is True
+    assert (venvs.builds, reports.sent) == (0, [])
 
 
 @pytest.mark.parametrize(
@@ -196,6 +155,6 @@ def test_build_errors_carry_no_host_paths(text: str, shown: str) -> None:
 
 async def test_a_request_for_a_deployment_not_in_the_log_is_not_handled(tmp_path: Path) -> None:
     # The gateway asks just before it records the deployment: the caller looks again later.
-    log, venvs = Log(), Venvs()
-    assert await builds(log, venvs, tmp_path).handle(REQ) is False
-    assert (log.events, venvs.builds) == ([], 0)
+    log, venvs, reports = Log(), Venvs(), Reports()
+    assert await builds(log, venvs, tmp_path, reports).handle(REQ) is False
+    assert (log.events, venvs.builds, reports.sent) == ([], 0, [])

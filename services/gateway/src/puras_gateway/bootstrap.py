@@ -18,9 +18,10 @@ from typing import Any
 import asyncpg
 
 from puras_common.bundles import BundleStore, NatsBundleStore
-from puras_common.bus import Bus, connect, ensure_streams
+from puras_common.bus import Bus, PullConsumer, connect, ensure_durable, ensure_streams
 from puras_common.clock import Clock, SystemClock
 from puras_common.db import create_pool
+from puras_common.events.subjects import CMD_GATEWAY_FILTER, CMDS_STREAM, GATEWAY_BUILDS_DURABLE
 from puras_common.health import degraded_details
 from puras_common.logging import get_logger
 from puras_common.pricing import Registry, load_registry
@@ -70,9 +71,13 @@ from puras_gateway.app.ports import LiveViews as LiveViewsPort
 from puras_gateway.app.pricing import PricingService
 from puras_gateway.app.secrets import SecretsService
 from puras_gateway.app.usage import UsageService
+from puras_gateway.entrypoints.build_outcomes import BuildOutcomeConsumer
 from puras_gateway.settings import GatewaySettings
 
 __all__ = ["App", "Gateway", "build"]
+
+BUILD_OUTCOME_ACK_WAIT_S = 60.0
+"""How long a gateway may take to record a build outcome before another gets it."""
 
 log = get_logger(__name__)
 
@@ -212,6 +217,7 @@ class Gateway:
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
         self._started = False
+        self._build_outcomes: BuildOutcomeConsumer | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -264,6 +270,21 @@ class Gateway:
             feedback=FeedbackReads(self.pool),
             builds=NatsBuildRequests(self.bus),
         )
+        # The runners' reports of push-time builds (Z7), recorded by whichever gateway
+        # takes one. Never dropped for a gateway being away: unlimited deliveries.
+        await ensure_durable(
+            self.bus.js,
+            CMDS_STREAM,
+            GATEWAY_BUILDS_DURABLE,
+            filter_subject=CMD_GATEWAY_FILTER,
+            ack_wait_s=BUILD_OUTCOME_ACK_WAIT_S,
+            max_deliver=-1,
+        )
+        self._build_outcomes = BuildOutcomeConsumer(
+            PullConsumer(self.bus.nc, CMDS_STREAM, GATEWAY_BUILDS_DURABLE, max_inflight=1),
+            self.app.deployments,
+        )
+        await self._build_outcomes.start()
         self._started = True
         log.info("gateway started", host=s.host, port=s.port)
 
@@ -347,6 +368,8 @@ class Gateway:
 
     async def stop(self) -> None:
         self._stop.set()
+        if self._build_outcomes is not None:
+            await self._build_outcomes.stop()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:

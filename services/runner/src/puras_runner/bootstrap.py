@@ -46,7 +46,7 @@ from puras_common.spend.book import KvSpendBook
 from puras_runner.adapters.balances import LedgerBalances
 from puras_runner.adapters.bundle_cache import BundleCache
 from puras_runner.adapters.cgroups import CgroupLimits, JobCgroups
-from puras_runner.adapters.deployment_facts import NatsDeploymentFacts
+from puras_runner.adapters.deployment_facts import NatsBuildOutcomes, NatsDeploymentFacts
 from puras_runner.adapters.deployment_log import NatsDeploymentLog
 from puras_runner.adapters.drive_files import DriveFiles
 from puras_runner.adapters.drive_sync import S3DriveSync
@@ -685,6 +685,7 @@ async def start_builds(settings: RunnerSettings, bus: Bus, app: App) -> BuildCon
         PullConsumer(bus.nc, BUILDS_STREAM, BUILDS_DURABLE, max_inflight=settings.build_slots),
         DeploymentBuilds(
             facts=NatsDeploymentFacts(bus),
+            outcomes=NatsBuildOutcomes(bus),
             bundles=app.bundles,
             venvs=app.engine.venvs,
             build_failed=VenvBuildFailed,

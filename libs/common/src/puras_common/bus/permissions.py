@@ -9,7 +9,8 @@ subjects.
 Writers own their facts: a service may publish only the events it decides.
 
 * **gateway**: commands to the scheduler and to billing (credit grants), venv build
-  requests of pushed deployments (``build.*``, taken by runners), and the facts it
+  requests of pushed deployments (``build.*``, taken by runners) and the runners'
+  reports of their outcomes (the ``gateway-builds`` durable), and the facts it
   decides: projects, API keys, deployments and feedback on jobs (its own
   aggregate). Never a job event: job facts come from the scheduler (admission,
   lifecycle) and the runners (execution); nor a ledger
@@ -19,10 +20,10 @@ Writers own their facts: a service may publish only the events it decides.
   a dead work item after failing its job (``runner lost``).
 * **runner**: job progress and terminal events (``ev.*.job.*``) and its jobs' live
   frames (``live.*.job.*``: the model's text as it is generated, stored nowhere), and
-  the outcome of the venv builds it takes from ``PURAS_BUILDS`` (Z7: ``deployment.built``
-  or ``deployment.build_failed``, and the activation the push asked for, on
-  ``ev.*.deployments.*``, each append guarded by the subject's sequence); nothing else:
-  no keys, grants, commands or work items. It reads the log
+  the report of each venv build it takes from ``PURAS_BUILDS`` (Z7), to the gateways
+  (``cmd.gateway.built.*``), which record ``deployment.built`` or
+  ``deployment.build_failed`` and the activation the push asked for; nothing else: no
+  deployment events, keys, grants, other commands or work items. It reads the log
   by direct get (a job's last event; a deployment's ``deployment.created``, whose skills
   it runs; a project's last ledger event, whose balance stops agent jobs of a project
   that asked for it). It holds a call's worst case on its key's spend window in the
@@ -77,10 +78,12 @@ from puras_common.events.subjects import (
     BUILDS_DURABLE,
     BUILDS_STREAM,
     CMD_BILLING_GRANT,
+    CMD_GATEWAY_BUILT,
     CMD_SCHEDULER_CANCEL,
     CMD_SCHEDULER_SUBMIT,
     CMDS_STREAM,
     EVENTS_STREAM,
+    GATEWAY_BUILDS_DURABLE,
     HELD_STREAM,
     LIVE_JOB_FILTER,
     RUNNER_MEDIA_FILTER,
@@ -213,8 +216,10 @@ def _gateway() -> Identity:
             f"{_API}.STREAM.MSG.GET.{CMDS_STREAM}",
             *_events(AGG_PROJECT, AGG_KEY, AGG_DEPLOYMENTS),
             # Venv builds of pushed deployments, for the runners (Z7): it requests them
-            # and never builds (no package code runs in the gateway).
+            # and never builds (no package code runs in the gateway); the runners'
+            # reports of their outcomes, through the gateways' shared durable.
             "build.*",
+            *_durable(CMDS_STREAM, GATEWAY_BUILDS_DURABLE),
             # Feedback on jobs (J9): its own aggregate, never a job subject.
             *_events(AGG_FEEDBACK),
             # Project secrets (X1), sealed before they are recorded: the gateway is
@@ -287,11 +292,10 @@ def _runner() -> Identity:
             *_direct_get(EVENTS_STREAM),
             # The pool's durable, runners-<pool> (a wildcard is a whole token: any pool).
             *_durable(WORK_STREAM, "*"),
-            # Pushed deployments' venv builds (Z7): the shared durable, and the outcome
-            # (deployment.built / build_failed, and the activation the push asked for)
-            # on the project's deployments subject.
+            # Pushed deployments' venv builds (Z7): the shared durable, and the report of
+            # each outcome to the gateways, which record it (never a deployment event).
             *_durable(BUILDS_STREAM, BUILDS_DURABLE),
-            *_events(AGG_DEPLOYMENTS),
+            f"{CMD_GATEWAY_BUILT}.*",
             *_bundles_read(),
             # Holds on the keys' spend limits, before each billable call (Z1).
             *_spend_book(),

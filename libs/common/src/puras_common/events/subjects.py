@@ -27,10 +27,13 @@ __all__ = [
     "CMDS_STREAM",
     "CMD_BILLING_FILTER",
     "CMD_BILLING_GRANT",
+    "CMD_GATEWAY_BUILT",
+    "CMD_GATEWAY_FILTER",
     "CMD_SCHEDULER_CANCEL",
     "CMD_SCHEDULER_FILTER",
     "CMD_SCHEDULER_SUBMIT",
     "EVENTS_STREAM",
+    "GATEWAY_BUILDS_DURABLE",
     "HELD_FILTER",
     "HELD_STREAM",
     "LIVE_JOB_FILTER",
@@ -38,6 +41,7 @@ __all__ = [
     "WORK_STREAM",
     "aggregate_filter",
     "build_subject",
+    "built_subject",
     "event_aggregate",
     "event_subject",
     "held_filter",
@@ -63,6 +67,8 @@ BUILDS_STREAM: Final = "PURAS_BUILDS"
 """Work-queue of deployments' venv builds (Z7), one durable shared by all runners."""
 BUILDS_DURABLE: Final = "runners-builds"
 """The runners' shared durable on ``PURAS_BUILDS``."""
+GATEWAY_BUILDS_DURABLE: Final = "gateway-builds"
+"""The gateways' shared durable on ``PURAS_CMDS``: the build outcomes runners report."""
 
 AGG_PROJECT: Final = "project"
 AGG_KEY: Final = "key"
@@ -89,6 +95,11 @@ CMD_BILLING_GRANT: Final = "cmd.billing.grant"
 """Grant a project credit (gateway -> billing, the ledger's one writer)."""
 CMD_BILLING_FILTER: Final = "cmd.billing.>"
 """Every command addressed to billing."""
+CMD_GATEWAY_BUILT: Final = "cmd.gateway.built"
+"""A push-time build's outcome (runner -> gateway, which records it): the prefix of
+:func:`built_subject`."""
+CMD_GATEWAY_FILTER: Final = "cmd.gateway.>"
+"""Every message addressed to the gateways."""
 LIVE_JOB_FILTER: Final = "live.*.job.*"
 """Every job's live frames (runner -> gateway), outside every stream: never stored."""
 
@@ -140,6 +151,11 @@ def submit_filter(project_id: str = "*") -> str:
 def build_subject(project_id: str) -> str:
     """``build.<project>``: where a deployment's venv build is requested."""
     return f"build.{_token('project', project_id)}"
+
+
+def built_subject(project_id: str) -> str:
+    """``cmd.gateway.built.<project>``: where a runner reports a build's outcome."""
+    return f"{CMD_GATEWAY_BUILT}.{_token('project', project_id)}"
 
 
 def work_subject(pool: str) -> str:

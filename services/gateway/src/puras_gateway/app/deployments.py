@@ -11,14 +11,17 @@ crash of either side.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Final
 
 import msgspec
 
+from puras_common.builds import BuildOutcome
 from puras_common.bundles import BundleStore, bundle_key, sha256_hex
 from puras_common.bus import ConcurrencyConflict
 from puras_common.events.ids import (
     deployment_activated_id,
+    deployment_build_outcome_id,
     deployment_created_id,
     deployment_deleted_id,
 )
@@ -26,6 +29,8 @@ from puras_common.events.subjects import AGG_DEPLOYMENTS, event_subject
 from puras_common.events.types import (
     BundleRef,
     DeploymentActivated,
+    DeploymentBuildFailed,
+    DeploymentBuilt,
     DeploymentCreated,
     DeploymentDeleted,
     SkillRecord,
@@ -33,7 +38,7 @@ from puras_common.events.types import (
 from puras_common.ids import new_id
 from puras_common.manifest import BundleInvalid, RequirementsPolicy, validate_bundle
 from puras_common.manifest.spec import SkillSpec
-from puras_common.views.deployments import DeploymentInfo
+from puras_common.views.deployments import DeploymentInfo, ProjectDeployments
 from puras_gateway.app.auth import Principal
 from puras_gateway.app.ports import (
     BuildRequests,
@@ -45,6 +50,10 @@ from puras_gateway.app.ports import (
 from puras_gateway.domain.errors import ApiError
 
 __all__ = ["DeploymentsService"]
+
+MAX_DECISION_CONFLICTS: Final = 20
+"""Appends of a build's outcome retried after the subject moved on (a busy project's
+pushes and rollbacks); past it the report is redelivered later."""
 
 
 def skill_record(spec: SkillSpec) -> SkillRecord:
@@ -197,6 +206,79 @@ class DeploymentsService:
                 return
             await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
             delay = min(delay * 2, POLL_MAX_S)
+
+    # -- build outcomes (Z7), reported by the runners -------------------------------------
+
+    async def record_build(self, outcome: BuildOutcome) -> bool:
+        """Record a runner's build outcome, then the activation the push asked for.
+
+        Deployment facts have one writer, this service: a runner reports, the gateway
+        records. Each step is decided on the fold as it stands and appended with its
+        sequence as the expected one, so a redelivered report decides nothing twice and a
+        push or rollback made meanwhile is never overwritten. ``False``: this gateway does
+        not show the deployment (not caught up yet, or deleted); the caller tries later.
+        """
+        pid, dep_id = outcome.project_id, outcome.deployment_id
+        if self._views.deployments.get(pid, dep_id) is None:
+            last = await self._bus.last_subject_seq(event_subject(pid, AGG_DEPLOYMENTS, pid))
+            await self._views.wait_for(last, self._wait)
+            if self._views.deployments.get(pid, dep_id) is None:
+                return False
+
+        def outcome_event(pd: ProjectDeployments) -> tuple[Any, str] | None:
+            info = pd.deployments.get(dep_id)
+            if info is None or info.status != "building":
+                return None  # recorded already (a redelivered report), or deleted
+            event: Any = (
+                DeploymentBuilt(
+                    deployment_id=dep_id, venv_key=outcome.venv_key, reused=outcome.reused
+                )
+                if outcome.error is None
+                else DeploymentBuildFailed(deployment_id=dep_id, error=outcome.error)
+            )
+            return event, deployment_build_outcome_id(dep_id)
+
+        def activation(pd: ProjectDeployments) -> tuple[Any, str] | None:
+            info = pd.deployments.get(dep_id)
+            # Not when another deployment was activated since the push: that later
+            # choice wins (the fold cleared `activate_pending`).
+            if info is None or info.status != "ready" or not info.activate_pending:
+                return None
+            event = DeploymentActivated(deployment_id=dep_id, previous_id=pd.active_id)
+            return event, deployment_activated_id(dep_id, pd.subject_seq)
+
+        for decide in (outcome_event, activation):
+            seq = await self._decide_and_append(pid, decide)
+            if seq is not None:
+                await self._settle(seq)
+        return True
+
+    async def _decide_and_append(
+        self, project_id: str, decide: Callable[[ProjectDeployments], tuple[Any, str] | None]
+    ) -> int | None:
+        """Append what ``decide`` makes of the fold, deciding again after every conflict."""
+        subject = event_subject(project_id, AGG_DEPLOYMENTS, project_id)
+        for _ in range(MAX_DECISION_CONFLICTS):
+            pd = self._views.deployments.project(project_id)
+            decided = decide(pd)
+            if decided is None:
+                return None
+            event, event_id = decided
+            try:
+                pub = await self._bus.append(
+                    event,
+                    project_id=project_id,
+                    aggregate=AGG_DEPLOYMENTS,
+                    aggregate_id=project_id,
+                    event_id=event_id,
+                    expected_last_subject_seq=pd.subject_seq,
+                )
+            except ConcurrencyConflict:
+                await self._views.wait_for(await self._bus.last_subject_seq(subject), self._wait)
+                continue
+            await self._views.wait_for(pub.seq, self._wait)
+            return pub.seq
+        raise ConcurrencyConflict(f"deployments of project {project_id} keep changing")
 
     async def _append(self, project_id: str, event: Any, event_id: str) -> int:
         """Append to the project's deployments subject, guarded by its expected sequence."""

@@ -1,11 +1,8 @@
-"""A project's deployments, folded from the event log, and the build outcomes appended there.
+"""A project's deployments, folded from the event log, and build outcomes reported to the
+gateways (Z7).
 
-The build of a pushed deployment (Z7) records ``deployment.built`` or
-``deployment.build_failed`` on the project's deployments subject, and then the activation
-the push asked for. Each decision is made on the subject as this fold saw it and appended
-with that sequence as the expected one, so a concurrent push or rollback through the
-gateway is never overwritten: the append fails, the subject is folded again, the decision
-made again.
+The runner only reads deployment facts: a build's outcome goes to the gateways as a
+message on ``PURAS_CMDS`` (``cmd.gateway.built.<project>``), and a gateway records it.
 """
 
 from __future__ import annotations
@@ -14,14 +11,21 @@ from typing import Final
 
 from nats.js.errors import NotFoundError
 
+from puras_common.builds import BuildOutcome, build_outcome_msg_id, encode_build_outcome
 from puras_common.bus import Bus
-from puras_common.events.base import DecodeError, Event, decode_envelope, decode_event
+from puras_common.events.base import DecodeError, decode_envelope, decode_event
 from puras_common.events.recorded import RecordedEvent
-from puras_common.events.subjects import AGG_DEPLOYMENTS, EVENTS_STREAM, event_subject
+from puras_common.events.subjects import (
+    AGG_DEPLOYMENTS,
+    CMDS_STREAM,
+    EVENTS_STREAM,
+    built_subject,
+    event_subject,
+)
 from puras_common.logging import get_logger
 from puras_common.views.deployments import DeploymentsView, ProjectDeployments
 
-__all__ = ["NatsDeploymentFacts"]
+__all__ = ["NatsBuildOutcomes", "NatsDeploymentFacts"]
 
 log = get_logger(__name__)
 
@@ -58,15 +62,17 @@ class NatsDeploymentFacts:
             )
         return view.project(project_id)
 
-    async def append(
-        self, event: Event, *, project_id: str, event_id: str, expected_seq: int
-    ) -> int:
-        published = await self._bus.append(
-            event,
-            project_id=project_id,
-            aggregate=AGG_DEPLOYMENTS,
-            aggregate_id=project_id,
-            event_id=event_id,
-            expected_last_subject_seq=expected_seq,
+
+class NatsBuildOutcomes:
+    """:class:`~puras_runner.app.builds.BuildOutcomes` over ``PURAS_CMDS``."""
+
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+
+    async def report(self, outcome: BuildOutcome) -> None:
+        await self._bus.publish_raw(
+            built_subject(outcome.project_id),
+            encode_build_outcome(outcome),
+            msg_id=build_outcome_msg_id(outcome.deployment_id),
+            stream=CMDS_STREAM,
         )
-        return int(published.seq)

@@ -1,8 +1,8 @@
 """The build consumer: push-time venv builds (Z7) from ``PURAS_BUILDS``, a few at a time.
 
-A request is acked once its outcome (and the activation the push asked for) is in the
-log; one that cannot be handled (NATS away, the subject changing under every retry) is
-left unacked and JetStream redelivers it after ``ack_wait``, to this runner or another.
+A request is acked once its outcome is reported to the gateways (which record it and the
+activation the push asked for); one that cannot be handled (NATS away) is left unacked
+and JetStream redelivers it after ``ack_wait``, to this runner or another.
 A malformed request is terminated: no retry makes it readable. A request for a
 deployment the log does not show is looked at again a few times (the gateway asks just
 before it records the deployment), then dropped.
