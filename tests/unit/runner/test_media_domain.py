@@ -81,6 +81,13 @@ def test_path_round_trips(steps: list[str | int]) -> None:
     assert parse_output_path(_render(steps)) == steps
 
 
+@pytest.mark.parametrize("text", [".", " . ", ""])
+def test_a_path_with_no_step_is_refused(text: str) -> None:
+    # Found by the property below: "." parsed to no steps at all.
+    with pytest.raises(MediaOutputError, match="output_url_path"):
+        parse_output_path(text)
+
+
 @given(st.text(max_size=30))
 def test_any_text_parses_or_fails_cleanly(text: str) -> None:
     outcome: list[str | int] | str

@@ -139,6 +139,9 @@ def parse_output_path(path: str) -> list[PathStep]:
             steps.append(key.group(0))
             pos = key.end()
         first = False
+    if not steps:
+        # "." alone is jq's whole value: a result object is never a URL.
+        raise _bad_path(path, pos, "expected at least one key or index")
     return steps
 
 
