@@ -9,7 +9,7 @@ import click
 from puras_cli import api
 from puras_cli.client import PurasError
 from puras_cli.commands import admin_audit, admin_quarantine, admin_rebuild, admin_secrets
-from puras_cli.commands.keys import KEY_COLUMNS, key_prefix
+from puras_cli.commands.keys import KEY_COLUMNS, confirm_revoke
 from puras_cli.commands.output import Column, output_option, print_json, print_table
 from puras_cli.context import CliContext, emit
 
@@ -87,17 +87,7 @@ def key_list(obj: CliContext, project_id: str, output: str) -> None:
 @click.pass_obj
 def key_revoke(obj: CliContext, project_id: str, prefix: str, yes: bool) -> None:
     """Revoke the key with PREFIX of PROJECT_ID (a lost or leaked key); it fails at once."""
-    in_use = key_prefix(obj.config.api_key or "") == prefix
-    if in_use and not yes:
-        if not obj.interactive():
-            raise click.UsageError(
-                f"{prefix} is the key in use (PURAS_API_KEY); pass --yes to revoke it anyway"
-            )
-        click.confirm(
-            f"{prefix} is the key in use (PURAS_API_KEY); every call with it fails once "
-            "revoked. Revoke it?",
-            abort=True,
-        )
+    confirm_revoke(obj, prefix, yes)
     with obj.admin_client() as client:
         print_json(api.revoke_project_key(client, project_id, prefix))
 

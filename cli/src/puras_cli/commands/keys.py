@@ -8,7 +8,7 @@ from puras_cli import api
 from puras_cli.commands.output import Column, output_option, print_json, print_table
 from puras_cli.context import CliContext
 
-__all__ = ["key_prefix", "keys"]
+__all__ = ["confirm_revoke", "key_prefix", "keys"]
 
 KEY_COLUMNS = (
     Column("PREFIX", "prefix"),
@@ -24,6 +24,22 @@ def key_prefix(key: str) -> str | None:
     if not dot or not head.startswith("puras_live_"):
         return None
     return head.removeprefix("puras_live_") or None
+
+
+def confirm_revoke(obj: CliContext, prefix: str, yes: bool) -> None:
+    """Ask before revoking the key this command runs with (it would lock the user out);
+    without a terminal to ask on, refuse unless ``yes``."""
+    if yes or key_prefix(obj.config.api_key or "") != prefix:
+        return
+    if not obj.interactive():
+        raise click.UsageError(
+            f"{prefix} is the key in use (PURAS_API_KEY); pass --yes to revoke it anyway"
+        )
+    click.confirm(
+        f"{prefix} is the key in use (PURAS_API_KEY); every call with it fails once "
+        "revoked. Revoke it?",
+        abort=True,
+    )
 
 
 @click.group()
@@ -62,16 +78,6 @@ def revoke(obj: CliContext, prefix: str, yes: bool) -> None:
     Revoking the key this command runs with (PURAS_API_KEY) locks you out until you set
     another: it asks first, unless --yes.
     """
-    in_use = key_prefix(obj.config.api_key or "") == prefix
-    if in_use and not yes:
-        if not obj.interactive():
-            raise click.UsageError(
-                f"{prefix} is the key in use (PURAS_API_KEY); pass --yes to revoke it anyway"
-            )
-        click.confirm(
-            f"{prefix} is the key in use (PURAS_API_KEY); every call with it fails once "
-            "revoked. Revoke it?",
-            abort=True,
-        )
+    confirm_revoke(obj, prefix, yes)
     with obj.api_client() as client:
         print_json(api.revoke_key(client, prefix))
