@@ -28,7 +28,18 @@ g. with ``--drive`` (or ``--drive-only`` alone): the drive (``puras_bench.drive_
    stack per storage backend, filesystem and S3 on a moto server): upload and download
    throughput of a file just under the 50 MiB cap through the API, the gateway's and
    the drive's peak memory meanwhile, the same file to and from the raw store, and what
-   reading a 1 KiB drive file adds to a sync job over the same bytes inline.
+   reading a 1 KiB drive file adds to a sync job over the same bytes inline;
+h. job event streams (``puras_bench.sse_scale``): the first SSE data frame after
+   ``POST /v1/jobs?stream=true`` (``--sse-first-n`` sequential submits, in every run
+   unless ``--no-sse``), and with ``--sse``, ``--sse-streams`` (10,000) streams of live
+   jobs (held for credit) opened on the gateway at once, the sync job's latency and the
+   gateway's memory while they are open against before. Each stream is a job submitted
+   (about 100 a second on this 2-core VM), so 10,000 take 1.5-2 min: not in the default
+   run; opening stops after 100 s and says how many it reached.
+
+Memory (``puras_bench.memstat``): RSS, PSS and USS of every process of both stacks,
+summed per service, at idle after the warm-up and sampled under the sync load of (b),
+with the runner's warm template and its spares on a row of their own.
 
 Our stack runs first (a dev stack in a temp dir, Postgres fsync on), then is stopped; the
 peer runs after it, never at the same time. Prints one Markdown table (stdout), progress
@@ -53,7 +64,8 @@ import httpx
 from puras_bench import report
 from puras_bench.load import Call, run_concurrent, run_sequential
 from puras_bench.machine import machine_facts
-from puras_bench.procstat import CpuMeter
+from puras_bench.memstat import OUR_SPLIT, PEER_SPLIT, MemSampler, idle_memory, template_row
+from puras_bench.procstat import CpuMeter, wait_quiet
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -74,6 +86,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--total", type=int, help="jobs per throughput measure (3000; quick 160)")
     ap.add_argument("--clients", type=int, default=16, help="concurrent clients (16)")
     ap.add_argument("--runner-slots", type=int, help="PURAS_RUNNER_SLOTS for our runner")
+    ap.add_argument(
+        "--gateway-workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="HTTP processes of our gateway sharing its port (PURAS_GATEWAY_WORKERS; 1)",
+    )
     ap.add_argument(
         "--stack-env",
         action="append",
@@ -171,6 +190,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=("filesystem", "s3"),
         help="storage backends of (g), comma-separated (filesystem,s3)",
     )
+    ap.add_argument(
+        "--sse",
+        action="store_true",
+        help="also hold --sse-streams SSE streams of live jobs at once (h) (~2 min; off by "
+        "default)",
+    )
+    ap.add_argument(
+        "--sse-streams", type=int, help="streams held at once with --sse (10000; quick 500)"
+    )
+    ap.add_argument(
+        "--sse-first-n", type=int, help="stream submits timed to the first event (200; quick 30)"
+    )
+    ap.add_argument("--no-sse", action="store_true", help="skip (h) altogether")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes (bench/results)")
     a = ap.parse_args(argv)
     q = a.quick
@@ -191,6 +223,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.drive_runs = a.drive_runs or (2 if q else 5)
     a.drive_job_n = a.drive_job_n or (20 if q else 200)
     a.drive = a.drive or a.drive_only
+    a.sse_streams = a.sse_streams if a.sse_streams is not None else (500 if q else 10_000)
+    a.sse_first_n = a.sse_first_n or (30 if q else 200)
     if a.agent_only:
         a.agent = a.no_peer = a.no_isolation = True
         a.no_billing = a.no_audit = True
@@ -278,15 +312,20 @@ def bench_ours(args: argparse.Namespace, res: dict[str, Any]) -> None:
         "env": env,
         "skill": "bench/project/skills/noop (deterministic, returns its inputs; "
         "input_schema x: integer)",
-        "gateway_http": "uvicorn 1 process, uvloop + httptools",
+        "gateway_http": f"uvicorn {args.gateway_workers} process(es) on one port, "
+        "uvloop + httptools; projections in their own process",
     }
-    with started_stack(env, log) as ours:
+    with started_stack(env, log, gateway_workers=args.gateway_workers) as ours:
         pids = ours.pids()
         o["pids"] = pids
         sync = noop_call(ours, wait=True)
 
         log(f"(a) warm-up: {args.warmup} sync jobs")
         run_sequential(sync, max(args.warmup, 1), 0)
+        o["memory"] = {"idle_quiet_after_s": wait_quiet(pids, below_cores=0.1, timeout_s=10)}
+        o["memory"]["idle"] = idle_memory(pids, OUR_SPLIT)
+        o["memory"]["idle_template"] = template_row(o["memory"]["idle"])
+        log(f"    memory at idle: {report.memory_line(o['memory']['idle'])}")
         log(f"(a) sync no-op job, 1 client, {args.n} sequential requests")
         with measured(pids, args.n, o, "cpu_sync_seq"):
             o["sync_seq"], _ = run_sequential(sync, args.n, 0)
@@ -314,10 +353,16 @@ def bench_ours(args: argparse.Namespace, res: dict[str, Any]) -> None:
             log(f"    {name:24s} p50 {h['p50_ms']:7.3f} ms  mean {h['mean_ms']:7.3f} ms")
 
         log(f"(b) sync throughput: {args.total} jobs from {args.clients} clients")
-        with measured(pids, args.total, o, "cpu_sync_throughput"):
+        with (
+            measured(pids, args.total, o, "cpu_sync_throughput"),
+            MemSampler(pids, OUR_SPLIT) as mem,
+        ):
             tp = run_concurrent(sync, args.total, args.clients)
         tp.pop("t0_perf")
         o["sync_throughput"] = tp
+        o["memory"]["load"] = mem.summary
+        o["memory"]["sampler_cpu_s"] = round(mem.cpu_s, 3)
+        log(f"    memory under load, peak: {report.memory_line(mem.summary, 'peak')}")
         log(f"    {tp['jobs_per_s']} jobs/s in {tp['elapsed_s']}s")
 
         log(
@@ -356,6 +401,18 @@ def bench_ours(args: argparse.Namespace, res: dict[str, Any]) -> None:
 
         if args.profile:
             profile_ours(args, sync, pids, o)
+
+        if not args.no_sse:
+            from puras_bench import sse_scale
+
+            plan = sse_scale.SsePlan(
+                first_n=args.sse_first_n,
+                first_warmup=max(2, args.warmup // 5),
+                streams=args.sse_streams if args.sse else 0,
+                sync_n=max(10, min(100, args.n)),
+                sync_warmup=max(2, min(10, args.warmup)),
+            )
+            o["sse"] = sse_scale.run(ours, plan, pids, log)
 
 
 def profile_ours(
@@ -497,15 +554,24 @@ def bench_peer(args: argparse.Namespace, res: dict[str, Any]) -> None:
             log(f"(a) Celery: warm-up {args.warmup}, then /echo and /run, {args.n} sequential")
             p["echo_seq"], _ = run_sequential(echo, args.n, args.warmup)
             run_sequential(run, max(args.warmup, 1), 0)
+            p["memory"] = {"idle_quiet_after_s": wait_quiet(pids, below_cores=0.1, timeout_s=10)}
+            p["memory"]["idle"] = idle_memory(pids, PEER_SPLIT)
+            log(f"    memory at idle: {report.memory_line(p['memory']['idle'])}")
             with measured(pids, args.n, p, "cpu_run_seq"):
                 p["run_seq"], _ = run_sequential(run, args.n, 0)
             log(f"    /echo {p['echo_seq']}")
             log(f"    /run  {p['run_seq']}")
             log(f"(b) Celery: /run throughput, {args.total} jobs from {args.clients} clients")
-            with measured(pids, args.total, p, "cpu_run_throughput"):
+            with (
+                measured(pids, args.total, p, "cpu_run_throughput"),
+                MemSampler(pids, PEER_SPLIT) as mem,
+            ):
                 tp = run_concurrent(run, args.total, args.clients)
             tp.pop("t0_perf")
             p["run_throughput"] = tp
+            p["memory"]["load"] = mem.summary
+            p["memory"]["sampler_cpu_s"] = round(mem.cpu_s, 3)
+            log(f"    memory under load, peak: {report.memory_line(mem.summary, 'peak')}")
             log(f"    {tp['jobs_per_s']} jobs/s in {tp['elapsed_s']}s")
             if not args.no_celery_direct:
                 log("    context: Celery without HTTP (apply_async().get() from the peer venv)")
@@ -552,6 +618,10 @@ def leftovers() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    # Held SSE streams are sockets; the stack's processes inherit the limit from here.
+    from puras_bench.sse_scale import raise_nofile
+
+    raise_nofile()
     res: dict[str, Any] = {
         "machine": machine_facts(),
         "config": {
@@ -561,6 +631,7 @@ def main(argv: list[str] | None = None) -> int:
             "total": args.total,
             "clients": args.clients,
             "runner_slots": args.runner_slots,
+            "gateway_workers": args.gateway_workers,
             "isolation_n": args.isolation_n,
             "stack_env": args.stack_env,
             "agent": args.agent,
@@ -579,6 +650,9 @@ def main(argv: list[str] | None = None) -> int:
             "drive_runs": args.drive_runs,
             "drive_job_n": args.drive_job_n,
             "drive_backends": list(args.drive_backends),
+            "sse": not args.no_sse,
+            "sse_streams": args.sse_streams if args.sse and not args.no_sse else 0,
+            "sse_first_n": args.sse_first_n,
             "client": "httpx.Client keep-alive, one per thread",
         },
         "ours": {},
@@ -719,6 +793,10 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.agent_only or args.billing_only or args.audit_only or args.drive_only):
         print(report.table(res))
         print(report.detail_tables(res))
+        for extra in (report.memory_table(res), report.sse_table(res)):
+            if extra:
+                print()
+                print(extra)
     billing = report.billing_table(res)
     if billing:
         print()

@@ -49,6 +49,7 @@ from typing import Any
 import asyncpg
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from puras_bench.ours import OurStack, started_stack
 from puras_bench.procstat import CpuMeter
@@ -576,7 +577,10 @@ class _Bench:
     async def _consumer_state(self) -> dict[str, int]:
         bus = await connect(self.ours.stack.nats_url, name="bench-billing-info")
         try:
-            info = await bus.js.consumer_info(EVENTS_STREAM, BILLING_USAGE_DURABLE)
+            try:
+                info = await bus.js.consumer_info(EVENTS_STREAM, BILLING_USAGE_DURABLE)
+            except NotFoundError:
+                return {}  # billing reads from its checkpoint (the durable is gone)
             return {
                 "num_pending": int(info.num_pending or 0),
                 "num_ack_pending": int(info.num_ack_pending or 0),

@@ -70,12 +70,23 @@ class OurStack:
 
 @contextlib.contextmanager
 def started_stack(
-    env: dict[str, str], log: Callable[[str], None], keep_dir: bool = False
+    env: dict[str, str],
+    log: Callable[[str], None],
+    keep_dir: bool = False,
+    gateway_workers: int = 1,
 ) -> Iterator[OurStack]:
     """A started stack with a funded project and the bench project deployed; everything
-    it started is stopped on the way out (also on an error or Ctrl-C)."""
+    it started is stopped on the way out (also on an error or Ctrl-C). ``gateway_workers``
+    HTTP processes of the gateway share its port."""
     work = Path(tempfile.mkdtemp(prefix="puras-bench-"))
-    stack = Stack(work, env=env, runners=1, fsync=True, progress=lambda m: log(f"stack: {m}"))
+    stack = Stack(
+        work,
+        env=env,
+        runners=1,
+        fsync=True,
+        gateway_workers=gateway_workers,
+        progress=lambda m: log(f"stack: {m}"),
+    )
     try:
         t0 = time.monotonic()
         stack.start()

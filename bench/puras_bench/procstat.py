@@ -8,9 +8,10 @@ ones are counted on their own; so a runner's forked job processes are counted to
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 
-__all__ = ["CpuMeter", "tree_cpu_s"]
+__all__ = ["CpuMeter", "process_trees", "tree_cpu_s", "wait_quiet"]
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -40,25 +41,63 @@ def _all() -> dict[int, tuple[int, float, float]]:
     return out
 
 
-def tree_cpu_s(roots: Mapping[str, int]) -> dict[str, tuple[float, float]]:
-    """(the root process's own, its whole tree's) CPU seconds for each named root pid."""
-    procs = _all()
+def _trees(
+    roots: Mapping[str, int], procs: Mapping[int, tuple[int, float, float]]
+) -> dict[str, list[int]]:
     children: dict[int, list[int]] = {}
     for pid, (ppid, _, _) in procs.items():
         children.setdefault(ppid, []).append(pid)
-    out: dict[str, tuple[float, float]] = {}
+    out: dict[str, list[int]] = {}
     for name, root in roots.items():
         if root not in procs:
-            out[name] = (0.0, 0.0)
+            out[name] = []
             continue
-        total = 0.0
+        tree: list[int] = []
         todo = [root]
         while todo:
             pid = todo.pop()
-            total += procs[pid][2]
+            tree.append(pid)
             todo += children.get(pid, [])
-        out[name] = (procs[root][1], total)
+        out[name] = tree
     return out
+
+
+def process_trees(roots: Mapping[str, int]) -> dict[str, list[int]]:
+    """The live pids of each named root's tree, the root first (empty if it is gone)."""
+    return _trees(roots, _all())
+
+
+def tree_cpu_s(roots: Mapping[str, int]) -> dict[str, tuple[float, float]]:
+    """(the root process's own, its whole tree's) CPU seconds for each named root pid."""
+    procs = _all()
+    out: dict[str, tuple[float, float]] = {}
+    for name, tree in _trees(roots, procs).items():
+        if not tree:
+            out[name] = (0.0, 0.0)
+            continue
+        out[name] = (procs[tree[0]][1], sum(procs[pid][2] for pid in tree))
+    return out
+
+
+def wait_quiet(
+    roots: Mapping[str, int],
+    *,
+    below_cores: float = 0.05,
+    window_s: float = 0.5,
+    timeout_s: float = 15.0,
+) -> float:
+    """Block until the roots' trees together use under ``below_cores`` of a core over a
+    ``window_s`` window (the stack has caught up after a phase: projections written,
+    acks sent), or ``timeout_s`` passed; the seconds waited."""
+    t0 = time.monotonic()
+    before = sum(v[1] for v in tree_cpu_s(roots).values())
+    while time.monotonic() - t0 < timeout_s:
+        time.sleep(window_s)
+        after = sum(v[1] for v in tree_cpu_s(roots).values())
+        if after - before < below_cores * window_s:
+            break
+        before = after
+    return round(time.monotonic() - t0, 2)
 
 
 def machine_busy_s() -> tuple[float, float]:

@@ -15,7 +15,12 @@ __all__ = [
     "agent_table",
     "billing_table",
     "detail_tables",
+    "memory_line",
+    "memory_rows",
+    "memory_table",
     "rows",
+    "sse_rows",
+    "sse_table",
     "table",
 ]
 
@@ -148,14 +153,108 @@ def rows(res: dict[str, Any]) -> list[Row]:
                 f"overhead p50 {iso['overhead_us_p50']} us",
             )
         )
+    return out + memory_rows(res) + sse_rows(res)
+
+
+def memory_rows(res: dict[str, Any]) -> list[Row]:
+    """The whole stacks' memory side by side, and the idle warm template against its goal."""
+    om = res.get("ours", {}).get("memory") or {}
+    pm = (res.get("peer", {}) if res.get("peer", {}).get("ok") else {}).get("memory") or {}
+    if not om and not pm:
+        return []
+    out = [
+        Row(
+            "memory, whole stack at idle: USS",
+            _get(om, "idle", "total", "uss_mib", "mean"),
+            _get(pm, "idle", "total", "uss_mib", "mean"),
+            "MiB",
+            note="private pages of every process",
+        ),
+        Row(
+            "memory, whole stack at idle: PSS",
+            _get(om, "idle", "total", "pss_mib", "mean"),
+            _get(pm, "idle", "total", "pss_mib", "mean"),
+            "MiB",
+            note="shared pages split between their processes",
+        ),
+        Row(
+            f"memory, whole stack under {res['config']['clients']}-client sync load: PSS peak",
+            _get(om, "load", "total", "pss_mib", "peak"),
+            _get(pm, "load", "total", "pss_mib", "peak"),
+            "MiB",
+        ),
+    ]
+    t = om.get("idle_template")
+    if t:
+        met = "met" if t["met"] else "NOT met"
+        out.append(
+            Row(
+                "memory: idle warm template USS (the template and its spares)",
+                t["uss_mib"],
+                None,
+                "MiB",
+                note=f"goal ≤ {t['goal_uss_mib']:g} MiB: {met}; {t['procs']} processes, "
+                f"PSS {t['pss_mib']:.1f} MiB",
+            )
+        )
+    return out
+
+
+SSE_SYNC_UNCHANGED = 1.1
+"""The sync p50 with the streams open at most this times the one without: unchanged."""
+
+
+def sse_rows(res: dict[str, Any]) -> list[Row]:
+    """The event streams' two measures (ours only: the peer has no job event stream)."""
+    sse = res.get("ours", {}).get("sse") or {}
+    out: list[Row] = []
+    first = sse.get("first")
+    if first:
+        f = first["first_event"]
+        met = "met" if f["p50_ms"] <= first["goal_p50_ms"] else "NOT met"
+        out.append(
+            Row(
+                "SSE: POST /v1/jobs?stream=true to the first data frame, p50",
+                f["p50_ms"],
+                None,
+                "ms",
+                note=f"goal ≤ {first['goal_p50_ms']:g} ms: {met}; p99 {f['p99_ms']:.2f} ms",
+            )
+        )
+    held = sse.get("held")
+    if held:
+        ratio = held.get("sync_p50_ratio")
+        met = (
+            "met"
+            if held["opened"] >= held["streams_goal"]
+            and ratio is not None
+            and ratio <= SSE_SYNC_UNCHANGED
+            else "NOT met"
+        )
+        procs = held.get("gateway_processes", 1)
+        out.append(
+            Row(
+                "SSE: streams of live jobs one gateway holds at once"
+                + (f" ({procs} gateway processes)" if procs > 1 else ""),
+                held["opened"],
+                None,
+                "streams",
+                note=f"goal ≥ {held['streams_goal']} with the sync p50 unchanged "
+                f"(≤ {SSE_SYNC_UNCHANGED:g}{TIMES}): {met}; sync p50 "
+                f"{held['sync_with']['p50_ms']:.2f} ms with them, "
+                f"{held['sync_without']['p50_ms']:.2f} ms without",
+            )
+        )
     return out
 
 
 def _fmt(v: float | None, unit: str) -> str:
     if v is None:
         return "—"
-    if unit == "jobs/s":
+    if unit in ("jobs/s", "streams"):
         return f"{v:.0f}"
+    if unit == "MiB":
+        return f"{v:.1f}"
     return f"{v:.2f}" if v < 100 else f"{v:.0f}"
 
 
@@ -362,3 +461,129 @@ def billing_table(res: dict[str, Any]) -> str:
             f"{bl.get('failed_deliveries')} failed deliveries in all"
         )
     return out
+
+
+def memory_line(summary: dict[str, Any], stat: str = "mean") -> str:
+    """One line for the progress log: the whole stack's USS, PSS and RSS."""
+    t = summary.get("total") or {}
+    if not t:
+        return "no sample"
+    return (
+        f"USS {t['uss_mib'][stat]:.1f} MiB, PSS {t['pss_mib'][stat]:.1f}, "
+        f"RSS {t['rss_mib'][stat]:.1f} ({t['procs']} processes)"
+    )
+
+
+def memory_table(res: dict[str, Any]) -> str:
+    """Memory per service (process and descendants) of both stacks, at idle and under
+    the sync load, or an empty string."""
+    blocks = [
+        ("Puras", res.get("ours", {}).get("memory") or {}),
+        ("Celery+Redis", (res.get("peer") or {}).get("memory") or {}),
+    ]
+    blocks = [(k, v) for k, v in blocks if v.get("idle") or v.get("load")]
+    if not blocks:
+        return ""
+    clients = res["config"]["clients"]
+    lines = [
+        "Memory by service (MiB; a service is its process and its descendants; USS: its "
+        "private pages, PSS: shared pages split between the processes that map them, RSS: "
+        f"every page mapped; idle after the warm-up, load: sampled under the {clients}-client "
+        "sync load):",
+        "",
+        "| service | idle USS | idle PSS | idle RSS | load USS mean | load USS peak "
+        "| load PSS peak | load RSS peak | processes idle/load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def cell(g: dict[str, Any] | None, fig: str, stat: str) -> str:
+        if not g:
+            return "—"
+        return f"{g[f'{fig}_mib'][stat]:.1f}"
+
+    for system, mem in blocks:
+        idle = mem.get("idle") or {}
+        load = mem.get("load") or {}
+        names = list(idle.get("groups", {}))
+        names += [n for n in load.get("groups", {}) if n not in names]
+        rows_ = [
+            (f"{system}: {n}", idle.get("groups", {}).get(n), load.get("groups", {}).get(n))
+            for n in names
+        ]
+        rows_.append((f"**{system}, all**", idle.get("total"), load.get("total")))
+        for label, i, ld in rows_:
+            procs = f"{i['procs'] if i else '—'}/{ld['procs'] if ld else '—'}"
+            lines.append(
+                f"| {label} | {cell(i, 'uss', 'mean')} | {cell(i, 'pss', 'mean')} | "
+                f"{cell(i, 'rss', 'mean')} | {cell(ld, 'uss', 'mean')} | "
+                f"{cell(ld, 'uss', 'peak')} | {cell(ld, 'pss', 'peak')} | "
+                f"{cell(ld, 'rss', 'peak')} | {procs} |"
+            )
+    samples = [f"{s}: {m['load']['samples']}" for s, m in blocks if m.get("load")]
+    if samples:
+        lines.append("")
+        lines.append(f"Samples under load: {', '.join(samples)}.")
+    return "\n".join(lines)
+
+
+def _top(per: dict[str, float]) -> str:
+    return ", ".join(
+        f"{k} {v:.2f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1]) if v >= 0.05
+    )
+
+
+def sse_table(res: dict[str, Any]) -> str:
+    """The event streams' measures in full, or an empty string."""
+    sse = res.get("ours", {}).get("sse") or {}
+    if not sse:
+        return ""
+    lines = ["| measure (job event streams) | value | goal |", "|---|---:|---|"]
+    first = sse.get("first")
+    if first:
+        f, e = first["first_event"], first["end_frame"]
+        lines += [
+            f"| stream submit → first data frame, {first['n']} sequential: p50 (ms) | "
+            f"{f['p50_ms']:.2f} | ≤ {first['goal_p50_ms']:g} |",
+            f"| stream submit → first data frame: p90 / p99 (ms) | {f['p90_ms']:.2f} / "
+            f"{f['p99_ms']:.2f} |  |",
+            f"| stream submit → end frame (job done): p50 (ms) | {e['p50_ms']:.2f} |  |",
+        ]
+    h = sse.get("held")
+    if h:
+        op = h["open"]
+        gw_b = h["memory_before"]["groups"].get("gateway", {})
+        gw_o = h["memory_open"]["groups"].get("gateway", {})
+        gw_c = h["memory_after_close"]["groups"].get("gateway", {})
+
+        def mib(g: dict[str, Any], fig: str) -> str:
+            return f"{g[f'{fig}_mib']['mean']:.1f}" if g else "—"
+
+        ps = h["per_stream"]
+        fo = op.get("first_event_while_opening")
+        opening_p50 = f"{fo['p50_ms']:.1f}" if fo else "—"
+        wo, w = h["sync_without"], h["sync_with"]
+        lines += [
+            f"| streams of live (held) jobs open at once, of {op['asked']} asked | "
+            f"{h['opened']} | ≥ {h['streams_goal']} |",
+            f"| opened at (streams/s), {op['concurrency']} at a time / first frame while "
+            f"opening, p50 (ms) | {op['opened_per_s']} / {opening_p50} |  |",
+            f"| sync no-op job p50, 1 client, without / with them open (ms) | "
+            f"{wo['p50_ms']:.2f} / {w['p50_ms']:.2f} ({h['sync_p50_ratio']}{TIMES}) | "
+            f"≤ {SSE_SYNC_UNCHANGED:g}{TIMES} |",
+            f"| sync no-op job p99 without / with them open (ms) | {wo['p99_ms']:.2f} / "
+            f"{w['p99_ms']:.2f} |  |",
+            f"| gateway RSS before / with them open / after closing (MiB) | {mib(gw_b, 'rss')} / "
+            f"{mib(gw_o, 'rss')} / {mib(gw_c, 'rss')} |  |",
+            f"| gateway USS before / with them open / after closing (MiB) | {mib(gw_b, 'uss')} / "
+            f"{mib(gw_o, 'uss')} / {mib(gw_c, 'uss')} |  |",
+            f"| per open stream: gateway USS / whole stack USS (KiB) | "
+            f"{ps['gateway_uss_kib']} / {ps['stack_uss_kib']} |  |",
+            f"| gateway CPU per sync job without / with them open (ms) | "
+            f"{h['cpu_per_sync_job_without_ms'].get('gateway', 0):.2f} / "
+            f"{h['cpu_per_sync_job_with_ms'].get('gateway', 0):.2f} |  |",
+            f"| CPU per stream opened, all services (ms): "
+            f"{_top(op.get('cpu_per_stream_ms') or {})} | "
+            f"{sum((op.get('cpu_per_stream_ms') or {}).values()):.2f} |  |",
+            f"| the whole measure (s) | {h['wall_s']} |  |",
+        ]
+    return "\n".join(lines)

@@ -79,3 +79,20 @@ async def test_pull_consumer_waits_across_request_expiry(bus: Bus) -> None:
     await msg.ack()
     await pc.done()
     await pc.stop()
+
+
+async def test_a_publish_is_refused_outside_its_stream_and_where_no_stream_listens(
+    bus: Bus,
+) -> None:
+    from nats.js.errors import APIError, NoStreamResponseError
+
+    # The subject is the event log's; the publish names the work stream: not stored.
+    with pytest.raises(APIError) as refused:
+        await bus.publish_raw("ev.p1.job.j1", b"{}", msg_id="x1", stream=WORK_STREAM)
+    assert not isinstance(refused.value, ConcurrencyConflict)
+    assert await bus.last_subject_seq("ev.p1.job.j1") == 0
+    with pytest.raises(NoStreamResponseError):
+        await bus.publish_raw("nowhere.at.all", b"{}", msg_id="x2")
+    stored = await bus.publish_raw("work.t3", b"x", msg_id="x3", stream=WORK_STREAM)
+    assert stored.seq > 0
+    assert not stored.duplicate

@@ -429,16 +429,23 @@ async def test_live_text_goes_from_the_runner_to_the_gateway_only(
     assert subject in await scheduler.violation()
 
 
-async def test_billing_charges_usage_through_its_own_durable(
+async def test_billing_charges_usage_through_its_own_reader(
     nats_server: NatsServer, bus: Bus
 ) -> None:
-    # Billing's real adapters under its own identity: it creates and pulls its durable on
-    # the job subjects, appends the charge to the ledger and job.cost to the job's subject.
+    # Billing's real adapters under its own identity: it reads the job subjects in order
+    # (and a held usage event by sequence), appends the charge to the ledger and
+    # job.cost to the job's subject, and removes the durable it used to ack on.
+    from puras_billing.adapters.job_events import (
+        JOB_FILTER,
+        JobEventFollower,
+        delete_legacy_durable,
+        fetch_job_event,
+    )
     from puras_billing.adapters.job_log import NatsJobLog
     from puras_billing.adapters.ledger_log import NatsLedgerLog
-    from puras_billing.bootstrap import USAGE_FILTER, USAGE_MAX_DELIVER, build
+    from puras_billing.bootstrap import build
     from puras_billing.settings import BillingSettings
-    from puras_common.bus import PullConsumer, ensure_durable
+    from puras_common.bus import ensure_durable
     from puras_common.events import decode_envelope, decode_event
     from puras_common.events.ids import BILLING_USAGE_DURABLE, job_usage_id
     from puras_common.events.types import ModelUsage, UsageRecorded
@@ -462,16 +469,17 @@ async def test_billing_charges_usage_through_its_own_durable(
     billing = await connect(
         nats_server.address, name="billing", credentials=nats_server.credentials("billing")
     )
-    consumer = PullConsumer(billing.nc, EVENTS_STREAM, BILLING_USAGE_DURABLE, max_inflight=1)
+    follower = JobEventFollower(billing.js, start_seq=1)
     try:
         await ensure_durable(
             billing.js,
             EVENTS_STREAM,
             BILLING_USAGE_DURABLE,
-            filter_subject=USAGE_FILTER,
+            filter_subject=JOB_FILTER,
             ack_wait_s=30,
-            max_deliver=USAGE_MAX_DELIVER,
+            max_deliver=-1,
         )
+        await delete_legacy_durable(billing.js)
         app = build(
             BillingSettings(env="dev"),
             ledger=NatsLedgerLog(billing),
@@ -479,23 +487,23 @@ async def test_billing_charges_usage_through_its_own_durable(
             # The key's spend window: billing settles the call there (Z1).
             spend=KvSpendBook(billing),
         )
-        await consumer.start()
-        msg = await consumer.next(timeout=VIOLATION_WAIT_S)
-        assert msg is not None
+        await follower.start()
+        [msg] = await follower.next_batch(10, timeout=VIOLATION_WAIT_S)
+        seq = msg.metadata.sequence.stream
+        again = await fetch_job_event(billing.js, seq)
+        assert again.data == msg.data
         env = decode_envelope(msg.data)
         usage = decode_event(env)
         assert isinstance(usage, UsageRecorded)
         call = await app.usage.bill(
             usage,
             usage_id=env.id,
-            usage_seq=msg.metadata.sequence.stream,
+            usage_seq=seq,
             project_id=project,
             job_id=job,
         )
-        await msg.ack_sync()
-        await consumer.done()
     finally:
-        await consumer.stop()
+        await follower.stop()
         await billing.close()
     assert call.billed_micros == 3600
     # The charge, and (no credit was granted) the announcement of a balance below zero.

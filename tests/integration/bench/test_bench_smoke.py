@@ -25,6 +25,7 @@ def _row(table: list[str], measure: str) -> list[str]:
     raise AssertionError(f"no row {measure!r} in:\n" + "\n".join(table))
 
 
+@pytest.mark.timeout(180)
 def test_quick_bench_prints_our_rows(tmp_path: Path) -> None:
     proc = subprocess.run(
         [
@@ -42,13 +43,18 @@ def test_quick_bench_prints_our_rows(tmp_path: Path) -> None:
             "20",
             "--no-billing",
             "--no-audit",
+            "--sse",
+            "--sse-streams",
+            "40",
+            "--sse-first-n",
+            "10",
             "--out",
             str(tmp_path),
         ],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=110,
+        timeout=170,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -59,6 +65,10 @@ def test_quick_bench_prints_our_rows(tmp_path: Path) -> None:
         "sync jobs/s, 16 clients",
         "async submit jobs/s",
         "runner: isolated job",
+        "memory, whole stack at idle: USS",
+        "memory, whole stack under 16-client sync load: PSS peak",
+        "memory: idle warm template USS",
+        "SSE: POST /v1/jobs?stream=true to the first data frame, p50",
     ):
         puras = _row(table, measure)[1]
         assert NUMBER.match(puras), f"{measure}: Puras column is {puras!r}"
@@ -75,6 +85,34 @@ def test_quick_bench_prints_our_rows(tmp_path: Path) -> None:
     assert {"sent>accepted", "started>finished", "terminal_wire>answered"} <= set(
         res["ours"]["hops"]["hops"]
     )
+
+    # Memory: every service of the stack at idle and under load, the runner's warm
+    # template (the template and its spares) apart from the runner itself.
+    mem = res["ours"]["memory"]
+    services = {"gateway", "scheduler", "runner", "billing", "drive", "nats-server", "postgres"}
+    for phase in ("idle", "load"):
+        groups = mem[phase]["groups"]
+        assert services <= set(groups), f"{phase}: {sorted(groups)}"
+        for name in services:
+            g = groups[name]
+            assert 0 < g["uss_mib"]["mean"] <= g["rss_mib"]["mean"], (phase, name, g)
+        assert mem[phase]["total"]["procs"] > len(services)
+    assert mem["load"]["samples"] >= 1
+    assert mem["idle_template"]["procs"] >= 2  # the template and at least one spare
+    assert mem["idle_template"]["uss_mib"] > 0
+    assert _row(table, "SSE: streams of live jobs one gateway holds at once")[1] == "40"
+
+    # Streams: every stream submit reached its first frame and its end; the held ones
+    # stayed open on live jobs (held for credit) while the sync jobs ran.
+    sse = res["ours"]["sse"]
+    assert sse["first"]["first_event"]["n"] == 10
+    assert sse["first"]["first_event"]["p50_ms"] <= sse["first"]["end_frame"]["p50_ms"]
+    held = sse["held"]
+    assert held["census"] == {"open": 40, "ended_by_end_frame": 0, "closed_by_server": 0}
+    assert held["open"]["errors"] == 0
+    assert held["held_job"]["status"] == "queued"
+    assert held["held_job"]["held_reason"]
+    assert held["sync_with"]["n"] == held["sync_without"]["n"] == 15
 
 
 def test_agent_only_bench_prints_the_agent_loop_rows(tmp_path: Path) -> None:

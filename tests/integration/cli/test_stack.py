@@ -49,13 +49,21 @@ def _all_processes(stack: Stack) -> list[ProcRef]:
 def test_stack_serves_bootstraps_supervises_and_stops_clean(work_dir: Path) -> None:
     stack = Stack(work_dir / "stack", fsync=False)
     with stack:
-        assert set(stack.service_pids()) == {"gateway", "scheduler", "runner", "billing", "drive"}
+        assert set(stack.service_pids()) == {
+            "gateway",
+            "projector",
+            "scheduler",
+            "runner",
+            "billing",
+            "drive",
+        }
         for path in ("/healthz", "/readyz"):
             assert httpx.get(stack.api_base + path, timeout=5).status_code == 200
         assert stack.nats_address.startswith("nats://127.0.0.1:")
         assert stack.database_url.endswith("/puras")
         assert {p.name for p in stack.logs_dir.iterdir()} >= {
             "gateway.log",
+            "projector.log",
             "scheduler.log",
             "runner.log",
             "billing.log",

@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
-from types import SimpleNamespace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
@@ -37,6 +36,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from puras_billing.adapters.job_events import JobEvent
 from puras_billing.bootstrap import App, build
 from puras_billing.entrypoints.usage import RefusedUsage, handle_job_event
 from puras_billing.settings import BillingSettings
@@ -174,33 +174,6 @@ class FaultyJobLog(FakeJobLog):
 
 
 @dataclass
-class Msg:
-    """What the usage entrypoint uses of a JetStream message."""
-
-    data: bytes
-    subject: str
-    stream_seq: int
-    num_delivered: int
-    headers: dict[str, str] = field(default_factory=dict)
-    outcome: list[str] = field(default_factory=list)
-
-    @property
-    def metadata(self) -> Any:
-        return SimpleNamespace(
-            num_delivered=self.num_delivered, sequence=SimpleNamespace(stream=self.stream_seq)
-        )
-
-    async def ack(self) -> None:
-        self.outcome.append("ack")
-
-    async def nak(self, delay: float | None = None) -> None:
-        self.outcome.append("nak")
-
-    async def term(self) -> None:
-        self.outcome.append("term")
-
-
-@dataclass
 class Usage:
     """A usage event as stored on its job's subject, and its deliveries so far."""
 
@@ -258,21 +231,20 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # -- operations ----------------------------------------------------------------------
 
-    async def _deliver(self, u: Usage, r: Replica, *, first_again: bool = False) -> Msg:
-        """One delivery of ``u`` to replica ``r`` (``first_again``: by a durable created
-        anew, so it counts as a first delivery)."""
+    async def _deliver(self, u: Usage, r: Replica, *, first_again: bool = False) -> None:
+        """One attempt at ``u`` by replica ``r`` (``first_again``: a read of the log from
+        an earlier position, so it counts as a first attempt)."""
         u.deliveries += 1
-        msg = Msg(u.data, u.subject, u.seq, num_delivered=1 if first_again else u.deliveries)
-        await handle_job_event(
+        delay = await handle_job_event(
             r.app.usage,
-            msg,  # type: ignore[arg-type]
+            JobEvent(u.seq, u.data, {}),
             SPANS,
             refused=r.refused,
             retry_max_s=1.0,
+            attempt=1 if first_again else u.deliveries,
         )
-        assert msg.outcome == ["ack"], msg.outcome
+        assert delay is None, delay
         u.acked = True
-        return msg
 
     async def _grant(self, g: Grant, r: Replica) -> None:
         await r.app.ledger.grant(g.cmd, redelivered=g.deliveries > 1)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,9 +14,16 @@ import structlog
 from billing_fakes import FakeJobLog, FakeLedgerLog
 from fake_event_log import FakeEventLog
 
+from puras_billing.adapters.job_events import JobEvent
+from puras_billing.app.usage import UsageBiller
 from puras_billing.bootstrap import App, build
 from puras_billing.domain.ledger import entry_for
-from puras_billing.entrypoints.usage import RefusedUsage, handle_job_event, retry_delay_s
+from puras_billing.entrypoints.usage import (
+    RefusedUsage,
+    event_type,
+    handle_job_event,
+    retry_delay_s,
+)
 from puras_billing.settings import BillingSettings
 from puras_common.bus.client import Published
 from puras_common.events.base import Event, decode_envelope, encode_event
@@ -49,31 +55,20 @@ PRICE_AT_50 = 15750
 
 @dataclass
 class FakeMsg:
-    """What the usage entrypoint uses of a JetStream message."""
+    """A usage loop's attempt at one stored job event, and what came of it."""
 
     data: bytes
     num_delivered: int = 1
+    """The attempt's number (1 for the first read of the event)."""
     stream_seq: int = 0
     subject: str = "ev.p.job.j"
-    headers: dict[str, str] = field(default_factory=dict)
     outcome: list[str] = field(default_factory=list)
+    """``done`` (nothing left to do) or ``retry`` (held: cannot be priced yet)."""
     delays: list[float | None] = field(default_factory=list)
 
     @property
-    def metadata(self) -> Any:
-        return SimpleNamespace(
-            num_delivered=self.num_delivered, sequence=SimpleNamespace(stream=self.stream_seq)
-        )
-
-    async def ack(self) -> None:
-        self.outcome.append("ack")
-
-    async def nak(self, delay: float | None = None) -> None:
-        self.outcome.append("nak")
-        self.delays.append(delay)
-
-    async def term(self) -> None:
-        self.outcome.append("term")
+    def event(self) -> JobEvent:
+        return JobEvent(self.stream_seq, self.data, {})
 
 
 @dataclass
@@ -132,14 +127,18 @@ def _again(msg: FakeMsg) -> FakeMsg:
     )
 
 
-async def _handle(w: World, msg: FakeMsg) -> None:
-    await handle_job_event(
-        w.app.usage,
-        msg,  # type: ignore[arg-type]
+async def _handle(w: World, msg: FakeMsg, *, usage: UsageBiller | None = None) -> None:
+    delay = await handle_job_event(
+        usage or w.app.usage,
+        msg.event,
         SPANS,
         refused=w.refused,
         retry_max_s=300.0,
+        attempt=msg.num_delivered,
     )
+    msg.outcome.append("done" if delay is None else "retry")
+    if delay is not None:
+        msg.delays.append(delay)
 
 
 def _charges(w: World) -> list[CreditCharged]:
@@ -156,7 +155,7 @@ async def test_a_usage_event_is_charged_its_exact_price_on_the_ledger_and_the_jo
     w = _world()
     msg = _usage_msg(w)
     await _handle(w, msg)
-    assert msg.outcome == ["ack"]
+    assert msg.outcome == ["done"]
     [charge] = _charges(w)
     call = charge.call
     assert call.billed_micros == PRICE_AT_20
@@ -227,7 +226,7 @@ async def test_a_usage_event_delivered_twice_is_charged_once() -> None:
     # And delivered for the first time again, by a durable created anew.
     anew = FakeMsg(msg.data, num_delivered=1, stream_seq=msg.stream_seq, subject=msg.subject)
     await _handle(w, anew)
-    assert [m.outcome for m in (msg, again, late, anew)] == [["ack"]] * 4
+    assert [m.outcome for m in (msg, again, late, anew)] == [["done"]] * 4
     assert len(_charges(w)) == 1
     assert len(_costs(w)) == 1
 
@@ -237,7 +236,7 @@ async def test_concurrent_deliveries_of_one_usage_event_charge_once() -> None:
     first = _usage_msg(w)
     msgs = [first, *(_again(first) for _ in range(3))]
     await asyncio.gather(*(_handle(w, m) for m in msgs))
-    assert all(m.outcome == ["ack"] for m in msgs)
+    assert all(m.outcome == ["done"] for m in msgs)
     assert len(_charges(w)) == 1
     assert len(_costs(w)) == 1
 
@@ -274,8 +273,8 @@ async def test_a_crash_between_the_appends_is_completed_by_the_redelivery() -> N
     )
     msg = _usage_msg(w)
     with pytest.raises(ConnectionError):
-        await handle_job_event(crashing.usage, msg, SPANS, refused=w.refused, retry_max_s=1)  # type: ignore[arg-type]
-    assert msg.outcome == []  # not acked: it is redelivered
+        await _handle(w, msg, usage=crashing.usage)
+    assert msg.outcome == []  # not done: the loop tries it again
     assert len(_charges(w)) == 1
     assert _costs(w) == []
     # Redelivered beyond the duplicate window, to a billing now at another margin: the
@@ -287,7 +286,7 @@ async def test_a_crash_between_the_appends_is_completed_by_the_redelivery() -> N
         World(log, other.app, w.project, w.job, w.refused),
         again,
     )
-    assert again.outcome == ["ack"]
+    assert again.outcome == ["done"]
     [charge] = _charges(w)
     assert _costs(w) == [JobCharged(call=charge.call)]
     assert charge.call.billed_micros == PRICE_AT_20
@@ -298,7 +297,7 @@ async def test_an_unknown_slug_is_refused_loudly_and_retried_never_charged() -> 
     msg = _usage_msg(w, model="claude/no-such-model")
     with structlog.testing.capture_logs() as logs:
         await _handle(w, msg)
-    assert msg.outcome == ["nak"]
+    assert msg.outcome == ["retry"]
     assert msg.delays == [1.0]
     assert _charges(w) == []
     assert _costs(w) == []
@@ -311,7 +310,7 @@ async def test_an_unknown_slug_is_refused_loudly_and_retried_never_charged() -> 
     # Retried with a growing delay, still never charged.
     again = _again(_again(msg))
     await _handle(w, again)
-    assert (again.outcome, again.delays) == (["nak"], [4.0])
+    assert (again.outcome, again.delays) == (["retry"], [4.0])
     assert _charges(w) == []
 
 
@@ -324,7 +323,7 @@ async def test_a_refused_slug_is_charged_once_a_billing_knows_it() -> None:
     other = _world(log=w.log)
     ok = _usage_msg(other)
     await _handle(other, ok)
-    assert ok.outcome == ["ack"]
+    assert ok.outcome == ["done"]
     assert len(_charges(other)) == 1
     # The refusal clears once the event is charged (here: a known slug at that id).
     fixed = _usage_msg(w, step=2)
@@ -334,7 +333,7 @@ async def test_a_refused_slug_is_charged_once_a_billing_knows_it() -> None:
     assert decode_envelope(fixed.data).id not in w.refused.held
 
 
-async def test_other_job_events_are_acked_without_decoding_their_payload() -> None:
+async def test_other_job_events_are_passed_without_decoding_their_payload() -> None:
     w = _world()
     env = encode_event(
         JobLogged(stream="stdout", lines=["hi"]),
@@ -344,18 +343,20 @@ async def test_other_job_events_are_acked_without_decoding_their_payload() -> No
     )
     # A payload that would not decode as a log event: only the envelope's type is read.
     broken = env.replace(b'"lines":["hi"]', b'"lines":12')
+    assert event_type(broken) == JobLogged.type
     msg = FakeMsg(broken)
     await _handle(w, msg)
-    assert msg.outcome == ["ack"]
+    assert msg.outcome == ["done"]
     assert _charges(w) == []
 
 
-async def test_an_undecodable_event_is_terminated() -> None:
+async def test_an_undecodable_event_is_skipped_loudly() -> None:
     w = _world()
     msg = FakeMsg(b"{not json")
+    assert event_type(msg.data) is None
     with structlog.testing.capture_logs() as logs:
         await _handle(w, msg)
-    assert msg.outcome == ["term"]
+    assert msg.outcome == ["done"]
     assert [e["log_level"] for e in logs] == ["error"]
 
 
@@ -398,6 +399,6 @@ async def test_a_media_call_on_an_unknown_slug_is_refused_not_charged() -> None:
     ev = MediaUsageRecorded(call=1, provider="fal", model="nobody/image-0", inputs={})
     msg = _stored_msg(w, ev, job_media_usage_id(w.job, 1))
     await _handle(w, msg)
-    assert msg.outcome == ["nak"]
+    assert msg.outcome == ["retry"]
     assert _charges(w) == []
     assert "nobody/image-0" in w.refused.degraded()["usage"]

@@ -32,7 +32,7 @@ from puras_billing.settings import BillingSettings
 from puras_common.events.subjects import WORK_STREAM
 from puras_common.settings import ServiceSettings
 from puras_drive.settings import DriveSettings
-from puras_gateway.settings import GatewaySettings
+from puras_gateway.settings import GatewaySettings, ProjectorSettings
 from puras_runner.settings import RunnerSettings
 from puras_scheduler.settings import SchedulerSettings
 
@@ -48,6 +48,12 @@ SERVICES: dict[str, type[ServiceSettings]] = {
     "drive": DriveSettings,
 }
 """Deployment name -> the settings class of the service it runs."""
+
+PROCESSES: dict[str, tuple[str, type[ServiceSettings], str]] = {
+    "gateway-projector": ("gateway", ProjectorSettings, "puras-gateway-projector"),
+}
+"""Deployments of a second process of a service -> (the service, whose identity, role and
+Secret it uses; its settings class; its console script)."""
 
 PURAS_IMAGE = "puras"
 """The image name the manifests use (kustomization ``images:`` points it at a registry)."""
@@ -245,6 +251,8 @@ def _load_settings(service: str, monkeypatch: pytest.MonkeyPatch) -> ServiceSett
             monkeypatch.delenv(name)
     for name, value in _container_env(_service_container(service)).items():
         monkeypatch.setenv(name, value)
+    if service in PROCESSES:
+        return PROCESSES[service][1]()
     return SERVICES[service]()
 
 
@@ -475,7 +483,15 @@ def test_kustomize_build_resolves_every_reference(tmp_path: Path) -> None:
 
 def test_one_deployment_per_service_runs_its_console_script() -> None:
     deployments = _service_deployments()
-    assert set(deployments) == set(SERVICES)
+    assert set(deployments) == set(SERVICES) | set(PROCESSES)
+    for name, (service, _cls, script) in PROCESSES.items():
+        scripts = tomllib.loads((ROOT / "services" / service / "pyproject.toml").read_text())[
+            "project"
+        ]["scripts"]
+        assert script in scripts, f"services/{service} has no console script {script}"
+        container = _service_container(name)
+        assert container.get("command") == [script], f"{name} runs {container.get('command')}"
+        assert not container.get("args"), f"{name}: the console script takes no arguments"
     for service in SERVICES:
         scripts = tomllib.loads((ROOT / "services" / service / "pyproject.toml").read_text())[
             "project"
@@ -1238,9 +1254,10 @@ def test_every_pod_resolves_names() -> None:
 
 def test_connections_inside_the_namespace_are_exactly_the_intended_ones() -> None:
     # Any widening (a new edge) or narrowing shows up here with its endpoints.
-    intended = {(f"Deployment/{s}", "StatefulSet/nats", 4222) for s in SERVICES}
+    intended = {(f"Deployment/{s}", "StatefulSet/nats", 4222) for s in [*SERVICES, *PROCESSES]}
     intended |= {
-        (f"Deployment/{s}", "StatefulSet/postgres", 5432) for s in ("gateway", "billing", "drive")
+        (f"Deployment/{s}", "StatefulSet/postgres", 5432)
+        for s in ("gateway", "gateway-projector", "billing", "drive")
     }
     intended.add(("Deployment/gateway", "Deployment/drive", 8091))
     intended.add(("Deployment/runner", "Deployment/gateway", 8080))
@@ -1255,3 +1272,46 @@ def test_connections_inside_the_namespace_are_exactly_the_intended_ones() -> Non
     assert allowed == intended, (
         f"unexpected: {sorted(allowed - intended)}; missing: {sorted(intended - allowed)}"
     )
+
+
+# -- processes of a service apart from it ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(PROCESSES))
+def test_a_process_of_a_service_runs_as_that_service(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, cls, _script = PROCESSES[name]
+    container = _service_container(name)
+    configmaps = _configmaps()
+    names = {v["name"] for v in container.get("env", [])}
+    for source in container.get("envFrom", []):
+        names |= set(configmaps[source["configMapRef"]["name"]])
+    unknown = names - _settings_env_names(cls)
+    assert not unknown, f"{name} sets variables {cls.__name__} never reads: {unknown}"
+    settings = _load_settings(name, monkeypatch)
+    assert settings.env == "prod"
+    assert settings.nats_credentials().user == service
+    assert {s for s, _k in _secret_refs(_service_deployments()[name]).values()} == {
+        f"puras-{service}"
+    }
+    # Probed on its health port, where it serves /healthz and /readyz.
+    assert settings.health_port in {p.number for p in _ports(container)}
+    for kind, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        probe = container[kind]["httpGet"]
+        resolved = _resolve_port(container, probe["port"])
+        assert resolved is not None, kind
+        assert resolved.number == settings.health_port, kind
+        assert probe["path"] == path, kind
+    src = f"Deployment/{name}"
+    assert _can_reach(src, "StatefulSet/nats", _port("StatefulSet/nats", "client"))
+    assert _can_reach(src, "StatefulSet/postgres", _port("StatefulSet/postgres", "postgres"))
+
+
+def test_the_api_gateway_leaves_the_projections_to_the_projector(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = _load_settings("gateway", monkeypatch)
+    assert isinstance(settings, GatewaySettings)
+    assert settings.run_projectors is False
+    assert "gateway-projector" in _service_deployments()

@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
+from typing import Any, cast
 
-from puras_runner.adapters.drive_scan import scan_drive
+import pytest
+
+from puras_runner.adapters.drive_files import INLINE_SCAN_ENTRIES, DriveFiles
+from puras_runner.adapters.drive_scan import ScanOverBudget, scan_drive
 from puras_runner.domain.drive_changes import Fingerprint, ToolWindow, diff, tool_at
 
 
@@ -46,3 +51,45 @@ def test_a_scan_lists_files_a_drive_path_names_and_never_follows_links(tmp_path:
     assert sorted(found) == ["a/b/c.txt", "top.bin"]
     assert found["top.bin"].size == 2
     assert scan_drive(tmp_path / "missing") == {}
+
+
+def test_a_scan_past_its_budget_of_entries_is_given_up(tmp_path: Path) -> None:
+    drive = tmp_path / "drive"
+    (drive / "d").mkdir(parents=True)
+    for i in range(5):
+        (drive / "d" / f"f{i}").write_text("x")
+    assert len(scan_drive(drive, budget=6)) == 5  # the folder and its five files
+    with pytest.raises(ScanOverBudget):
+        scan_drive(drive, budget=5)
+
+
+async def test_a_small_drive_is_scanned_on_the_loop_a_large_one_in_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[object] = []
+    real = asyncio.to_thread
+
+    async def counted(func: Any, /, *args: Any, **kwargs: Any) -> Any:
+        threads.append(func)
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", counted)
+    files = DriveFiles(cast(Any, None), tmp_path, None)
+    drive = tmp_path / "p1"
+    drive.mkdir()
+    (drive / "a.txt").write_text("x")
+    assert sorted(await files.scan("p1")) == ["a.txt"]
+    assert threads == []
+    for i in range(INLINE_SCAN_ENTRIES + 1):
+        (drive / f"n{i}").write_text("x")
+    big = await files.scan("p1")
+    assert len(big) == INLINE_SCAN_ENTRIES + 2
+    assert big == scan_drive(drive)
+    assert len(threads) == 1
+    await files.scan("p1")  # known to be large: straight to the thread
+    assert len(threads) == 2
+    for i in range(INLINE_SCAN_ENTRIES + 1):
+        (drive / f"n{i}").unlink()
+    assert sorted(await files.scan("p1")) == ["a.txt"]  # shrunk: back on the loop next time
+    assert sorted(await files.scan("p1")) == ["a.txt"]
+    assert len(threads) == 3

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from puras_runner.adapters.cgroups import CgroupLimits, JobCgroups
+from puras_runner.adapters.cgroups import CgroupLimits, JobCgroups, Usage
 
 LIMITS = CgroupLimits(memory_bytes=256 << 20, pids=64, cpus=0.5)
 
@@ -94,3 +94,33 @@ def test_no_hierarchy_enforces_nothing_and_says_so(tmp_path: Path) -> None:
     assert not cgroups.enabled
     assert cgroups.create() is None
     assert "rlimits" in cgroups.describe()
+
+
+def test_v1_counts_per_hierarchy_and_reuses_an_emptied_cgroup(tmp_path: Path) -> None:
+    # (detect's probe needs a real cgroup filesystem: an rmdir of a folder with files.)
+    parents = [tmp_path / c / "puras" / "host-1" for c in ("memory", "pids", "cpu")]
+    for parent in parents:
+        parent.mkdir(parents=True)
+    cgroups = JobCgroups(1, parents, LIMITS)
+    cg = cgroups.acquire()
+    assert cg is not None
+    mem, pids, cpu = cg.paths
+    assert (mem / "memory.limit_in_bytes").read_text() == str(256 << 20)
+    assert (pids / "pids.max").read_text() == "64"
+    assert (cpu / "cpu.cfs_quota_us").read_text() == "50000"
+    cg.add(777)
+    assert [(p / "cgroup.procs").read_text() for p in cg.paths] == ["777"] * 3
+    assert cg.pids() == [777]
+    # The memory counters are in the memory hierarchy, refused forks in the pids one.
+    (mem / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")
+    (pids / "pids.events").write_text("max 2\n")
+    (mem / "memory.max_usage_in_bytes").write_text("12345\n")
+    assert cg.usage() == Usage(oom_killed=True, pids_refused=True, memory_peak_bytes=12345)
+    for path in cg.paths:
+        (path / "cgroup.procs").write_text("")  # its processes are gone
+    # Killing an empty v1 cgroup is seeing it empty; released, it starts counting afresh.
+    assert cg.kill()
+    assert cgroups.release(cg, seen_empty=True)
+    assert (mem / "memory.max_usage_in_bytes").read_text() == "0"
+    assert cgroups.acquire() is cg
+    assert cg.usage() == Usage(oom_killed=False, pids_refused=False, memory_peak_bytes=0)

@@ -530,3 +530,47 @@ async def test_an_engine_of_many_steps_is_told_to_stop_when_the_job_is_cancelled
     assert engine.stopped.is_set()
     assert log.types()[-1] == "job.cancelled"
     assert msg.acked == 1
+
+
+class _AppendsAfterLookingLog(FakeLog):
+    """Something lands on the job right after the redelivery looked at its last event
+    (before the new attempt's watch is in place)."""
+
+    def __init__(self, event: Any, event_id: str) -> None:
+        super().__init__()
+        self._then = (event, event_id)
+
+    async def last(self, job: RunJob) -> Any:
+        found = await super().last(job)
+        if self._then is not None:
+            self.put(*self._then)
+            self._then = None  # type: ignore[assignment]
+        return found
+
+
+def _started_once(log: FakeLog) -> None:
+    log.put(
+        JobStarted(attempt=1, deployment_id="dep-1", runner_id="r0", started_at=T0),
+        "job-1:started:1",
+    )
+
+
+async def test_a_cancel_recorded_while_a_redelivery_looks_is_not_followed_by_a_second_end() -> None:
+    log = _AppendsAfterLookingLog(JobCancelled(finished_at=T0), "job-1:terminal")
+    _started_once(log)
+    running = FakeRunning(RunFacts(report=Returned({}, 2), exit=None))
+    msg = FakeMsg(JOB, attempt=2)
+    await _handler(log, FakeEngine(running)).handle(msg)
+    assert log.types() == ["job.started", "job.cancelled"]
+    assert msg.acked == 1  # the job ended: nothing left to deliver
+
+
+async def test_a_redelivery_takes_over_from_an_attempt_that_still_writes() -> None:
+    log = _AppendsAfterLookingLog(JobLogged(stream="stdout", lines=["late line"]), "job-1:log:1:1")
+    _started_once(log)
+    running = FakeRunning(RunFacts(report=Returned({}, 2), exit=None))
+    msg = FakeMsg(JOB, attempt=2)
+    await _handler(log, FakeEngine(running)).handle(msg)
+    assert log.types() == ["job.started", "job.log", "job.started", "job.succeeded"]
+    assert log.events(JobSucceeded)[0].attempt == 2
+    assert msg.acked == 1

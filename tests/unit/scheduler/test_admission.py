@@ -116,3 +116,22 @@ def test_unknown_skill_and_missing_deployment_fail_with_a_reason() -> None:
     job = folded(b)
     assert (job.status, job.deployment_id) == ("failed", None)
     assert "no active deployment" in (job.error or "")
+
+
+def test_inputs_validated_against_an_older_deployment_are_checked_again() -> None:
+    # The gateway checked them against d0; the job is pinned to d1, whose schema they break.
+    stale = msgspec.structs.replace(cmd({"text": 5}), deployment_id="d0")
+    a = admit(stale, project({"echo": ECHO}), 10, T1)
+    assert a.outcome == "fail"
+    assert "inputs.text" in (folded(a).error or "")
+
+
+def test_a_skill_missing_from_the_pinned_deployment_fails_whatever_the_gateway_saw() -> None:
+    a = admit(
+        msgspec.structs.replace(cmd({}, skill="nope"), deployment_id="d1"),
+        project({"echo": ECHO}),
+        10,
+        T1,
+    )
+    assert a.outcome == "fail"
+    assert "nope" in (folded(a).error or "")

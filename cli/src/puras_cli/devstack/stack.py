@@ -49,10 +49,21 @@ __all__ = [
     "log_tail",
 ]
 
-SERVICES: tuple[str, ...] = ("gateway", "scheduler", "runner", "billing", "drive")
-"""The services, each run from the ``puras-<service>`` console script of the venv."""
+SERVICES: tuple[str, ...] = ("gateway", "projector", "scheduler", "runner", "billing", "drive")
+"""The processes of a stack, each run from the ``puras-<service>`` console script of the
+venv, except those of :data:`PROCESS_OF` (a second process of a service)."""
 
-HEALTH_SERVED_BY: frozenset[str] = frozenset({"scheduler", "runner", "billing", "drive"})
+PROCESS_OF: Mapping[str, tuple[str, str]] = {
+    "projector": ("gateway", "puras-gateway-projector"),
+}
+"""Process kinds that belong to another service: ``kind -> (service, console script)``.
+They run as that service (its NATS identity, Postgres role and ``PURAS_<SERVICE>_*``
+settings): the gateway's projections run in a process of their own, so the API's event
+loop serves requests only."""
+
+HEALTH_SERVED_BY: frozenset[str] = frozenset(
+    {"projector", "scheduler", "runner", "billing", "drive"}
+)
 """Services (besides the gateway, whose API port has them) that serve ``/healthz`` and
 ``/readyz`` on ``PURAS_<SERVICE>_HEALTH_PORT`` when it is set. The stack gives each a free
 port and waits for it to be ready. Every service's settings have the field, but only these
@@ -247,6 +258,9 @@ class Stack:
     superuser) for operator tools and tests. ``env`` is applied last to every service's
     environment. ``admin_token`` and ``gateway_port`` are chosen at random unless given
     (``puras dev up`` gives both so that a restart keeps its address and token).
+    ``separate_projector`` runs the gateway's projections in a ``projector`` process of
+    their own (the default, as deployed); off, the gateway runs them in-process.
+    ``gateway_workers`` HTTP processes of the gateway share its port.
     ``fsync=False`` trades the embedded Postgres's crash safety for speed (throwaway data).
     """
 
@@ -260,6 +274,8 @@ class Stack:
         admin_token: str | None = None,
         secrets_key: str | None = None,
         gateway_port: int = 0,
+        gateway_workers: int = 1,
+        separate_projector: bool = True,
         fsync: bool = True,
         bin_dir: Path | None = None,
         progress: Callable[[str], None] | None = None,
@@ -281,6 +297,10 @@ class Stack:
         self._secrets_key = secrets_key or generate_key()
         self._secrets_previous: tuple[str, ...] = ()
         self._gateway_port = gateway_port
+        if gateway_workers < 1:
+            raise ValueError("a gateway needs at least one worker")
+        self._gateway_workers = gateway_workers
+        self._separate_projector = separate_projector
         self._fsync = fsync
         # The venv's bin dir, not the resolved interpreter's: console scripts live there.
         self._bin_dir = bin_dir or Path(sys.executable).parent
@@ -370,7 +390,8 @@ class Stack:
             self._start_infra(timeout)
             if not self._gateway_port:
                 self._gateway_port = free_port()
-            names = ["gateway", "scheduler", "runner"]
+            names = ["gateway", *(["projector"] if self._separate_projector else [])]
+            names += ["scheduler", "runner"]
             names += [f"runner-{i}" for i in range(2, self._runners + 1)]
             names += ["billing", "drive"]
             for name in names:
@@ -453,8 +474,10 @@ class Stack:
         return env
 
     def _make_service(self, name: str) -> _Service:
-        kind = name.split("-", 1)[0]
-        script = self._bin_dir / f"puras-{kind}"
+        process = name.split("-", 1)[0]
+        # A process of another service runs as that service, from its own script.
+        kind, script_name = PROCESS_OF.get(process, (process, f"puras-{process}"))
+        script = self._bin_dir / script_name
         if not script.exists():
             raise StackError(
                 f"{script} does not exist: the workspace is not installed in this venv "
@@ -468,11 +491,14 @@ class Stack:
                 self.database_url, DB_ROLES[kind].role
             )
             env[f"PURAS_{kind.upper()}_DATABASE_PASSWORD"] = self._db_passwords[kind]
-        if kind == "gateway":
+        if process == "gateway":
             env["PURAS_GATEWAY_ADMIN_TOKEN"] = self._admin_token
             env["PURAS_GATEWAY_DRIVE_URL"] = f"http://127.0.0.1:{self._drive_http_port()}"
             env["PURAS_GATEWAY_DRIVE_TOKEN"] = self._drive_token
-        if kind in _SECRETS_KEY_HOLDERS:
+            env["PURAS_GATEWAY_WORKERS"] = str(self._gateway_workers)
+            # With a projector process the API's event loop serves requests only.
+            env["PURAS_GATEWAY_RUN_PROJECTORS"] = "false" if self._separate_projector else "true"
+        if process in _SECRETS_KEY_HOLDERS:
             env.update(self._secrets_env(kind))
         if kind == "drive":
             env["PURAS_DRIVE_HTTP_HOST"] = "127.0.0.1"
@@ -487,7 +513,7 @@ class Stack:
             # the same deployment's venv in one directory at the same time.
             env["PURAS_RUNNER_DATA_DIR"] = str(self.work_dir / name)
         health_var = f"PURAS_{kind.upper()}_HEALTH_PORT"
-        if kind in HEALTH_SERVED_BY:
+        if process in HEALTH_SERVED_BY:
             env[f"PURAS_{kind.upper()}_HEALTH_HOST"] = "127.0.0.1"
             env[health_var] = str(free_port())
         env.update(self._env_overrides)
@@ -495,13 +521,13 @@ class Stack:
             # Model providers' keys and endpoints are the runner's alone (least privilege).
             for var in [v for v in env if _is_provider_var(v)]:
                 del env[var]
-        if kind == "gateway" and name != "gateway":
+        if process == "gateway" and name != "gateway":
             # A further replica: its own port and instance id, the same everything else.
             port = free_port()
             env["PURAS_GATEWAY_PORT"] = str(port)
             env["PURAS_GATEWAY_INSTANCE_ID"] = name
             health_base: str | None = f"http://127.0.0.1:{port}"
-        elif kind == "gateway":
+        elif process == "gateway":
             health_base = self.api_base
         elif env.get(health_var, "0") not in ("", "0"):
             health_base = f"http://127.0.0.1:{int(env[health_var])}"

@@ -178,7 +178,7 @@ def validate_instance(
     :class:`InvalidSchema` if the schema itself is invalid (deploy-time validation
     keeps such schemas out of deployments).
     """
-    validator = _validator_for(_canonical(schema))
+    validator = _validator(schema)
     try:
         error: ValidationError | None = best_match(validator.iter_errors(instance))
     except RecursionError:
@@ -203,7 +203,7 @@ def validation_problems(
     follow by path, so a client fixes them all in one round instead of one per call.
     Each ``path`` is rooted at ``root`` (``inputs.items[2].name``). Empty when valid.
     """
-    validator = _validator_for(_canonical(schema))
+    validator = _validator(schema)
     try:
         errors = list(validator.iter_errors(instance))
     except RecursionError:
@@ -225,6 +225,27 @@ def validation_problems(
         if len(out) >= MAX_PROBLEMS:
             break
     return out
+
+
+_BY_IDENTITY_SIZE: Final = 1024
+_by_identity: dict[int, tuple[object, Draft202012Validator]] = {}
+"""The validator of a schema object seen before, by identity: the schemas checked on
+the request path are the long-lived ones of a deployment's skills, and looking them up
+by content means encoding the whole schema as JSON on every call. The entry keeps the
+schema alive, so its id cannot be reused while it is here."""
+
+
+def _validator(schema: Mapping[str, Any] | bool) -> Draft202012Validator:
+    if isinstance(schema, bool):
+        return _validator_for(_canonical(schema))
+    hit = _by_identity.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    validator = _validator_for(_canonical(schema))
+    if len(_by_identity) >= _BY_IDENTITY_SIZE:
+        _by_identity.clear()
+    _by_identity[id(schema)] = (schema, validator)
+    return validator
 
 
 def _canonical(schema: Mapping[str, Any] | bool) -> str:

@@ -19,6 +19,7 @@ from typing import TypeVar
 import uvloop
 
 from puras_common.bus.client import NatsUnreachable
+from puras_common.heap import settle_heap
 from puras_common.logging import configure_logging, get_logger
 from puras_common.settings import ServiceSettings
 from puras_common.telemetry import setup_tracing
@@ -47,6 +48,7 @@ def run_service(
     configure_logging(name, settings.log_level, settings.log_format)
     setup_tracing(name)
     log = get_logger(f"puras_{name}")
+    settle_heap()
     try:
         uvloop.run(_serve(settings, body, grace_s(settings)))
     except (StartupError, NatsUnreachable) as exc:

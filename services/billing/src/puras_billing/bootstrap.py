@@ -20,34 +20,23 @@ from puras_billing.app.ledger import LedgerWriter
 from puras_billing.app.ports import JobLog, LedgerLog, SpendSettler
 from puras_billing.app.usage import UsageBiller
 from puras_billing.entrypoints.commands import run_commands
-from puras_billing.entrypoints.usage import RefusedUsage, run_usage
+from puras_billing.entrypoints.usage import RefusedUsage
+from puras_billing.entrypoints.usage_reader import UsageReader
 from puras_billing.settings import BillingSettings
 from puras_common.bus import PullConsumer, connect, ensure_durable, ensure_streams
-from puras_common.events.ids import BILLING_DURABLE, BILLING_USAGE_DURABLE
-from puras_common.events.subjects import (
-    AGG_JOB,
-    CMD_BILLING_FILTER,
-    CMDS_STREAM,
-    EVENTS_STREAM,
-    aggregate_filter,
-)
+from puras_common.events.ids import BILLING_DURABLE
+from puras_common.events.subjects import CMD_BILLING_FILTER, CMDS_STREAM
 from puras_common.health import HealthServer, degraded_details
 from puras_common.logging import get_logger
 from puras_common.pricing import Registry, load_registry
 from puras_common.projection import Projection, ProjectorRunner
 from puras_common.spend.book import KvSpendBook
 
-__all__ = ["BILLING_PROJECTIONS", "USAGE_FILTER", "USAGE_MAX_DELIVER", "App", "build", "run"]
+__all__ = ["BILLING_PROJECTIONS", "App", "build", "run"]
 
 log = get_logger(__name__)
 
 BILLING_PROJECTIONS: list[type[Projection]] = [LedgerProjection]
-
-USAGE_FILTER = aggregate_filter(AGG_JOB)
-"""The usage consumer's filter: every job subject (usage events ride on them)."""
-USAGE_MAX_DELIVER = -1
-"""Deliveries of a job event before JetStream gives up: never (an unbilled usage event
-is lost revenue; one that cannot be priced waits with a growing delay instead)."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +72,6 @@ async def run(settings: BillingSettings, stop: asyncio.Event) -> None:
     )
     health: HealthServer | None = None
     consumer: PullConsumer | None = None
-    usage_consumer: PullConsumer | None = None
     try:
         await ensure_streams(bus.js, replicas=settings.stream_replicas)
         # Created here, before readiness: grants the gateway sent meanwhile wait in the
@@ -96,16 +84,6 @@ async def run(settings: BillingSettings, stop: asyncio.Event) -> None:
             ack_wait_s=settings.cmd_ack_wait_s,
             max_deliver=settings.cmd_max_deliver,
         )
-        # From the log's start on first creation: usage recorded before billing first
-        # ran is charged too (each charge once, whenever it is delivered).
-        await ensure_durable(
-            bus.js,
-            EVENTS_STREAM,
-            BILLING_USAGE_DURABLE,
-            filter_subject=USAGE_FILTER,
-            ack_wait_s=settings.usage_ack_wait_s,
-            max_deliver=USAGE_MAX_DELIVER,
-        )
         app = build(
             settings,
             ledger=NatsLedgerLog(bus),
@@ -116,10 +94,17 @@ async def run(settings: BillingSettings, stop: asyncio.Event) -> None:
         runner = ProjectorRunner(settings.database_dsn(), bus.js, LedgerProjection())
         consumer = PullConsumer(bus.nc, CMDS_STREAM, BILLING_DURABLE, max_inflight=settings.batch)
         await consumer.start()
-        usage_consumer = PullConsumer(
-            bus.nc, EVENTS_STREAM, BILLING_USAGE_DURABLE, max_inflight=settings.usage_batch
+        # From the log's start on first run: usage recorded before billing first ran is
+        # charged too (each charge once, whenever it is read).
+        usage = UsageReader(
+            settings.database_dsn(),
+            bus.js,
+            app.usage,
+            refused=refused,
+            retry_max_s=settings.usage_retry_max_s,
+            max_inflight=settings.usage_batch,
+            save_every_s=settings.usage_checkpoint_s,
         )
-        await usage_consumer.start()
         if settings.health_port:
             health = HealthServer(
                 settings.health_host,
@@ -137,20 +122,10 @@ async def run(settings: BillingSettings, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(runner.run(stop), name="ledger-projection")
             tasks.create_task(run_commands(consumer, app.ledger, stop), name="billing-commands")
-            tasks.create_task(
-                run_usage(
-                    usage_consumer,
-                    app.usage,
-                    stop,
-                    refused=refused,
-                    retry_max_s=settings.usage_retry_max_s,
-                ),
-                name="billing-usage",
-            )
+            tasks.create_task(usage.run(stop), name="billing-usage")
     finally:
-        for c in (consumer, usage_consumer):
-            if c is not None:
-                await c.stop()
+        if consumer is not None:
+            await consumer.stop()
         if health is not None:
             await health.stop()
         with contextlib.suppress(Exception):

@@ -24,10 +24,11 @@ class BillingSettings(DatabaseSettings):
     """Margin on upstream cost in percent (``PURAS_MARGIN_PCT``, SPEC B1) that usage is
     charged at; billing's price is the authoritative one."""
     usage_batch: int = Field(default=256, ge=1)
-    """Job events in flight at once on the usage consumer (most are not usage and are
-    acked at once)."""
-    usage_ack_wait_s: float = Field(default=30.0, gt=0)
-    """A job event not acked this long (billing died charging it) is redelivered."""
+    """Usage events charged at once (the other job events cost no charge slot)."""
+    usage_checkpoint_s: float = Field(default=1.0, gt=0)
+    """How often, at most, billing stores where its charging of the job subjects has
+    got to; a billing killed reads again what it read since (charging is safe to
+    repeat)."""
     usage_retry_max_s: float = Field(default=300.0, gt=0)
     """Longest delay before a usage event that could not be priced (a slug this build's
     registry does not know) is tried again; the delay doubles from 1 s up to this."""

@@ -3,7 +3,8 @@
 :func:`build` wires the use cases to the adapters it is given (real ones here, fakes in
 unit tests: no NATS needed); :class:`Gateway` is the thin runtime that connects the real
 adapters inside the HTTP app's lifespan, calls :func:`build`, and runs what runs beside
-the API (projectors, the in-memory views, the checkpoint watcher).
+the API (the in-memory views, the checkpoint watcher, and the projectors when
+``run_projectors`` keeps them in this process rather than in ``puras-gateway-projector``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from puras_common.events.subjects import CMD_GATEWAY_FILTER, CMDS_STREAM, GATEWA
 from puras_common.health import degraded_details
 from puras_common.logging import get_logger
 from puras_common.pricing import Registry, load_registry
-from puras_common.projection import ProjectorRunner
 from puras_common.projection.watch import CheckpointWatcher
 from puras_gateway.adapters.audit import LogAuditor
 from puras_gateway.adapters.billing import BillingCommands
@@ -39,9 +39,10 @@ from puras_gateway.adapters.key_use import KeyLastUsedWriter
 from puras_gateway.adapters.live_frames import LiveJobFrames
 from puras_gateway.adapters.live_views import VIEWS_NAME, LiveViews
 from puras_gateway.adapters.media_relay import NatsMediaRelay
-from puras_gateway.adapters.projections import GATEWAY_PROJECTIONS
+from puras_gateway.adapters.projections import GATEWAY_PROJECTIONS, JobsProjection
 from puras_gateway.adapters.read_models import ReadModels
 from puras_gateway.adapters.secrets_table import SecretsTable
+from puras_gateway.adapters.worker_views import WorkerViews
 from puras_gateway.app.admin import AdminService
 from puras_gateway.app.audit import AuditService
 from puras_gateway.app.auth import Authenticator
@@ -72,7 +73,9 @@ from puras_gateway.app.pricing import PricingService
 from puras_gateway.app.secrets import SecretsService
 from puras_gateway.app.usage import UsageService
 from puras_gateway.entrypoints.build_outcomes import BuildOutcomeConsumer
+from puras_gateway.projectors import GatewayProjectors, tables_exist
 from puras_gateway.settings import GatewaySettings
+from puras_gateway.workers import WorkerSlots
 
 __all__ = ["App", "Gateway", "build"]
 
@@ -203,17 +206,23 @@ class _NoFeedback:
 class Gateway:
     """The running gateway: real adapters connected in the HTTP app's lifespan."""
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(
+        self, settings: GatewaySettings, *, worker: tuple[WorkerSlots, int] | None = None
+    ) -> None:
+        """``worker``: this gateway is worker ``i`` of several sharing a port, with the
+        slots where each one's views stand (``puras_gateway.workers``)."""
         self.settings = settings
+        self._worker = worker
         self.bus: Bus
         self.pool: asyncpg.Pool
         self.views: LiveViews
         self.watcher: CheckpointWatcher
         self.app: App
         self.drive: HttpDrive | None = None
-        self._projectors: list[ProjectorRunner] = []
-        self._projector_errors: dict[str, str] = {}
-        """Projectors retrying after a failure that is not an event's (Postgres down)."""
+        self._projectors: GatewayProjectors | None = None
+        """This process's projectors (``run_projectors``); None: another process runs them."""
+        self._tables = asyncio.Event()
+        """Set once the projections' tables exist (the first read needs them)."""
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
         self._started = False
@@ -232,17 +241,27 @@ class Gateway:
         await key_use.setup()
         self.watcher = CheckpointWatcher(s.database_dsn())
         if s.run_projectors:
-            for proj_cls in GATEWAY_PROJECTIONS:
-                runner = ProjectorRunner(
-                    s.database_dsn(), self.bus.js, proj_cls(), on_commit=self.watcher.note
-                )
-                self._projectors.append(runner)
-                self._tasks.append(asyncio.create_task(self._run_projector(runner)))
+            self._projectors = GatewayProjectors(
+                s.database_dsn(),
+                self.bus.js,
+                jobs_linger_s=s.jobs_projection_linger_s,
+                on_commit=self.watcher.note,
+            )
+            self._projectors.start()
             # Tables must exist before the first read: wait until each projector is set up
             # (or another replica holds the lock, in which case the tables already exist).
-            await self._tables_ready()
+            await self._projectors.wait_tables(self.pool)
+            self._tables.set()
+        else:
+            # The projector process creates them; until it has, /readyz says so (a
+            # gateway started before its projector is not an error).
+            self._tasks.append(asyncio.create_task(self._await_tables()))
         await self.watcher.start()
-        self.views = LiveViews(self.bus, pool=self.pool)
+        self.views = (
+            LiveViews(self.bus, pool=self.pool)
+            if self._worker is None
+            else WorkerViews(self.bus, *self._worker, pool=self.pool)
+        )
         self.watcher.on_quarantine_change(self.views.recheck)
         await self.views.start()
         idempotency = IdempotencyKeys(self.bus, replicas=s.stream_replicas)
@@ -285,57 +304,43 @@ class Gateway:
             self.app.deployments,
         )
         await self._build_outcomes.start()
+        if isinstance(self.views, WorkerViews):
+            await self._join_workers(self.views)
         self._started = True
         log.info("gateway started", host=s.host, port=s.port)
 
-    async def _tables_ready(self) -> None:
-        deadline = asyncio.get_running_loop().time() + 30
-        while True:
-            names = [p.projection.name for p in self._projectors]
-            try:
-                n = await self.pool.fetchval(
-                    "SELECT count(*) FROM projection_checkpoints WHERE name = ANY($1::text[])",
-                    names,
-                )
-            except asyncpg.UndefinedTableError:
-                n = 0
-            if n == len(names):
-                return
-            for t in self._tasks:
-                if t.done() and t.exception() is not None:
-                    raise RuntimeError("a projector failed at start") from t.exception()
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError("projection tables were not created within 30s")
+    async def _join_workers(self, views: WorkerViews) -> None:
+        # A worker shares the port: nothing routes around one that is not ready, so it
+        # accepts no connection (uvicorn listens once this returns) until it is.
+        while not (views.ready.is_set() and self._tables.is_set()):
+            if not views.alive:
+                raise RuntimeError(f"the views follower died at start: {views.failure}")
             await asyncio.sleep(0.02)
+        if not await views.join(self.settings.read_your_writes_s):
+            raise TimeoutError("the views did not catch up with the log")
 
-    async def _run_projector(self, runner: ProjectorRunner) -> None:
-        # An event the projector cannot decode or apply is quarantined inside run() and
-        # never ends it. What does end it is not an event's fault (Postgres unreachable,
-        # the connection lost, the checkpoint moved): nothing was skipped, so start again
-        # from the checkpoint, with backoff, while the API keeps serving (degraded).
-        name = runner.projection.name
-        delay = 0.5
-        while not self._stop.is_set():
-            started = asyncio.get_running_loop().time()
-            try:
-                await runner.run(self._stop)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._projector_errors[name] = f"{type(exc).__name__}: {exc}"[:500]
-                if asyncio.get_running_loop().time() - started > 60:
-                    delay = 0.5  # it ran a while: this is a new failure
-                log.exception("projector failed; retrying", projection=name, retry_in_s=delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay)
-            delay = min(delay * 2, 30.0)
+    async def _await_tables(self) -> None:
+        delay = 0.02
+        while not await tables_exist(self.pool):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        self._tables.set()
 
     async def _sync_jobs_view(self) -> bool:
-        for runner in self._projectors:
-            if runner.projection.name == "jobs":
-                return await runner.sync(self.settings.read_your_writes_s)
-        return False
+        """Wait (bounded) until the jobs projection applied every job event stored before
+        this call: a list shows what the client already saw (a job that just ended)."""
+        wait_s = self.settings.read_your_writes_s
+        local = self._projectors.runner(JobsProjection.name) if self._projectors else None
+        if local is not None and local.following:
+            return await local.sync(wait_s)
+        # Projected elsewhere (the projector process, another replica): its checkpoint is
+        # the sequence of the last job event it applied, heard by NOTIFY.
+        try:
+            last = max([await self.bus.last_subject_seq(f) for f in JobsProjection.filter_subjects])
+        except Exception as exc:  # the list is served as it stands
+            log.warning("cannot read the log's last job event", error=str(exc))
+            return False
+        return await self.watcher.wait_for(JobsProjection.name, last, wait_s)
 
     def readiness_problems(self) -> list[str]:
         out = []
@@ -348,6 +353,8 @@ class Gateway:
         if not self.views.alive:
             # A dead follower would serve frozen keys and deployments: out of rotation.
             out.append("views-follower")
+        if not self._tables.is_set():
+            out.append("projections")
         return out
 
     def degraded(self) -> dict[str, Any]:
@@ -357,12 +364,11 @@ class Gateway:
         """
         if not self._started:
             return {}
-        # A projector that follows again (or stands by for another replica) recovered.
-        following = {p.projection.name for p in self._projectors if p.following or p.standby}
         own = {p.name for p in GATEWAY_PROJECTIONS}  # billing reports the ledger's
+        # Projectors of another process report their failures on its own /readyz.
         return degraded_details(
             {name: n for name, n in self.watcher.quarantined.items() if name in own},
-            failing={n: e for n, e in self._projector_errors.items() if n not in following},
+            failing=self._projectors.failing() if self._projectors else None,
             skipped={VIEWS_NAME: self.views.unaccounted},
         )
 
@@ -370,6 +376,8 @@ class Gateway:
         self._stop.set()
         if self._build_outcomes is not None:
             await self._build_outcomes.stop()
+        if self._projectors is not None:
+            await self._projectors.stop()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:

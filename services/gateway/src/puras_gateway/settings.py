@@ -10,7 +10,7 @@ from puras_common.manifest.requirements import RequirementsPolicy
 from puras_common.secret_box import Keyring
 from puras_common.settings import DatabaseSettings
 
-__all__ = ["GatewaySettings"]
+__all__ = ["GatewaySettings", "ProjectorSettings"]
 
 
 class GatewaySettings(DatabaseSettings):
@@ -64,7 +64,20 @@ class GatewaySettings(DatabaseSettings):
     db_pool_size: int = 10
     """Postgres connections of the read views."""
     run_projectors: bool = True
-    """Run the gateway's projectors in this process (one replica is active at a time)."""
+    """Run the gateway's projectors inside this HTTP process (one replica is active at a
+    time). Off: ``puras-gateway-projector`` runs them in a process of their own (what the
+    dev stack and deploy/k8s do: the API's event loop then serves requests only), and
+    this gateway waits for them through their checkpoints."""
+    jobs_projection_linger_s: float = Field(default=0.005, ge=0, le=1)
+    """Once a job event reached the jobs projector, how long it waits for the ones right
+    behind it (a job's events come milliseconds apart) to commit them in one transaction
+    (0: commit what is there). A list waits this much longer for a job that just ended;
+    nothing else does (a job is read from the log where the projection trails it)."""
+    workers: int = Field(default=1, ge=1, le=64)
+    """HTTP processes of this gateway sharing its port (one listening socket, each
+    worker accepting from it; a worker that dies is started again). Each holds its own
+    views and connections; a write that must show on the next request (a key, a
+    deployment, a revocation) is answered once every worker's views have it."""
     margin_pct: int = Field(default=20, ge=0)
     """Margin on upstream cost in percent (``PURAS_MARGIN_PCT``, SPEC B1): the published
     prices include the default 20; ``GET /v1/pricing`` lists the rates at this margin."""
@@ -101,3 +114,10 @@ class GatewaySettings(DatabaseSettings):
         return RequirementsPolicy.of(
             self.allowed_index_urls.split(","), self.allowed_requirement_urls.split(",")
         )
+
+
+class ProjectorSettings(GatewaySettings):
+    """``puras-gateway-projector``: the gateway's settings (``PURAS_GATEWAY_*``: its NATS
+    identity and Postgres role), without the API's secrets, which it never uses."""
+
+    secret_fields: ClassVar[tuple[str, ...]] = ()

@@ -5,16 +5,19 @@ Executed BY PATH with the deployment venv's interpreter (``python -I template_ma
 <config-json>``). It must import nothing but the standard library: it runs inside a
 user's virtualenv, where neither ``puras_runner`` nor any server library exists.
 
-Protocol with the runner over the control socket (``SOCK_SEQPACKET``, one JSON object
-per datagram; the config names its fd):
+Protocol with the runner over the control socket (``SOCK_SEQPACKET``; the config names
+its fd). After the runner's one ``{"op":"go"}``, every message is one fixed-size
+datagram, :data:`CONTROL` (an op byte, a pid, an integer and a float: no JSON to encode
+or parse for each job):
 
-* template -> runner ``{"op": "ready", "pid", "import_ms", "import_error"}`` once the
-  skill's module was imported (or failed to: then every job reports that failure).
-* template -> runner ``{"op": "spare", "pid", "fork_us"}`` with one fd attached
-  (SCM_RIGHTS): the runner's end of a socket straight to a child that is forked, set up
-  and waiting for a job. The template keeps ``spares`` of them handed out ahead of need,
-  so a job never waits for a fork, and it is not on a job's path at all: the runner
-  gives the job to the child itself.
+* template -> runner ``READY`` (pid, import_error as 0/1, import_ms) once the skill's
+  module was imported (or failed to: then every job reports that failure).
+* template -> runner ``SPARE`` (pid, 0, fork_us) with one fd attached (SCM_RIGHTS): the
+  runner's end of a socket straight to a child that is forked, set up and waiting for a
+  job; the child says ``b"ready"`` on it once it is (or ``b"error"`` and a JSON
+  description of why it could not be confined). The template keeps ``spares`` of them
+  handed out ahead of need, so a job never waits for a fork, and it is not on a job's
+  path at all: the runner gives the job to the child itself.
 * runner -> spare (on that socket): the job, one datagram: its JSON (``inputs``, ``env``,
   ``cwd``, ``cpu_soft_s``, ``cpu_hard_s``, ``max_result_bytes``) with the write ends of
   its stdout, stderr and result pipes attached; or, for a job too large for a datagram,
@@ -22,11 +25,11 @@ per datagram; the config names its fd):
   ``"channel": true`` (an agent run's) has one more fd, last: a stream socket to the
   runner, moved to fd 4 (``CHANNEL_FD``) and named to the function as
   ``inputs["channel_fd"]``.
-* runner -> template ``{"op": "took", "pid"}``: that spare has a job; fork another.
-* template -> runner ``{"op": "exit", "pid", "status"}`` when any child ends (a raw wait
-  status). The child's process group was killed before it was reaped, so nothing a job
-  started outlives it, and its pid cannot be reused while the runner could still use it.
-* runner -> template ``{"op": "kill", "pid"}``: kill that child's process group now.
+* runner -> template ``TOOK`` (pid): that spare has a job; fork another.
+* template -> runner ``EXIT`` (pid, status) when any child ends (a raw wait status).
+  The child's process group was killed before it was reaped, so nothing a job started
+  outlives it, and its pid cannot be reused while the runner could still use it.
+* runner -> template ``KILL`` (pid): kill that child's process group now.
 * EOF on the control socket (the runner closed it or died), or SIGTERM (sent by
   PR_SET_PDEATHSIG when the runner dies): kill every child's process group and exit.
 
@@ -48,6 +51,7 @@ import resource
 import selectors
 import signal
 import socket
+import struct
 import sys
 import time
 import traceback
@@ -63,6 +67,13 @@ TRACEBACK_MAX_LINES = 200
 MESSAGE_MAX_CHARS = 4000
 RAPID_DEATHS = 5
 """Spares that die without a job, in a row, before refills slow to one per 100 ms."""
+CONTROL = struct.Struct("=ciid")
+"""A control message: op, pid, an integer (a wait status, a flag), a float (µs, ms)."""
+READY, SPARE, EXIT, TOOK, KILL = b"R", b"S", b"X", b"T", b"K"
+SPARE_READY = b"ready"
+"""What a spare says on its own socket once it waits for a job."""
+SPARE_ERROR = b"error"
+"""...or, followed by a JSON description, why it could not be confined."""
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -167,6 +178,10 @@ class Template:
         """Every child not reaped yet (spares and jobs)."""
         self.spares: set[int] = set()
         """Children handed to the runner as spares and not yet taken."""
+        self.alive: dict[int, int] = {}
+        """Write end of the pipe each cloned child watches for its parent (see
+        ``jail.clone_job``), closed once the child is reaped."""
+        self.uid, self.gid = os.getuid(), os.getgid()
         self.rapid_deaths = 0
         self.refill_at = 0.0
         self.stopping = False
@@ -218,12 +233,7 @@ class Template:
         self.sel.register(self.sock, selectors.EVENT_READ)
         self.sel.register(self.wake_r, selectors.EVENT_READ)
         self.send(
-            {
-                "op": "ready",
-                "pid": self.pid,
-                "import_error": self.import_error is not None,
-                "import_ms": self.cfg.get("import_ms", 0),
-            }
+            READY, self.pid, self.import_error is not None, float(self.cfg.get("import_ms", 0))
         )
         while not self.stopping:
             self._refill()
@@ -240,12 +250,15 @@ class Template:
     def _on_term(self, *_: object) -> None:
         self.stopping = True
 
-    def send(self, msg: dict[str, Any], fds: list[int] | None = None) -> None:
+    def send(
+        self, op: bytes, pid: int, value: int = 0, number: float = 0.0, fds: list[int] | None = None
+    ) -> None:
+        msg = CONTROL.pack(op, pid, value, number)
         try:
             if fds:
-                socket.send_fds(self.sock, [json.dumps(msg).encode()], fds)
+                socket.send_fds(self.sock, [msg], fds)
             else:
-                self.sock.send(json.dumps(msg).encode())
+                self.sock.send(msg)
         except OSError:
             # The runner is gone (EPIPE/ECONNRESET): nothing more to do for anyone.
             self.stopping = True
@@ -266,15 +279,13 @@ class Template:
             if not data:
                 self.stopping = True
                 return
-            try:
-                req = json.loads(data)
-                op, pid = req.get("op"), int(req.get("pid", 0))
-            except (ValueError, TypeError, AttributeError):
+            if len(data) != CONTROL.size:
                 continue
-            if op == "took":
+            op, pid, _, _ = CONTROL.unpack(data)
+            if op == TOOK:
                 self.spares.discard(pid)
                 self.rapid_deaths = 0
-            elif op == "kill":
+            elif op == KILL:
                 self._kill(pid)
 
     def _kill(self, pid: int) -> None:
@@ -311,12 +322,15 @@ class Template:
             except ChildProcessError:
                 continue
             self.children.discard(pid)
+            alive_w = self.alive.pop(pid, -1)
+            if alive_w >= 0:
+                os.close(alive_w)
             if pid in self.spares:
                 self.spares.discard(pid)
                 self.rapid_deaths += 1
                 if self.rapid_deaths > RAPID_DEATHS:
                     self.refill_at = time.monotonic() + 0.1
-            self.send({"op": "exit", "pid": pid, "status": status})
+            self.send(EXIT, pid, status)
 
     def _refill(self) -> None:
         # Refill to the target only while no job runs: a fork and a fresh child's set-up
@@ -338,20 +352,34 @@ class Template:
         # namespace, and the runner needs its real pid to place it in its cgroup.
         runner_end.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         t0 = time.perf_counter()
-        pid = os.fork()
+        pid, alive = self._spawn()
         if pid == 0:  # pragma: no cover - runs in the child
             # The child never returns into the template's loop, whatever happens.
             try:
                 runner_end.close()
-                self._child(spare_end)
+                self._child(spare_end, alive)
             finally:
                 os._exit(70)
         fork_us = (time.perf_counter() - t0) * 1e6
         spare_end.close()
+        if alive >= 0:
+            self.alive[pid] = alive
         self.children.add(pid)
         self.spares.add(pid)
-        self.send({"op": "spare", "pid": pid, "fork_us": round(fork_us, 1)}, [runner_end.fileno()])
+        self.send(SPARE, pid, 0, fork_us, [runner_end.fileno()])
         runner_end.close()
+
+    def _spawn(self) -> tuple[int, int]:
+        """A new child: ``(pid, alive_w)`` here, ``(0, alive_r)`` in the child when it
+        was cloned into the job's namespaces at once (``alive`` is -1 for a plain fork,
+        whose child enters them itself)."""
+        if self.cfg.get("jail") is not None and _JAIL.can_clone_job():
+            with contextlib.suppress(OSError):
+                pid, alive = _JAIL.clone_job()
+                return int(pid), int(alive)
+            # Refused (a namespace limit, say): the forked child finds out why by itself
+            # and reports it on its socket.
+        return os.fork(), -1
 
     def _shutdown(self) -> None:
         for pid in list(self.children):
@@ -363,11 +391,17 @@ class Template:
 
     # -- in the child ------------------------------------------------------------------------
 
-    def _child(self, conn: socket.socket) -> None:
-        # Die with the template; and if it is already gone, do not wait for a job.
-        _set_parent_death_signal(signal.SIGKILL)
-        if os.getppid() != self.pid:
-            os._exit(0)
+    def _child(self, conn: socket.socket, alive_r: int) -> None:
+        cloned = alive_r >= 0
+        # The cloned siblings' parent-alive pipes: only the template may hold those open.
+        for fd in self.alive.values():
+            os.close(fd)
+        if not cloned:
+            # Die with the template; and if it is already gone, do not wait for a job.
+            # (A cloned child does the same in its jail, by its pipe.)
+            _set_parent_death_signal(signal.SIGKILL)
+            if os.getppid() != self.pid:
+                os._exit(0)
         # Nothing of the template's may reach user code: above all not the control
         # socket (a job could forge messages on it).
         self.sock.close()
@@ -383,11 +417,15 @@ class Template:
         jail_cfg = self.cfg.get("jail")
         if jail_cfg is not None:
             try:
-                job_pid = _JAIL.enter_job_jail(jail_cfg["job"])
+                if cloned:
+                    _JAIL.enter_cloned_job_jail(jail_cfg["job"], self.uid, self.gid, alive_r)
+                    job_pid = 0
+                else:
+                    job_pid = _JAIL.enter_job_jail(jail_cfg["job"])
             except BaseException as exc:
                 # Never run the job unconfined: report why, and end.
                 with contextlib.suppress(OSError):
-                    conn.send(json.dumps({"op": "ready", "error": _describe(exc)}).encode())
+                    conn.send(SPARE_ERROR + json.dumps(_describe(exc)).encode())
                 os._exit(0)
             if job_pid:
                 # The waiter: the job's process is pid 1 of the namespace just made and
@@ -411,12 +449,11 @@ class Template:
             # Ready: the runner places this process in the job's cgroup before it hands
             # it a job (the datagram carries our pid), and serves the job's egress on the
             # listener it gets with it (ours is closed: the job cannot take it over).
-            ready = json.dumps({"op": "ready"}).encode()
             if listener is not None:
-                socket.send_fds(conn, [ready], [listener.fileno()])
+                socket.send_fds(conn, [SPARE_READY], [listener.fileno()])
                 listener.close()
             else:
-                conn.send(ready)
+                conn.send(SPARE_READY)
             data, fds = _recv_fds(conn, JOB_BUFSIZE, 5)
         except OSError:
             os._exit(0)

@@ -3,9 +3,14 @@
 One inbox, standing pull requests (``expires`` seconds each, idle heartbeats), and a
 credit of ``max_inflight`` messages shared between messages requested, queued and being
 handled. A caller takes a message with :meth:`PullConsumer.next`, handles it, acks it and
-calls :meth:`PullConsumer.done`, which frees the credit and tops up the standing
-requests. There is no request per message and no sleep between requests: a message
-published while a request stands is delivered at once.
+calls :meth:`PullConsumer.done`, which frees its credit. There is no sleep between
+requests: a message published while a request stands is delivered at once.
+
+Freed credit is asked for again in batches, once half of it is free (or as soon as no
+request stands): a request costs the server as much as a message, and asking after
+every message doubled what a consumer sent it. A standing request is served message by
+message as they come, not once its batch is full, so a lone client still gets its next
+message at once, from what the last request still has to give.
 """
 
 from __future__ import annotations
@@ -94,6 +99,8 @@ class PullConsumer:
         self._nc = nc
         self._next_subject = f"{api_prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self._max = max_inflight
+        # Freed credit is asked for once this much of it is free (or nothing stands).
+        self._refill_at = max(1, max_inflight // 2)
         self._expires_ns = int(expires_s * 1e9)
         self._hb_ns = int(heartbeat_s * 1e9)
         self._hb_s = heartbeat_s
@@ -143,7 +150,7 @@ class PullConsumer:
         return out
 
     async def done(self, count: int = 1) -> None:
-        """Release the credit of ``count`` handled messages and top up the standing pulls."""
+        """Release the credit of ``count`` handled messages (asked for again in batches)."""
         self._in_hand -= count
         await self._top_up()
 
@@ -151,10 +158,17 @@ class PullConsumer:
     def free(self) -> int:
         return self._max - self._in_hand - self._queue.qsize() - self._requested
 
+    @property
+    def requested(self) -> int:
+        """Messages asked for that the server has not delivered yet."""
+        return self._requested
+
     async def _top_up(self) -> None:
         want = self.free
         if want <= 0 or self._closed or not self._nc.is_connected:
             return
+        if want < self._refill_at and self._requested > 0:
+            return  # a standing request still has messages to give: the next comes at once
         self._requested += want
         req: dict[str, Any] = {
             "batch": want,
@@ -170,6 +184,10 @@ class PullConsumer:
         if status is None:
             self._requested = max(0, self._requested - 1)
             self._queue.put_nowait(msg)
+            if self._requested == 0:
+                # The last message asked for came: credit still free must stand in a
+                # request now, not after the next done() (a burst would wait for it).
+                await self._top_up()
             return
         if status == "100":
             return  # idle heartbeat: the standing request is alive

@@ -5,7 +5,10 @@
 * Tracking: ``projection_checkpoints(name, version, last_seq)`` in the projection's
   schema, advanced in the same transaction as the rows (compare-and-set on the previous
   value, so a concurrent reset is noticed instead of overwritten).
-* Reading: an ordered consumer from ``last_seq + 1``; a batch is whatever is ready.
+* Reading: an ordered consumer from ``last_seq + 1``; a batch is whatever is ready,
+  optionally after a short ``linger`` once its first event arrived (a live log delivers
+  a job's events milliseconds apart: waiting that long folds them into one transaction
+  and one row write instead of one each).
 * Version change: tables dropped and recreated, checkpoint 0, replay from the start.
 * Poison events (quarantine.py): an event that cannot be decoded, or that Postgres
   refuses because of what it carries, is recorded in ``projection_quarantine`` in the
@@ -51,6 +54,9 @@ __all__ = [
 log = get_logger(__name__)
 
 NOTIFY_CHANNEL = "puras_projection"
+
+LINGER_POLL_S = 0.0005
+"""After a linger, how long to wait for a first further event (none may have come)."""
 
 CHECKPOINT_DDL = """
 CREATE TABLE IF NOT EXISTS projection_checkpoints (
@@ -150,6 +156,7 @@ class ProjectorRunner:
         *,
         schema: str = "public",
         batch_size: int = 500,
+        linger_s: float = 0.0,
         on_commit: Callable[[str, int], None] | None = None,
     ) -> None:
         self._dsn = dsn
@@ -157,6 +164,7 @@ class ProjectorRunner:
         self.projection = projection
         self.schema = schema
         self._batch = batch_size
+        self._linger = linger_s
         self._on_commit = on_commit
         self._applied = SequenceBarrier()
         self.caught_up = asyncio.Event()
@@ -235,6 +243,11 @@ class ProjectorRunner:
     ) -> None:
         while stop is None or not stop.is_set():
             raw = await follower.next_batch(self._batch, timeout=0.5)
+            if raw and self._linger > 0 and len(raw) < self._batch and raw[-1].pending == 0:
+                # A live trickle, not a backlog (that comes in full batches at once):
+                # let the events right behind this one join its transaction.
+                await asyncio.sleep(self._linger)
+                raw += await follower.next_batch(self._batch - len(raw), timeout=LINGER_POLL_S)
             if self._recount:
                 await self._count_quarantined(conn)
             if until_seq is not None:
@@ -261,38 +274,37 @@ class ProjectorRunner:
 
     async def _apply(self, conn: asyncpg.Connection, raw: list[RawEvent]) -> None:
         events: list[RecordedEvent] = []
-        poisoned: list[tuple[RawEvent, Envelope | None, str]] = []
+        undecodable: list[tuple[RawEvent, Envelope | None, str]] = []
         for r in raw:
             try:
                 events.append(decode_recorded(r))
             except PoisonEvent as exc:
-                poisoned.append((r, exc.envelope, exc.reason))
-        by_seq = {r.seq: r for r in raw}
+                undecodable.append((r, exc.envelope, exc.reason))
         new_seq = raw[-1].seq
-        async with conn.transaction():
-            # The checkpoint first: its row lock serializes this batch with an operator's
-            # `puras admin quarantine retry`, which takes the same lock.
-            await self._cas(conn, new_seq)
-            if events:
-                try:
-                    async with conn.transaction():  # a savepoint
+        # The common case, a batch that applies, in one transaction without savepoints
+        # (each is a round trip). A batch that fails because of an event's content is
+        # rolled back and applied again event by event, one savepoint each, so a bad
+        # event never takes its neighbours with it.
+        failed: BaseException | None = None
+        try:
+            async with conn.transaction():
+                # The checkpoint first: its row lock serializes this batch with an
+                # operator's `puras admin quarantine retry`, which takes the same lock.
+                await self._cas(conn, new_seq)
+                if events:
+                    try:
                         await self.projection.apply(conn, events)
-                except Exception as exc:
-                    if poison_reason(exc) is None:
-                        raise  # not the events' fault: roll back, retry, redeliver
-                    for rec in events:
-                        try:
-                            async with conn.transaction():
-                                await self.projection.apply(conn, [rec])
-                        except Exception as one:
-                            reason = poison_reason(one)
-                            if reason is None:
-                                raise
-                            poisoned.append((by_seq[rec.seq], rec.envelope, reason))
-            for r, env, reason in poisoned:
-                await quarantine.record(conn, self.projection.name, r, env, reason)
-            if poisoned:
-                await quarantine.notify(conn, self.schema, self.projection.name)
+                    except Exception as exc:
+                        if poison_reason(exc) is None:
+                            raise  # not the events' fault: roll back, retry, redeliver
+                        failed = exc
+                        raise
+                await self._record_poisoned(conn, undecodable)
+            poisoned = undecodable
+        except Exception as exc:
+            if failed is None or exc is not failed:
+                raise
+            poisoned = await self._apply_one_by_one(conn, raw, events, undecodable, new_seq)
         for r, env, reason in sorted(poisoned, key=lambda p: p[0].seq):
             log.error(
                 "event quarantined",
@@ -309,23 +321,55 @@ class ProjectorRunner:
             self._recount = True  # a replayed entry may have been there already
         await self._committed(new_seq)
 
+    async def _apply_one_by_one(
+        self,
+        conn: asyncpg.Connection,
+        raw: list[RawEvent],
+        events: list[RecordedEvent],
+        undecodable: list[tuple[RawEvent, Envelope | None, str]],
+        new_seq: int,
+    ) -> list[tuple[RawEvent, Envelope | None, str]]:
+        by_seq = {r.seq: r for r in raw}
+        poisoned = list(undecodable)
+        async with conn.transaction():
+            await self._cas(conn, new_seq)
+            for rec in events:
+                try:
+                    async with conn.transaction():  # a savepoint
+                        await self.projection.apply(conn, [rec])
+                except Exception as one:
+                    reason = poison_reason(one)
+                    if reason is None:
+                        raise
+                    poisoned.append((by_seq[rec.seq], rec.envelope, reason))
+            await self._record_poisoned(conn, poisoned)
+        return poisoned
+
+    async def _record_poisoned(
+        self, conn: asyncpg.Connection, poisoned: list[tuple[RawEvent, Envelope | None, str]]
+    ) -> None:
+        for r, env, reason in poisoned:
+            await quarantine.record(conn, self.projection.name, r, env, reason)
+        if poisoned:
+            await quarantine.notify(conn, self.schema, self.projection.name)
+
     async def _cas(self, conn: asyncpg.Connection, seq: int) -> None:
-        done = await conn.fetchval(
-            "UPDATE projection_checkpoints SET last_seq = $2 "
-            "WHERE name = $1 AND last_seq = $3 RETURNING last_seq",
+        # Moved and announced in one statement (one round trip): NOTIFY is delivered at
+        # commit, and only if the compare-and-set matched.
+        done = await conn.fetchrow(
+            "WITH moved AS (UPDATE projection_checkpoints SET last_seq = $2 "
+            "WHERE name = $1 AND last_seq = $3 RETURNING last_seq) "
+            "SELECT pg_notify($4, $5) FROM moved",
             self.projection.name,
             seq,
             self.last_seq,
+            NOTIFY_CHANNEL,
+            f"{self.schema}.{self.projection.name}:{seq}",
         )
         if done is None:
             raise CheckpointMoved(
                 f"checkpoint of {self.schema}.{self.projection.name} moved from {self.last_seq}"
             )
-        await conn.execute(
-            "SELECT pg_notify($1, $2)",
-            NOTIFY_CHANNEL,
-            f"{self.schema}.{self.projection.name}:{seq}",
-        )
 
     async def _committed(self, seq: int) -> None:
         self.last_seq = seq

@@ -29,7 +29,11 @@ class KeyLastUsedWriter:
         self._last_written: dict[str, float] = {}
 
     async def setup(self) -> None:
-        await self._pool.execute(self.DDL)
+        async with self._pool.acquire() as conn, conn.transaction():
+            # Workers and replicas start together; concurrent CREATE ... IF NOT EXISTS
+            # can collide (a duplicate pg_type row): one at a time.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('puras:api_key_usage'))")
+            await conn.execute(self.DDL)
 
     def due(self, prefix: str, now_mono: float) -> bool:
         last = self._last_written.get(prefix)

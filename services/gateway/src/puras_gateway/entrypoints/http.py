@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from puras_common.logging import get_logger
 from puras_gateway.app.admin import (
@@ -43,6 +44,7 @@ from puras_gateway.domain.requests import (
 )
 from puras_gateway.entrypoints.edge import EdgeGuardMiddleware
 from puras_gateway.entrypoints.openapi import install_openapi
+from puras_gateway.entrypoints.raw_route import RawRoute
 from puras_gateway.entrypoints.tracing import TraceContextMiddleware
 
 __all__ = ["create_app"]
@@ -67,17 +69,28 @@ def _sse(gen: AsyncIterator[bytes]) -> StreamingResponse:
 
 
 async def _body(request: Request, limit: int) -> bytes:
+    """The whole body, read once: straight from ``receive`` (a small body, nearly every
+    one the API takes, comes in one message), refused as soon as it passes ``limit``."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ApiError.too_large(f"request body is larger than {limit} bytes")
+    receive = request.receive
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise ApiError.too_large(f"request body is larger than {limit} bytes")
+        if not message.get("more_body", False):
+            if not chunks:
+                return chunk
+            chunks.append(chunk)
+            return b"".join(chunks)
         chunks.append(chunk)
-    return b"".join(chunks)
 
 
 T = TypeVar("T")
@@ -121,6 +134,8 @@ def create_app(gw: Gateway) -> FastAPI:
         # spans, metrics and log records on the hot path on top of it.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
+    # Every handler parses its own request: no dependency solving per call.
+    app.router.route_class = RawRoute
 
     app.add_middleware(TraceContextMiddleware)
     if s.cors_origins:
@@ -165,65 +180,7 @@ def create_app(gw: Gateway) -> FastAPI:
             status_code=500,
         )
 
-    # -- health --------------------------------------------------------------------------
-
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> Response:
-        return JSON({"status": "ok"})
-
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> Response:
-        problems = gw.readiness_problems()
-        if problems:
-            return JSON({"status": "starting", "waiting_for": problems}, status_code=503)
-        # Serving, but an operator is needed (quarantined events): 200, stay in rotation.
-        details = gw.degraded()
-        if details:
-            return JSON({"status": "degraded", **details})
-        return JSON({"status": "ready"})
-
-    # -- drive (D2-D7) and media (S2) ---------------------------------------------------
-
-    async def _to_drive(request: Request, p: Principal | None, path: str) -> Response:
-        body = request.stream() if request.method in ("POST", "PUT") else None
-        reply = await gw.app.drive.forward(
-            p,
-            request.method,
-            path,
-            query=request.url.query,
-            headers=request.headers,
-            body=body,
-            request_base=str(request.base_url),
-        )
-        return _streamed(reply)
-
-    def _drive_route(method: str, path: str) -> None:
-        async def handler(request: Request) -> Response:
-            p = gw.app.auth.key(request.headers.get("authorization"))
-            return await _to_drive(request, p, path)
-
-        handler.__name__ = f"drive_{path.rsplit('/', 1)[-1]}"
-        app.add_api_route(path, handler, methods=[method])
-
-    for _method, _path in DRIVE_ROUTES:
-        _drive_route(_method, _path)
-
-    @app.get("/v1/drive/file/{rest:path}")
-    async def drive_file(rest: str, request: Request) -> Response:
-        # A signed URL carries its own proof (checked by the drive): no key. The path goes
-        # on as the client encoded it, so the signature is checked over the same bytes.
-        raw = request.scope.get("raw_path") or request.url.path.encode()
-        return await _to_drive(request, None, raw.decode("latin-1"))
-
-    @app.post("/v1/media/generate")
-    async def media_generate(request: Request) -> Response:
-        body = await _body(request, 1024 * 1024)
-        out = await gw.app.media.generate(
-            request.headers.get("authorization"), body, str(request.base_url)
-        )
-        return JSON(out)
-
-    # -- jobs ----------------------------------------------------------------------------
+    # -- jobs (first: routes match in order, and submit is the hot path) -------------
 
     @app.post("/v1/jobs")
     async def submit_job(request: Request) -> Response:
@@ -294,6 +251,64 @@ def create_app(gw: Gateway) -> FastAPI:
                 )
             after = int(last)
         return _sse(await gw.app.jobs.attach(p, job_id, after))
+
+    # -- health --------------------------------------------------------------------------
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        return JSON({"status": "ok"})
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        problems = gw.readiness_problems()
+        if problems:
+            return JSON({"status": "starting", "waiting_for": problems}, status_code=503)
+        # Serving, but an operator is needed (quarantined events): 200, stay in rotation.
+        details = gw.degraded()
+        if details:
+            return JSON({"status": "degraded", **details})
+        return JSON({"status": "ready"})
+
+    # -- drive (D2-D7) and media (S2) ---------------------------------------------------
+
+    async def _to_drive(request: Request, p: Principal | None, path: str) -> Response:
+        body = request.stream() if request.method in ("POST", "PUT") else None
+        reply = await gw.app.drive.forward(
+            p,
+            request.method,
+            path,
+            query=request.url.query,
+            headers=request.headers,
+            body=body,
+            request_base=str(request.base_url),
+        )
+        return _streamed(reply)
+
+    def _drive_route(method: str, path: str) -> None:
+        async def handler(request: Request) -> Response:
+            p = gw.app.auth.key(request.headers.get("authorization"))
+            return await _to_drive(request, p, path)
+
+        handler.__name__ = f"drive_{path.rsplit('/', 1)[-1]}"
+        app.add_api_route(path, handler, methods=[method])
+
+    for _method, _path in DRIVE_ROUTES:
+        _drive_route(_method, _path)
+
+    @app.get("/v1/drive/file/{rest:path}")
+    async def drive_file(rest: str, request: Request) -> Response:
+        # A signed URL carries its own proof (checked by the drive): no key. The path goes
+        # on as the client encoded it, so the signature is checked over the same bytes.
+        raw = request.scope.get("raw_path") or request.url.path.encode()
+        return await _to_drive(request, None, raw.decode("latin-1"))
+
+    @app.post("/v1/media/generate")
+    async def media_generate(request: Request) -> Response:
+        body = await _body(request, 1024 * 1024)
+        out = await gw.app.media.generate(
+            request.headers.get("authorization"), body, str(request.base_url)
+        )
+        return JSON(out)
 
     # -- deployments ---------------------------------------------------------------------
 

@@ -76,62 +76,70 @@ class JobCgroup:
         self._base = (0, 0)
         """(OOM kills, refused forks) counted before this job: a pooled cgroup serves
         many jobs one after the other, and the kernel's counters only grow."""
+        # Every job reads and writes these files a dozen times: plain strings and
+        # os.open/os.read/os.write, not Path objects and their text files.
+        base = os.fspath(paths[0])
+        pids = os.fspath(paths[1] if version == 1 and len(paths) > 1 else paths[0])
+        self._procs = [os.path.join(os.fspath(p), "cgroup.procs") for p in paths]
+        self._kill_file = os.path.join(base, "cgroup.kill")
+        self._pids_events = os.path.join(pids, "pids.events")
+        self._memory_events = os.path.join(base, "memory.events")
+        self._oom_control = os.path.join(base, "memory.oom_control")
+        self._failcnt = os.path.join(base, "memory.failcnt")
+        self._peak = os.path.join(
+            base, "memory.peak" if version == 2 else "memory.max_usage_in_bytes"
+        )
 
     def _counters(self) -> tuple[int, int]:
-        base = self.paths[0]
+        refused = _keyed(self._pids_events).get("max", 0)
         if self.version == 2:
-            return (
-                _keyed(base / "memory.events").get("oom_kill", 0),
-                _keyed(self.paths[0] / "pids.events").get("max", 0),
-            )
-        oom = _keyed(base / "memory.oom_control")
-        kills = oom["oom_kill"] if "oom_kill" in oom else _int(base / "memory.failcnt")
-        return kills, _keyed(self.paths[1] / "pids.events").get("max", 0)
+            return _keyed(self._memory_events).get("oom_kill", 0), refused
+        oom = _keyed(self._oom_control)
+        kills = oom["oom_kill"] if "oom_kill" in oom else _int(self._failcnt)
+        return kills, refused
 
     def rebase(self) -> None:
         """Count from now on (before the cgroup serves its next job)."""
         self._base = self._counters()
         if self.version == 1:
             with contextlib.suppress(OSError):
-                (self.paths[0] / "memory.max_usage_in_bytes").write_text("0")
+                _write(self._peak, b"0")
 
     def add(self, pid: int) -> None:
-        for path in self.paths:
-            (path / "cgroup.procs").write_text(str(pid))
+        data = b"%d" % pid
+        for path in self._procs:
+            _write(path, data)
 
     def pids(self) -> list[int]:
         found: set[int] = set()
-        for path in self.paths:
+        for path in self._procs:
             with contextlib.suppress(OSError):
-                found.update(int(p) for p in (path / "cgroup.procs").read_text().split())
+                found.update(int(p) for p in _read(path).split())
         return sorted(found)
 
     def usage(self) -> Usage:
         """What the kernel counted since this cgroup's current job began."""
         kills, refused = self._counters()
-        peak_file = "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"
-        return Usage(
-            kills > self._base[0],
-            refused > self._base[1],
-            _int(self.paths[0] / peak_file),
-        )
+        return Usage(kills > self._base[0], refused > self._base[1], _int(self._peak))
 
     def empty(self) -> bool:
         return not self.pids()
 
-    def kill(self) -> None:
-        """SIGKILL everything in the cgroup (and whatever it forks meanwhile)."""
+    def kill(self) -> bool:
+        """SIGKILL everything in the cgroup (and whatever it forks meanwhile). True if
+        it was seen empty (cgroup v1, where killing is a loop until it is)."""
         if self.version == 2:
             with contextlib.suppress(OSError):
-                (self.paths[0] / "cgroup.kill").write_text("1")
-                return
+                _write(self._kill_file, b"1")
+                return False
         for _ in range(50):
             pids = self.pids()
             if not pids:
-                return
+                return True
             for pid in pids:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
+        return False
 
     def remove(self) -> bool:
         """Delete the cgroup; False if it is not empty yet (retry later)."""
@@ -240,11 +248,13 @@ class JobCgroups:
             return self._free.pop()
         return self.create()
 
-    def release(self, cg: JobCgroup) -> bool:
+    def release(self, cg: JobCgroup, *, seen_empty: bool = False) -> bool:
         """After its job: kill what is left; keep it for the next job if it is empty
-        (True), else the caller removes it once its processes are gone."""
-        cg.kill()
-        if len(self._free) >= POOL_SIZE or not cg.empty():
+        (True), else the caller removes it once its processes are gone. ``seen_empty``:
+        the caller's :meth:`JobCgroup.kill` just saw it empty (nothing can enter an
+        empty job cgroup but what the runner puts there)."""
+        seen_empty = seen_empty or cg.kill()
+        if len(self._free) >= POOL_SIZE or not (seen_empty or cg.empty()):
             return False
         cg.rebase()
         self._free.append(cg)
@@ -367,19 +377,40 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _keyed(path: Path) -> dict[str, int]:
+def _read(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _write(path: str, data: bytes) -> None:
+    """One write, as the kernel wants a cgroup file written (``O_CREAT``/``O_TRUNC``, as
+    ``Path.write_text`` opens it, are no-ops on a cgroup filesystem)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _keyed(path: str) -> dict[str, int]:
     out: dict[str, int] = {}
     with contextlib.suppress(OSError, ValueError):
-        for line in path.read_text().splitlines():
-            key, _, value = line.partition(" ")
+        for line in _read(path).splitlines():
+            key, _, value = line.partition(b" ")
             with contextlib.suppress(ValueError):
-                out[key] = int(value)
+                out[key.decode()] = int(value)
     return out
 
 
-def _int(path: Path) -> int:
+def _int(path: str) -> int:
     try:
-        return int(path.read_text().split()[0])
+        return int(_read(path).split()[0])
     except (OSError, ValueError, IndexError):
         return 0
 

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,8 +344,7 @@ class Execution:
             for fd in list(self._fds):
                 self._done(fd)
         finally:
-            self._template.active -= 1
-            self._template.last_used = time.monotonic()
+            self._template.job_done()
             if self.workdir is not None:
                 await asyncio.to_thread(self._workdirs.release, self.workdir, self._project_id)
 
@@ -444,6 +442,7 @@ class TemplateEngine:
 
         With ``channel`` (an agent run: see ``tool_host``) the job gets the channel's fd,
         inputs and environment instead of the work item's inputs."""
+        self.templates.job_arrived(job.project_id, job.deployment_id, job.created_at)
         template = await self._template(prepared, timeout_s)
         workdir: Path | None = None
         venv_bin, bundle_root = str(prepared.venv.bin), str(prepared.deployment.root)

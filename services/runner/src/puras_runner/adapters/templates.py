@@ -3,7 +3,9 @@ protocol (see :mod:`puras_runner.template_main` for the protocol itself).
 
 A :class:`TemplateProcess` is started lazily with the deployment venv's interpreter,
 serves many jobs at once (each in its own forked child) and is stopped after
-``template_idle_s`` without a job. One that crashes is replaced on the next job.
+``template_idle_s`` without a job, or as soon as none of its jobs runs once its
+deployment is no longer the project's active one. One that crashes is replaced on the
+next job.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import signal
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -27,6 +31,16 @@ import msgspec
 from puras_common.logging import get_logger
 from puras_runner.adapters.cgroups import JobCgroup, JobCgroups, Usage, remove_cgroup
 from puras_runner.adapters.egress import EgressListener, EgressProxy
+from puras_runner.template_main import (
+    CONTROL,
+    EXIT,
+    KILL,
+    READY,
+    SPARE,
+    SPARE_ERROR,
+    SPARE_READY,
+    TOOK,
+)
 
 __all__ = [
     "TEMPLATE_SCRIPT",
@@ -128,10 +142,10 @@ class ChildHandle:
         cg = self.cgroup
         if cg is None:
             return
-        cg.kill()
+        empty = cg.kill()
         self.usage = cg.usage()
         self.cgroup = None
-        if self.cgroups is None or not self.cgroups.release(cg):
+        if self.cgroups is None or not self.cgroups.release(cg, seen_empty=empty):
             remove_cgroup(cg)
 
 
@@ -146,22 +160,13 @@ class _Spare:
     egress: EgressListener | None = None
 
 
-class _Msg(msgspec.Struct, frozen=True):
-    op: str
-    pid: int = 0
-    status: int = 0
-    fork_us: float = 0.0
-    import_ms: float = 0.0
-    import_error: bool = False
+@dataclass(frozen=True, slots=True)
+class _Started:
+    import_ms: float
+    import_error: bool
 
 
-class _Ready(msgspec.Struct, frozen=True):
-    op: str
-    error: dict[str, Any] | None = None
-
-
-_decode_msg = msgspec.json.Decoder(_Msg).decode
-_decode_ready = msgspec.json.Decoder(_Ready).decode
+_decode_error = msgspec.json.Decoder(dict[str, Any]).decode
 _FD_ANCILLARY: Final = socket.CMSG_LEN(4 * array.array("i").itemsize)
 _UCRED: Final = struct.Struct("iII")
 _CRED_ANCILLARY: Final = socket.CMSG_SPACE(_UCRED.size) + socket.CMSG_SPACE(
@@ -191,13 +196,18 @@ class TemplateProcess:
         self._pending: set[_Spare] = set()
         """Spares forked but not ready yet (their process still sets itself up)."""
         self._loop = asyncio.get_running_loop()
-        self._ready: asyncio.Future[_Msg] = self._loop.create_future()
+        self._ready: asyncio.Future[_Started] = self._loop.create_future()
         self._spares: collections.deque[_Spare] = collections.deque()
         self._spare_waiters: collections.deque[asyncio.Future[_Spare]] = collections.deque()
         self._jobs: dict[int, ChildHandle] = {}
         self._closed = False
         self.active = 0
-        """Jobs handed out and not yet released by their owner."""
+        """Jobs handed out and not yet released by their owner (:meth:`job_done`)."""
+        self.handed = 0
+        """Jobs handed to this template so far (counted as their hand-off begins)."""
+        self.retired = False
+        """Its deployment is no longer the project's active one: it stops once idle."""
+        self.on_retired_idle: Callable[[TemplateProcess], None] | None = None
         self.last_used = time.monotonic()
         self.import_ms = 0.0
         self.import_error = False
@@ -298,7 +308,7 @@ class TemplateProcess:
             if cg is not None:
                 self._cgroup = cg
                 cg.add(self._proc.pid)
-        self._sock.send(b'{"op":"go"}')
+        self._sock.send(b'{"op":"go"}')  # the template's only JSON message
 
     @property
     def pid(self) -> int:
@@ -313,6 +323,9 @@ class TemplateProcess:
     async def run(self, payload: bytes, fds: list[int]) -> ChildHandle:
         """Give a job (its JSON, or ``b"@"`` plus a memfd as the 4th fd, and the write
         ends of its stdout, stderr and result pipes) to a waiting child."""
+        # Counted before the first await: from here a retired template is not stopped
+        # under this job (the pool stops one only when it is idle, see job_done).
+        self.handed += 1
         while True:
             spare = await self._take_spare()
             try:
@@ -338,7 +351,7 @@ class TemplateProcess:
             )
             self._jobs[spare.pid] = handle
             self.last_used = time.monotonic()
-            self._control({"op": "took", "pid": spare.pid})
+            self._control(TOOK, spare.pid)
             return handle
 
     async def _take_spare(self) -> _Spare:
@@ -354,21 +367,28 @@ class TemplateProcess:
             if waiter in self._spare_waiters:
                 self._spare_waiters.remove(waiter)
 
+    def job_done(self) -> None:
+        """A job handed out by :meth:`run` is over (its owner released it)."""
+        self.active -= 1
+        self.last_used = time.monotonic()
+        if self.active == 0 and self.retired and self.on_retired_idle is not None:
+            self.on_retired_idle(self)
+
     def kill_child(self, handle: ChildHandle) -> None:
         handle.kill()
         if not handle.exited.done():
             # Belt and braces: the template kills it too (it knows the pid is unreaped).
-            self._control({"op": "kill", "pid": handle.pid})
+            self._control(KILL, handle.pid)
 
-    def _control(self, msg: dict[str, Any]) -> None:
+    def _control(self, op: bytes, pid: int) -> None:
         if self._closed:
             return
         try:
-            self._sock.send(json.dumps(msg).encode())
+            self._sock.send(CONTROL.pack(op, pid, 0, 0.0))
         except BlockingIOError:
             # Tiny datagrams to a template that reads them at once: a full buffer means
             # it is wedged; the next run notices and the pool replaces it.
-            log.warning("template control socket full", op=msg.get("op"))
+            log.warning("template control socket full", op=op.decode())
         except OSError as exc:
             self._lost(f"send failed: {exc}")
 
@@ -406,39 +426,38 @@ class TemplateProcess:
                     os.close(fd)
                 self._lost("template exited")
                 return
-            try:
-                msg = _decode_msg(data)
-            except msgspec.DecodeError:
+            if len(data) != CONTROL.size:
                 for fd in fds:
                     os.close(fd)
                 log.error("bad message from template", data=data[:200])
                 continue
-            self._dispatch(msg, list(fds))
+            op, pid, value, number = CONTROL.unpack(data)
+            self._dispatch(op, pid, value, number, list(fds))
 
-    def _dispatch(self, msg: _Msg, fds: list[int]) -> None:
-        if msg.op == "spare" and len(fds) == 1:
+    def _dispatch(self, op: bytes, pid: int, value: int, number: float, fds: list[int]) -> None:
+        if op == SPARE and len(fds) == 1:
             sock = socket.socket(fileno=fds[0])
             sock.setblocking(False)
-            spare = _Spare(msg.pid, sock, msg.fork_us)
+            spare = _Spare(pid, sock, number)
             # Usable once its process said it is ready (and was placed in its cgroup).
             self._pending.add(spare)
             self._loop.add_reader(sock.fileno(), self._on_spare_ready, spare)
             return
         for fd in fds:
             os.close(fd)
-        if msg.op == "exit":
-            h = self._jobs.pop(msg.pid, None)
+        if op == EXIT:
+            h = self._jobs.pop(pid, None)
             if h is not None:
                 h.finish()
                 if not h.exited.done():
-                    h.exited.set_result(msg.status)
+                    h.exited.set_result(value)
                 return
             # A spare that died before it got a job: forget it.
             for spare in list(self._spares) + list(self._pending):
-                if spare.pid == msg.pid:
+                if spare.pid == pid:
                     self._drop_spare(spare)
-        elif msg.op == "ready" and not self._ready.done():
-            self._ready.set_result(msg)
+        elif op == READY and not self._ready.done():
+            self._ready.set_result(_Started(import_ms=number, import_error=bool(value)))
 
     def _on_spare_ready(self, spare: _Spare) -> None:
         fd = spare.sock.fileno()
@@ -463,25 +482,25 @@ class TemplateProcess:
                         listener = socket.socket(fileno=fd)
                     else:
                         os.close(fd)
-        try:
-            ready = _decode_ready(data) if data else None
-        except msgspec.DecodeError:
-            ready = None
+        ready = data == SPARE_READY
         if listener is not None:
-            if self._egress is not None and ready is not None and ready.error is None:
+            if self._egress is not None and ready:
                 spare.egress = self._egress.serve(listener, self.spec.project_id)
             else:
                 listener.close()
-        if ready is None or ready.op != "ready" or not job_pid:
-            self._drop_spare(spare)  # it died while setting up; the template forks another
-            return
-        if ready.error is not None:
+        if data.startswith(SPARE_ERROR):
             self._drop_spare(spare)
-            err = ready.error
+            try:
+                err = _decode_error(data[len(SPARE_ERROR) :])
+            except msgspec.DecodeError:
+                err = {"message": "(unreadable report)"}
             self._lost(
                 "a job's process could not be confined: "
                 f"{err.get('type', 'Error')}: {err.get('message', '')}"
             )
+            return
+        if not ready or not job_pid:
+            self._drop_spare(spare)  # it died while setting up; the template forks another
             return
         spare.job_pid = job_pid
         # A confined template's pids are of its own namespace; only the job's process
@@ -494,8 +513,9 @@ class TemplateProcess:
                 if cg is not None:
                     spare.cgroup = cg
                     # Before it has a job: what it forks from now on is born inside.
-                    # (A confined template's waiter stays in the template's cgroup; it
-                    # only waits.)
+                    # (Confined, the job's process is usually the template's own child;
+                    # a waiter in between, where there is one, stays in the template's
+                    # cgroup: it only waits.)
                     if spec_pids_are_host:
                         cg.add(spare.pid)
                     cg.add(job_pid)
@@ -624,6 +644,11 @@ class TemplatePool:
         self._live: dict[TemplateKey, TemplateProcess] = {}
         self._starting: dict[TemplateKey, asyncio.Task[TemplateProcess]] = {}
         self._reaper: asyncio.Task[None] | None = None
+        self._newest: dict[str, tuple[datetime, str]] = {}
+        """Per project: when its newest job seen was created, and its deployment. Jobs
+        are pinned to the deployment active when they were submitted, so that one was
+        active then, and any other deployment's templates serve stragglers at most."""
+        self._stopping: set[asyncio.Task[None]] = set()
 
     def start_reaper(self) -> None:
         if self._reaper is None:
@@ -660,8 +685,49 @@ class TemplatePool:
             cgroups=self.cgroups,
             egress=self.egress,
         )
+        tpl.on_retired_idle = self._stop_retired
+        newest = self._newest.get(spec.project_id)
+        # Started for a job submitted before its project switched deployments: it runs
+        # that job (and any other such) and stops when they are done.
+        tpl.retired = newest is not None and newest[1] != spec.deployment_id
         self._live[key] = tpl
         return tpl
+
+    def job_arrived(self, project_id: str, deployment_id: str, created_at: datetime) -> None:
+        """A job of ``project_id`` pinned to ``deployment_id``: if it is newer than every
+        job seen so far and of another deployment than the newest one, the project
+        activated that deployment meanwhile, and the templates of its other deployments
+        retire (they stop once none of their jobs runs). No I/O: the activation is read
+        off the jobs themselves."""
+        newest = self._newest.get(project_id)
+        if newest is not None and created_at < newest[0]:
+            return  # submitted before the newest one: tells nothing new
+        self._newest[project_id] = (created_at, deployment_id)
+        if newest is None or newest[1] == deployment_id:
+            return
+        for tpl in list(self._live.values()):
+            spec = tpl.spec
+            if spec.project_id == project_id and spec.deployment_id != deployment_id:
+                tpl.retired = True
+                # One that has not had its first job yet was started for a job on its
+                # way to it (see run): that job's end stops it.
+                if tpl.active == 0 and tpl.handed:
+                    self._stop_retired(tpl)
+
+    def _stop_retired(self, tpl: TemplateProcess) -> None:
+        if self._live.get(tpl.key) is not tpl:
+            return
+        del self._live[tpl.key]
+        log.info(
+            "stopping the template of an inactive deployment",
+            deployment_id=tpl.key[0],
+            skill=tpl.key[1],
+        )
+        # Closed now, not when the task first runs: nothing is handed to it any more.
+        tpl._lost("its deployment is no longer active")
+        task = asyncio.create_task(tpl.close())
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
 
     def live(self) -> list[TemplateProcess]:
         return [t for t in self._live.values() if t.alive]
@@ -695,3 +761,4 @@ class TemplatePool:
         templates = list(self._live.values())
         self._live.clear()
         await asyncio.gather(*(t.close() for t in templates), return_exceptions=True)
+        await asyncio.gather(*self._stopping, return_exceptions=True)

@@ -148,8 +148,14 @@ class Attempt:
         clock: Clock,
         max_log_bytes: int,
         log_flush_s: float,
+        found_seq: int | None = None,
     ) -> None:
         self.events = events
+        self._found_seq = found_seq
+        """A redelivery: the sequence of the job's last event when the handler looked
+        (it was not terminal). The start expects it, so an end recorded since (a cancel
+        appended before this attempt's watch was in place) is never followed by a
+        second one."""
         self.job = job
         self.number = attempt
         """1-based; the work item's delivery count."""
@@ -209,17 +215,39 @@ class Attempt:
         if self._started is not None:
             return
         job = self.job
-        self._started = asyncio.create_task(
-            self.events.append(
-                started_event(job, self.number, self._runner_id, self.started_at),
-                job=job,
-                event_id=job_started_id(job.job_id, self.number),
-                # The first attempt starts only on the job as the scheduler left it: a
-                # cancel appended meanwhile makes this fail, and the attempt stops.
-                expected_seq=job.queued_seq if self.number == 1 and job.queued_seq else None,
-            )
-        )
+        # The first attempt starts only on the job as the scheduler left it, a later one
+        # on the job as its delivery found it: a cancel appended meanwhile makes this
+        # fail, and the attempt stops.
+        expected = (job.queued_seq or None) if self.number == 1 else self._found_seq
+        self._started = asyncio.create_task(self._append_started(expected))
         self._started.add_done_callback(self._on_started)
+
+    async def _append_started(self, expected: int | None) -> int:
+        job = self.job
+        event = started_event(job, self.number, self._runner_id, self.started_at)
+        event_id = job_started_id(job.job_id, self.number)
+        for _ in range(PASSING_FACTS_RETRIES):
+            try:
+                return await self.events.append(
+                    event, job=job, event_id=event_id, expected_seq=expected
+                )
+            except ConcurrencyConflict:
+                if expected is None:
+                    raise
+                newer = await self.events.since(job, expected)
+                # A first attempt starts on nothing but the job as queued (billing's
+                # costs aside). A later one takes the job over from an earlier attempt
+                # that may still be writing (its runner stalled past ack_wait): only an
+                # end recorded meanwhile stops it.
+                passing = PASSING_FACTS if self.number == 1 else None
+                if not newer or any(
+                    e.type in TERMINAL_EVENT_TYPES
+                    or (passing is not None and e.type not in passing)
+                    for e in newer
+                ):
+                    raise
+                expected = newer[-1].seq
+        raise ConcurrencyConflict(f"{job.job_id}: other writers kept appending")
 
     async def finish(self, outcome: Outcome) -> Outcome:
         """Record the last logs and the outcome (secrets masked): the terminal event.

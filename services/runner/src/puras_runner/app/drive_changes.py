@@ -2,9 +2,10 @@
 
 Jobs write their drive directly (skill code, ``bash``, user tools: ``./drive/`` is the
 project's folder), so the drive's log learns of it from the runner: the folder is scanned
-when the attempt starts (off the job's path, while its process starts) and again once
-the job's function or agent loop has returned, before its terminal event — so a file a
-job wrote is listed, with its origin, when the job is ``succeeded``. Files the runner
+just before the job's process starts and again once the job's function or agent loop has
+returned, before its terminal event — so a file a job wrote is listed, with its origin,
+when the job is ``succeeded``. A small drive is scanned on the event loop (microseconds),
+a large one in a thread (``adapters.drive_files``). Files the runner
 announced itself (a media output) are not announced twice.
 
 Two jobs of one project running at once both see each other's changes in their scans;
@@ -67,6 +68,11 @@ class DriveChanges:
         self._scanner = scanner
         self._facts = facts
         self._sync = sync
+
+    @property
+    def syncs(self) -> bool:
+        """Whether :meth:`prepare` has anything to do (the S3 backend)."""
+        return self._sync is not None
 
     async def prepare(self, attempt: Attempt) -> None:
         """Before the job runs: with the S3 backend, its folder brought up to the bucket

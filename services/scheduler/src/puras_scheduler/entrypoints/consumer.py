@@ -19,7 +19,7 @@ from puras_common.bus import PullConsumer
 from puras_common.bus.serve import serve_pull
 from puras_common.events.commands import CancelJob, Command, SubmitJob, decode_command
 from puras_common.logging import get_logger
-from puras_common.telemetry import extract_context, tracer
+from puras_common.telemetry import message_span, tracer
 from puras_scheduler.app.handlers import NotAdmittedYet, Scheduler
 
 __all__ = ["handle_command", "run_commands"]
@@ -49,7 +49,7 @@ async def handle_command(scheduler: Scheduler, msg: Msg, spans: Tracer) -> None:
         return
     with (
         structlog.contextvars.bound_contextvars(project_id=cmd.project_id, job_id=cmd.job_id),
-        spans.start_as_current_span("scheduler.command", context=extract_context(msg.headers)),
+        message_span(spans, "scheduler.command", msg.headers),
     ):
         if isinstance(cmd, SubmitJob):
             await scheduler.submit(cmd)
