@@ -43,7 +43,6 @@ def test_quick_bench_prints_our_rows(tmp_path: Path) -> None:
             "20",
             "--no-billing",
             "--no-audit",
-            "--sse",
             "--sse-streams",
             "40",
             "--sse-first-n",
