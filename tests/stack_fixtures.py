@@ -13,7 +13,7 @@ import pytest
 from puras_cli.devstack import Stack
 from stackapi import Api, new_api, start_stack, stop_stack
 
-__all__ = ["admin", "api", "serve_stack", "stack"]
+__all__ = ["admin", "api", "own_api", "own_stack", "serve_stack", "stack"]
 
 
 def serve_stack(env: dict[str, str] | None = None) -> Iterator[Stack]:
@@ -55,3 +55,25 @@ def admin(stack: Stack) -> Iterator[httpx.Client]:
         base_url=stack.api_base, headers={"Authorization": f"Bearer {stack.admin_token}"}
     ) as c:
         yield c
+
+
+@pytest.fixture
+def own_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """A stack of the test's own, for tests that kill or restart parts of it (settings
+    through ``indirect`` parametrization: ``{"PURAS_RUNNER_MAX_ATTEMPTS": "1"}``)."""
+    s, work = start_stack(getattr(request, "param", {}))
+    try:
+        yield s
+    finally:
+        stop_stack(s, work)
+
+
+@pytest.fixture
+def own_api(own_stack: Stack, request: pytest.FixtureRequest) -> Iterator[Api]:
+    """A funded project on :func:`own_stack` with the test project deployed."""
+    a = new_api(own_stack, request.node.name)
+    assert a.push().status_code == 200
+    try:
+        yield a
+    finally:
+        a.close()

@@ -12,6 +12,6 @@ in ``tests/stack_fixtures.py`` (shared with the attack tests), helpers in
 
 from __future__ import annotations
 
-from stack_fixtures import admin, api, stack
+from stack_fixtures import admin, api, own_api, own_stack, stack
 
-__all__ = ["admin", "api", "stack"]
+__all__ = ["admin", "api", "own_api", "own_stack", "stack"]

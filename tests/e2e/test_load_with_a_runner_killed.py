@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from puras_cli.devstack import Stack
-from stackapi import Api, new_api, start_stack, stop_stack
+from stackapi import Api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -28,27 +27,8 @@ KILL_AFTER = JOBS // 4
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
-@pytest.fixture
-def loaded_stack() -> Iterator[Stack]:
-    s, work = start_stack()
-    try:
-        yield s
-    finally:
-        stop_stack(s, work)
-
-
-@pytest.fixture
-def loaded_api(loaded_stack: Stack) -> Iterator[Api]:
-    a = new_api(loaded_stack, "load-kill")
-    assert a.push().status_code == 200
-    try:
-        yield a
-    finally:
-        a.close()
-
-
 def test_a_runner_killed_under_load_loses_no_job_and_ends_each_once(
-    loaded_stack: Stack, loaded_api: Api
+    own_stack: Stack, own_api: Api
 ) -> None:
     answered: list[dict[str, Any]] = []
     failures: list[str] = []
@@ -58,8 +38,8 @@ def test_a_runner_killed_under_load_loses_no_job_and_ends_each_once(
 
     def client() -> None:
         with httpx.Client(
-            base_url=loaded_api.base,
-            headers={"Authorization": f"Bearer {loaded_api.key}"},
+            base_url=own_api.base,
+            headers={"Authorization": f"Bearer {own_api.key}"},
             timeout=120,
         ) as http:
             while True:
@@ -84,8 +64,8 @@ def test_a_runner_killed_under_load_loses_no_job_and_ends_each_once(
     for t in threads:
         t.start()
     assert quarter_done.wait(120), "the load never got a quarter of the way"
-    loaded_stack.kill_service("runner", signal.SIGKILL)
-    loaded_stack.start_service("runner")
+    own_stack.kill_service("runner", signal.SIGKILL)
+    own_stack.start_service("runner")
     for t in threads:
         t.join(300)
     assert not any(t.is_alive() for t in threads)
@@ -96,12 +76,12 @@ def test_a_runner_killed_under_load_loses_no_job_and_ends_each_once(
     retried = 0
     for a in answered:
         # A sync wait may give up before a retried job ends: its stream says how it ended.
-        final = a if a["status"] in TERMINAL else loaded_api.wait_terminal(a["id"])
+        final = a if a["status"] in TERMINAL else own_api.wait_terminal(a["id"])
         assert final["status"] == "succeeded", final
         assert final["result"] == {"echoed": f"job-{a['n']}"}
         assert final["attempts"] in (1, 2)
         retried += final["attempts"] == 2
-        ends = [e for e in loaded_api.events(a["id"]) if e["type"] in TERMINAL]
+        ends = [e for e in own_api.events(a["id"]) if e["type"] in TERMINAL]
         assert len(ends) == 1, ends
     # The kill came while the runner held jobs (sixteen clients keep it busy): some ran
     # again, so the test did exercise a redelivery under load.

@@ -7,34 +7,13 @@ on sleeps; the only sleeping is inside the skill being run.
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 
 import pytest
 
 from puras_cli.devstack import Stack
-from stackapi import Api, new_api, start_stack, stop_stack
+from stackapi import Api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
-
-@pytest.fixture
-def own_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
-    env = getattr(request, "param", {})
-    s, work = start_stack(env)
-    try:
-        yield s
-    finally:
-        stop_stack(s, work)
-
-
-@pytest.fixture
-def own_api(own_stack: Stack) -> Iterator[Api]:
-    a = new_api(own_stack, "resilience")
-    assert a.push().status_code == 200
-    try:
-        yield a
-    finally:
-        a.close()
 
 
 def test_a_runner_killed_mid_job_leads_to_a_second_attempt(own_stack: Stack, own_api: Api) -> None:
