@@ -95,6 +95,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="HTTP processes of our gateway sharing its port (PURAS_GATEWAY_WORKERS; 1)",
     )
     ap.add_argument(
+        "--schedulers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="scheduler processes sharing its durable command consumer (1)",
+    )
+    ap.add_argument(
         "--stack-env",
         action="append",
         default=[],
@@ -312,8 +319,11 @@ def bench_ours(args: argparse.Namespace, res: dict[str, Any]) -> None:
         "input_schema x: integer)",
         "gateway_http": f"uvicorn {args.gateway_workers} process(es) on one port, "
         "uvloop + httptools; projections in their own process",
+        "schedulers": f"{args.schedulers} process(es) pulling from one durable consumer",
     }
-    with started_stack(env, log, gateway_workers=args.gateway_workers) as ours:
+    with started_stack(
+        env, log, gateway_workers=args.gateway_workers, schedulers=args.schedulers
+    ) as ours:
         pids = ours.pids()
         o["pids"] = pids
         sync = noop_call(ours, wait=True)
@@ -630,6 +640,7 @@ def main(argv: list[str] | None = None) -> int:
             "clients": args.clients,
             "runner_slots": args.runner_slots,
             "gateway_workers": args.gateway_workers,
+            "schedulers": args.schedulers,
             "isolation_n": args.isolation_n,
             "stack_env": args.stack_env,
             "agent": args.agent,

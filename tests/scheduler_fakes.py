@@ -89,13 +89,15 @@ class FakeWorkQueue:
     def __init__(self) -> None:
         self.items: list[RunJob] = []
         self._ids: set[str] = set()
+        """Message ids stored (the stream's duplicate window, which outlasts a test)."""
         self.arrived = asyncio.Event()
         """Set at each dispatch (clear it to wait for the next)."""
 
-    async def dispatch(self, work: RunJob) -> None:
-        if work.job_id in self._ids:
+    async def dispatch(self, work: RunJob, *, again: bool = False) -> None:
+        msg_id = f"{work.job_id}:work:again" if again else f"{work.job_id}:work"
+        if msg_id in self._ids:
             return
-        self._ids.add(work.job_id)
+        self._ids.add(msg_id)
         self.items.append(work)
         self.arrived.set()
 

@@ -74,10 +74,12 @@ def started_stack(
     log: Callable[[str], None],
     keep_dir: bool = False,
     gateway_workers: int = 1,
+    schedulers: int = 1,
 ) -> Iterator[OurStack]:
     """A started stack with a funded project and the bench project deployed; everything
     it started is stopped on the way out (also on an error or Ctrl-C). ``gateway_workers``
-    HTTP processes of the gateway share its port."""
+    HTTP processes of the gateway share its port; ``schedulers`` scheduler processes
+    share its durable command consumer (replicas, as on Kubernetes)."""
     work = Path(tempfile.mkdtemp(prefix="puras-bench-"))
     stack = Stack(
         work,
@@ -90,6 +92,8 @@ def started_stack(
     try:
         t0 = time.monotonic()
         stack.start()
+        for _ in range(schedulers - 1):
+            log(f"stack: started {stack.add_replica('scheduler')}")
         log(f"stack up in {time.monotonic() - t0:.1f}s at {stack.api_base} (work dir {work})")
         project = stack.bootstrap_project(name="bench", usd=1000)
         with httpx.Client(

@@ -17,6 +17,7 @@ from puras_common.events.types import (
     JobCancelled,
     JobFailed,
     JobLogged,
+    JobQueued,
     JobStarted,
     JobSucceeded,
     SkillRecord,
@@ -573,4 +574,61 @@ async def test_a_redelivery_takes_over_from_an_attempt_that_still_writes() -> No
     await _handler(log, FakeEngine(running)).handle(msg)
     assert log.types() == ["job.started", "job.log", "job.started", "job.succeeded"]
     assert log.events(JobSucceeded)[0].attempt == 2
+    assert msg.acked == 1
+
+
+# -- a work item sent along with its job.queued (queued_pending) ---------------------------
+
+PENDING = msgspec.structs.replace(JOB, queued_pending=True)
+QUEUED = JobQueued(skill="echo", inputs={"x": 1}, deployment_id="dep-1", created_at=T0)
+
+
+async def test_a_pending_item_starts_on_its_job_queued_once_it_is_stored() -> None:
+    log = FakeLog()
+    # job.queued lands while the job already runs: the start waits for it, then
+    # expects its sequence.
+    running = FakeRunning(
+        RunFacts(report=Returned({}, 2), exit=None),
+        on_wait=lambda: log.put(QUEUED, "job-1:queued"),
+    )
+    msg = FakeMsg(PENDING)
+    await _handler(log, FakeEngine(running)).handle(msg)
+    assert log.types() == ["job.queued", "job.started", "job.succeeded"]
+    assert msg.acked == 1
+
+
+async def test_a_pending_item_of_a_job_cancelled_meanwhile_is_dropped() -> None:
+    log = FakeLog()
+    log.put(QUEUED, "job-1:queued")
+    log.put(JobCancelled(finished_at=T0), "job-1:terminal")
+    running = FakeRunning(RunFacts(report=Returned({}, 2), exit=None), block=True)
+    msg = FakeMsg(PENDING)
+    await _handler(log, FakeEngine(running)).handle(msg)
+    assert log.types() == ["job.queued", "job.cancelled"]
+    assert running.killed
+    assert msg.acked == 1
+
+
+async def test_a_first_delivery_finding_the_job_started_by_another_item_acks_it() -> None:
+    # A redelivered submit sends a second item of the job; the one whose start loses
+    # is done with, and must not come back as a redelivery that takes the job over.
+    log = FakeLog()
+    log.put(QUEUED, "job-1:queued")
+    log.put(
+        JobStarted(attempt=1, deployment_id="dep-1", runner_id="r0", started_at=T0),
+        "job-1:started:other",
+    )
+    running = FakeRunning(RunFacts(report=Returned({}, 2), exit=None), block=True)
+    msg = FakeMsg(msgspec.structs.replace(JOB, queued_seq=1))
+    await _handler(log, FakeEngine(running)).handle(msg)
+    assert log.types() == ["job.queued", "job.started"]
+    assert running.killed
+    assert msg.acked == 1
+
+
+async def test_the_last_delivery_of_a_job_never_admitted_records_nothing() -> None:
+    log = FakeLog()
+    msg = FakeMsg(PENDING, attempt=4)
+    await _handler(log, FakeEngine()).handle(msg)
+    assert log.stored == []
     assert msg.acked == 1

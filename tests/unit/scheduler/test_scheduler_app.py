@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 from fake_event_log import FakeEventLog
 from scheduler_fakes import (
@@ -22,7 +23,7 @@ from scheduler_fakes import (
 
 from puras_common.bus.client import Published
 from puras_common.events.base import Event
-from puras_common.events.commands import CancelJob, SubmitJob
+from puras_common.events.commands import CancelJob, RunJob, SubmitJob
 from puras_common.events.ids import job_released_id
 from puras_common.events.subjects import AGG_DEPLOYMENTS, AGG_JOB, AGG_LEDGER, event_subject
 from puras_common.events.types import (
@@ -106,6 +107,19 @@ class Rig:
         )
 
 
+def _work_of(cmd: SubmitJob) -> RunJob:
+    return RunJob(
+        job_id=cmd.job_id,
+        project_id=cmd.project_id,
+        skill=cmd.skill,
+        inputs=cmd.inputs,
+        deployment_id="d",
+        created_at=cmd.submitted_at,
+        bundle_key="k",
+        bundle_sha256="h",
+    )
+
+
 def _deploy(log: FakeEventLog, project: str) -> None:
     d = new_id()
     log.append(
@@ -174,12 +188,44 @@ async def broke() -> AsyncIterator[Rig]:
     await rig.app.stop()
 
 
-async def test_a_funded_job_is_queued_then_dispatched_with_its_sequence(funded: Rig) -> None:
+async def test_a_funded_job_is_queued_and_dispatched_together(funded: Rig) -> None:
+    # No round trip between them: the item says its job.queued was in flight, and the
+    # runner reads that event's sequence from the log before it starts.
     await funded.app.scheduler.submit(funded.submit("j1"))
     assert funded.types("j1") == ["job.queued"]
     (work,) = funded.work.items
     assert work.job_id == "j1"
+    assert (work.queued_pending, work.queued_seq) == (True, 0)
+
+
+async def test_a_redelivered_submit_is_queued_then_dispatched_with_its_sequence(
+    funded: Rig,
+) -> None:
+    # Its first delivery may have stored the work item and lost job.queued (a runner
+    # then drops that item): job.queued goes first, and the new item has an id of its own.
+    cmd = funded.submit("j1")
+    first = FakeWorkQueue()
+    await first.dispatch(msgspec.structs.replace(_work_of(cmd), queued_pending=True))
+    funded.work._ids |= first._ids  # the stream deduplicates the first item's id
+    await funded.app.scheduler.submit(cmd, redelivered=True)
+    assert funded.types("j1") == ["job.queued"]
+    (work,) = funded.work.items
+    assert not work.queued_pending
     assert work.queued_seq == funded.jobs.log.last_seq(event_subject(funded.project, AGG_JOB, "j1"))
+
+
+async def test_a_redelivered_submit_of_a_job_under_way_dispatches_nothing(funded: Rig) -> None:
+    cmd = funded.submit("j1")
+    await funded.app.scheduler.submit(cmd)
+    await funded.jobs.append(
+        JobStarted(attempt=1, deployment_id="d", runner_id="r", started_at=T0),
+        project_id=funded.project,
+        job_id="j1",
+        event_id="j1:started:1",
+    )
+    await funded.app.scheduler.submit(cmd, redelivered=True)
+    assert funded.types("j1") == ["job.queued", "job.started"]
+    assert len(funded.work.items) == 1
 
 
 async def test_an_unknown_skill_fails_admission_and_dispatches_nothing(funded: Rig) -> None:
@@ -364,17 +410,34 @@ async def test_dead_work_of_a_job_that_ended_is_only_removed(funded: Rig) -> Non
     assert funded.dead.items == {}
 
 
+async def test_dead_work_of_a_job_never_admitted_is_dropped_without_failing_it(
+    funded: Rig,
+) -> None:
+    # Its job.queued was lost in flight: a job.failed would stand alone, before the
+    # job.queued its redelivered submit stores.
+    funded.dead.items[9] = msgspec.structs.replace(
+        _work_of(funded.submit("j1")), queued_pending=True
+    )
+    await funded.app.lost.fail_lost(9, deliveries=4)
+    assert funded.types("j1") == []
+    assert funded.dead.items == {}
+
+
 async def test_a_cancel_ahead_of_its_admission_admits_it_cancelled(funded: Rig) -> None:
     cancel = CancelJob(job_id="j1", project_id=funded.project, requested_at=T0)
     submit = funded.submit("j1")
     funded.submits.queue(submit)
     await funded.app.scheduler.cancel(cancel)
     assert funded.types("j1") == ["job.queued", "job.cancelled"]
-    # The submit, handled after its cancel, neither dispatches nor appends anything.
+    # The submit, handled after its cancel, appends nothing. Its first delivery sends
+    # the work item along with job.queued before it can know (a runner drops an item
+    # whose job moved on past job.queued); a redelivery reads first and sends none.
+    await funded.app.scheduler.submit(submit, redelivered=True)
+    assert funded.work.items == []
     await funded.app.scheduler.submit(submit)
     funded.submits.acked(submit)
     assert funded.types("j1") == ["job.queued", "job.cancelled"]
-    assert funded.work.items == []
+    assert [w.queued_pending for w in funded.work.items] == [True]
 
 
 async def test_a_cancel_of_a_job_with_no_submit_in_sight_is_asked_again(funded: Rig) -> None:

@@ -135,4 +135,9 @@ class RunJob(msgspec.Struct, frozen=True, kw_only=True):
     queued_seq: int = 0
     """Sequence of the job's last event when it was dispatched (job.queued or
     job.released). The first attempt records its start only if nothing came after it,
-    so a job cancelled while queued never runs (0: unguarded)."""
+    so a job cancelled while queued never runs (0: unguarded, or see ``queued_pending``)."""
+    queued_pending: bool = False
+    """The scheduler published job.queued alongside this work item instead of before
+    it (no round trip between them), so ``queued_seq`` is unknown: the runner reads
+    job.queued's sequence from the log, waiting for it to be stored, and starts on it as
+    on ``queued_seq``."""

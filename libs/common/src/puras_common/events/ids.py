@@ -46,6 +46,7 @@ __all__ = [
     "runners_durable",
     "secret_deleted_id",
     "secret_set_id",
+    "work_again_msg_id",
     "work_msg_id",
 ]
 
@@ -209,6 +210,13 @@ def job_terminal_id(job_id: str) -> str:
 def work_msg_id(job_id: str) -> str:
     """``<job>:work``: the job's work item on ``PURAS_WORK``."""
     return f"{job_id}:work"
+
+
+def work_again_msg_id(job_id: str) -> str:
+    """``<job>:work:again``: the work item a redelivered submit dispatches. Not the
+    first one's id: that one may have been dropped by a runner that never saw its
+    job.queued stored, and its id would deduplicate the new item away."""
+    return f"{job_id}:work:again"
 
 
 def held_msg_id(job_id: str) -> str:

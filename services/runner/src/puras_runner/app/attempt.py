@@ -31,7 +31,7 @@ from puras_common.clock import Clock
 from puras_common.events.base import Event
 from puras_common.events.commands import RunJob
 from puras_common.events.ids import job_log_id, job_started_id, job_terminal_id
-from puras_common.events.types import JobCharged, JobStarted
+from puras_common.events.types import JobCharged, JobQueued, JobStarted
 from puras_runner.app.ports import JobEventLog, Watch
 from puras_runner.domain import errors
 from puras_runner.domain.drive_changes import ToolWindow
@@ -44,7 +44,7 @@ from puras_runner.domain.jobs import (
 from puras_runner.domain.logs import LogBatch, LogCollector, Stream
 from puras_runner.domain.outcome import Failed, Outcome
 
-__all__ = ["PASSING_FACTS", "Attempt", "AttemptStopped", "LogFlusher"]
+__all__ = ["PASSING_FACTS", "Attempt", "AttemptStopped", "LogFlusher", "WorkSuperseded"]
 
 T = TypeVar("T")
 
@@ -54,6 +54,19 @@ PASSING_FACTS: frozenset[str] = frozenset({JobCharged.type})
 """Events other writers append to a job while an attempt runs it, without taking it over
 (billing's ``job.cost``): the attempt's chain goes on after them."""
 PASSING_FACTS_RETRIES = 20
+QUEUED_WAIT_S = 60.0
+"""How long an attempt waits for the job.queued its work item came with (published
+alongside it) to be stored. Far beyond the scheduler's publish timeout: past it, the
+publish failed, the submit is redelivered and dispatches a work item of its own."""
+QUEUED_POLL_S = (0.001, 0.1)
+"""First and longest pause between reads of the job's subject while job.queued is not
+stored yet (it nearly always is by the time the runner looks)."""
+
+
+class WorkSuperseded(ConcurrencyConflict):
+    """This work item is not the job's to run: another attempt started it or it ended
+    (a second item of one job), or its job.queued was never stored. The item is done
+    with; the job is someone else's."""
 
 
 class AttemptStopped(Exception):
@@ -222,8 +235,35 @@ class Attempt:
         self._started = asyncio.create_task(self._append_started(expected))
         self._started.add_done_callback(self._on_started)
 
+    async def _queued_seq(self) -> int:
+        """The sequence to start on when the work item came with its job.queued in
+        flight (``queued_pending``): job.queued's, or that of the passing facts after
+        it; waits for job.queued to be stored, and never starts a job without it."""
+        job = self.job
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + QUEUED_WAIT_S
+        pause, longest = QUEUED_POLL_S
+        while True:
+            last = await self.events.last(job)
+            if last is not None:
+                if last.type == JobQueued.type:
+                    return last.seq
+                if self.number > 1:
+                    return last.seq  # a later attempt takes over, as on any redelivery
+                events = await self.events.since(job, 0)
+                queued = [i for i, e in enumerate(events) if e.type == JobQueued.type]
+                if not queued or any(e.type not in PASSING_FACTS for e in events[queued[-1] + 1 :]):
+                    raise WorkSuperseded(f"{job.job_id}: the job moved on before this start")
+                return events[-1].seq
+            if loop.time() >= deadline:
+                raise WorkSuperseded(f"{job.job_id}: its job.queued was never stored")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, longest)
+
     async def _append_started(self, expected: int | None) -> int:
         job = self.job
+        if expected is None and job.queued_pending:
+            expected = await self._queued_seq()
         event = started_event(job, self.number, self._runner_id, self.started_at)
         event_id = job_started_id(job.job_id, self.number)
         for _ in range(PASSING_FACTS_RETRIES):
@@ -245,6 +285,14 @@ class Attempt:
                     or (passing is not None and e.type not in passing)
                     for e in newer
                 ):
+                    if self.number == 1 and any(
+                        e.type in TERMINAL_EVENT_TYPES or e.type == JobStarted.type for e in newer
+                    ):
+                        # A first delivery finds the job started or ended: the item is
+                        # a second one of the job (a redelivered submit sends another).
+                        raise WorkSuperseded(
+                            f"{job.job_id}: the job moved on before this start"
+                        ) from None
                     raise
                 expected = newer[-1].seq
         raise ConcurrencyConflict(f"{job.job_id}: other writers kept appending")
@@ -354,7 +402,9 @@ class Attempt:
         if task.cancelled():
             return
         exc = task.exception()
-        if exc is not None:
+        if isinstance(exc, WorkSuperseded):
+            self._signal_stop(AttemptStopped(f"not started: {exc}", ack=True))
+        elif exc is not None:
             self._signal_stop(AttemptStopped(f"could not record the start: {exc}", ack=False))
 
     def _on_flush_failed(self, exc: BaseException) -> None:

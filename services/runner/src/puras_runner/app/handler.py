@@ -138,6 +138,8 @@ class JobHandler:
                 log.info("job already ended; redelivery acked", last=last.type)
                 await msg.ack()
                 return
+            # None with ``queued_pending``: job.queued is not stored yet, and the
+            # attempt waits for it before it starts (Attempt._queued_seq).
             found_seq = last.seq if last is not None else None
         run = Attempt(
             events=self.events,
@@ -242,6 +244,12 @@ class JobHandler:
             last = await self.events.last(job)
             if last is not None and last.type in TERMINAL_EVENT_TYPES:
                 log.info("job already ended; final delivery acked", last=last.type)
+                return
+            if last is None:
+                # Never admitted (its job.queued, sent alongside this item, was not
+                # stored): its submit is redelivered and dispatches an item of its own.
+                # A job.failed now would come before the job.queued.
+                log.warning("work of a job never admitted dropped")
                 return
             started = await self.events.latest_started(job)
             event = runner_lost_event(

@@ -6,7 +6,7 @@ import msgspec
 
 from puras_common.bus import Bus
 from puras_common.events.commands import RunJob
-from puras_common.events.ids import work_msg_id
+from puras_common.events.ids import work_again_msg_id, work_msg_id
 from puras_common.events.subjects import WORK_STREAM, work_subject
 
 __all__ = ["NatsWorkQueue"]
@@ -19,7 +19,8 @@ class NatsWorkQueue:
         self._bus = bus
         self._subject = work_subject(pool)
 
-    async def dispatch(self, work: RunJob) -> None:
+    async def dispatch(self, work: RunJob, *, again: bool = False) -> None:
+        msg_id = work_again_msg_id(work.job_id) if again else work_msg_id(work.job_id)
         await self._bus.publish_raw(
-            self._subject, _enc.encode(work), msg_id=work_msg_id(work.job_id), stream=WORK_STREAM
+            self._subject, _enc.encode(work), msg_id=msg_id, stream=WORK_STREAM
         )

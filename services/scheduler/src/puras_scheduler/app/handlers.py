@@ -19,7 +19,7 @@ from puras_common.events.ids import job_released_id, job_terminal_id
 from puras_common.events.types import JobReleased
 from puras_common.logging import get_logger
 from puras_scheduler.app.ports import HeldJobs, JobLog, PendingSubmits, SchedulerViews, WorkQueue
-from puras_scheduler.domain.admission import admit
+from puras_scheduler.domain.admission import Admission, admit
 from puras_scheduler.domain.cancel import cancelled_event
 
 __all__ = ["CANCEL_ATTEMPTS", "NotAdmittedYet", "Scheduler"]
@@ -62,7 +62,9 @@ class Scheduler:
         self._release_locks: dict[str, asyncio.Lock] = {}
         self._bg: set[asyncio.Task[int]] = set()
 
-    async def submit(self, cmd: SubmitJob) -> None:
+    async def submit(self, cmd: SubmitJob, *, redelivered: bool = False) -> None:
+        """Admit a submitted job. ``redelivered``: this command was delivered before
+        (its handler may have stored some of its effects, or none)."""
         if cmd.idempotency_key is not None and await self._jobs.last_seq(
             cmd.project_id, cmd.job_id
         ):
@@ -70,12 +72,19 @@ class Scheduler:
             # (a gateway re-submitted after waiting): one job per key, whatever the timing.
             log.info("idempotent submit already admitted", job_id=cmd.job_id)
             return
-        admitted = await self._admit(cmd)
+        decision = await self._decide(cmd)
+        if decision.outcome == "dispatch" and not redelivered and len(decision.events) == 1:
+            await self._queue_and_dispatch(cmd, decision)
+            return
+        admitted = await self._record(cmd, decision)
         if admitted is None:
             return
         work, outcome = admitted
         if outcome == "dispatch":
-            await self._work.dispatch(work)
+            # A redelivered submit's first work item may be gone (a runner drops one
+            # whose job.queued never got stored): this one has an id of its own. Two
+            # items of one job are harmless: one start wins, the other is dropped.
+            await self._work.dispatch(work, again=redelivered)
             return
         await self._held.hold(work)
         log.info("job held: no credit", job_id=cmd.job_id, project_id=cmd.project_id)
@@ -83,10 +92,22 @@ class Scheduler:
         if self._views.balances.balance(cmd.project_id) > 0:
             self.release_soon(cmd.project_id)
 
-    async def _admit(self, cmd: SubmitJob) -> tuple[RunJob, Literal["dispatch", "hold"]] | None:
-        """Append the job's admission events; the work item and what to do with it, or
-        ``None`` when there is nothing more to do (it failed admission, or its log went on
-        past job.queued: a redelivered submit, or one whose cancel came first)."""
+    async def _queue_and_dispatch(self, cmd: SubmitJob, decision: Admission) -> None:
+        """job.queued and the work item published together, not one after the other's
+        ack: the runner reads job.queued's sequence from the log (``queued_pending``)
+        and never starts before it is stored. If one publish fails the command is not
+        acked, and its redelivery takes the ordered path."""
+        assert decision.work is not None
+        ((event, event_id),) = decision.events
+        work = msgspec.structs.replace(decision.work, queued_pending=True)
+        await asyncio.gather(
+            self._jobs.append(
+                event, project_id=cmd.project_id, job_id=cmd.job_id, event_id=event_id
+            ),
+            self._work.dispatch(work),
+        )
+
+    async def _decide(self, cmd: SubmitJob) -> Admission:
         # Read-your-writes: the gateway validated against a view at least this recent.
         if cmd.after_seq and not await self._views.wait_for(cmd.after_seq, self._view_wait):
             log.warning(
@@ -95,14 +116,26 @@ class Scheduler:
                 want=cmd.after_seq,
                 have=self._views.last_seq,
             )
-        decision = admit(
+        return admit(
             cmd,
             self._views.deployments.project(cmd.project_id),
             self._views.balances.balance(cmd.project_id),
             self._clock.now(),
         )
-        # Events of one job are appended in order: job.queued must be stored before the
-        # runner can see the work item, or a fast runner's job.started could precede it.
+
+    async def _admit(self, cmd: SubmitJob) -> tuple[RunJob, Literal["dispatch", "hold"]] | None:
+        """Decide and append the job's admission events, in order (a cancel that came
+        ahead of its submit admits the job this way, without dispatching it)."""
+        return await self._record(cmd, await self._decide(cmd))
+
+    async def _record(
+        self, cmd: SubmitJob, decision: Admission
+    ) -> tuple[RunJob, Literal["dispatch", "hold"]] | None:
+        """Append the admission events; the work item and what to do with it, or
+        ``None`` when there is nothing more to do (it failed admission, or its log went on
+        past job.queued: a redelivered submit, or one whose cancel came first)."""
+        # Events of one job are appended in order, and job.queued is stored before the
+        # work item is sent: its sequence goes in the item.
         last_seq = 0
         duplicate = False
         for event, event_id in decision.events:

@@ -35,7 +35,12 @@ class LostWork:
         if work is None:
             return  # acked or removed meanwhile: nothing is stuck
         job, _ = await self._jobs.read(work.project_id, work.job_id)
-        if job is None or not is_terminal_status(job.status):
+        if job is None:
+            # Never admitted: its job.queued was not stored (the scheduler sends both at
+            # once). Its submit is still in the command queue and, admitted, dispatches
+            # a work item of its own; a job.failed here would stand before its job.queued.
+            log.warning("dead work of a job never admitted dropped", job_id=work.job_id)
+        elif not is_terminal_status(job.status):
             # The job's skill, inputs and start are on its earlier events; the dead
             # message says how many deliveries it had, the last being the extra one.
             failed = JobFailed(

@@ -78,9 +78,10 @@ class PendingSubmits(Protocol):
 class WorkQueue(Protocol):
     """Where runnable jobs wait for a runner of the pool (``work.<pool>``)."""
 
-    async def dispatch(self, work: RunJob) -> None:
+    async def dispatch(self, work: RunJob, *, again: bool = False) -> None:
         """Queue the job once: dispatching the same job again within the queue's
-        duplicate window queues nothing more."""
+        duplicate window queues nothing more. ``again``: the item of a redelivered
+        submit, deduplicated apart from the first one."""
         ...
 
 

@@ -52,7 +52,7 @@ async def handle_command(scheduler: Scheduler, msg: Msg, spans: Tracer) -> None:
         message_span(spans, "scheduler.command", msg.headers),
     ):
         if isinstance(cmd, SubmitJob):
-            await scheduler.submit(cmd)
+            await scheduler.submit(cmd, redelivered=(msg.metadata.num_delivered or 1) > 1)
         else:
             try:
                 await scheduler.cancel(cmd)
