@@ -10,6 +10,7 @@ the next request whichever worker takes it; a worker that dies is started again.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -154,3 +155,21 @@ def test_a_killed_worker_is_started_again_and_jobs_keep_running(stack: Stack, ap
             )
             assert r.status_code == 200, r.text
             assert r.json()["status"] == "succeeded"
+
+
+def test_workers_end_with_a_supervisor_killed_outright(stack: Stack, api: Api) -> None:
+    # SIGKILL runs no handler in the supervisor: the kernel's parent-death signal is
+    # what stops its workers, instead of leaving them serving on the inherited port.
+    workers = _workers(stack)
+    assert len(workers) == WORKERS
+    fds = [os.pidfd_open(pid) for pid in workers]
+    try:
+        os.kill(stack.service_pids()["gateway"], signal.SIGKILL)
+        for fd in fds:
+            ready, _, _ = select.select([fd], [], [], 60)
+            assert ready, f"a worker outlived its supervisor: {workers}"
+    finally:
+        for fd in fds:
+            os.close(fd)
+    stack.start_service("gateway")
+    assert api.run("echo", {"text": "back"})["status"] == "succeeded"

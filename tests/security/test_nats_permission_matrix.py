@@ -77,9 +77,11 @@ WRITERS: list[tuple[str, set[str]]] = [
     ("$JS.API.CONSUMER.MSG.NEXT.PURAS_CMDS.scheduler", {"scheduler"}),
     ("$JS.API.CONSUMER.MSG.NEXT.PURAS_CMDS.billing", {"billing"}),
     ("$JS.ACK.PURAS_CMDS.billing.1.2.3.4.5", {"billing"}),
-    ("$JS.API.CONSUMER.MSG.NEXT.PURAS_EVENTS.billing-usage", {"billing"}),
-    ("$JS.API.CONSUMER.DURABLE.CREATE.PURAS_EVENTS.billing-usage", {"billing"}),
-    ("$JS.ACK.PURAS_EVENTS.billing-usage.1.2.3.4.5", {"billing"}),
+    # Billing reads the job subjects from its own checkpoint now: the durable of earlier
+    # versions is only looked at and deleted, never pulled from or acked.
+    ("$JS.API.CONSUMER.MSG.NEXT.PURAS_EVENTS.billing-usage", set()),
+    ("$JS.API.CONSUMER.DURABLE.CREATE.PURAS_EVENTS.billing-usage", set()),
+    ("$JS.ACK.PURAS_EVENTS.billing-usage.1.2.3.4.5", set()),
     ("$JS.API.CONSUMER.MSG.NEXT.PURAS_EVENTS.other", set()),
     ("$JS.ACK.PURAS_WORK.runners-default.1.2.3.4.5", {"runner"}),
     ("$KV.PURAS_IDEMPOTENCY.p.h", {"gateway"}),

@@ -30,8 +30,10 @@ Writers own their facts: a service may publish only the events it decides.
   ``PURAS_SPEND`` bucket before the call, and releases a hold whose call failed.
 * **billing**: the ledger's one writer (``ev.*.ledger.*``): grants it is commanded to
   record (``cmd.billing.>``) and the charges of the jobs' usage events, each append
-  guarded by the project's ledger sequence. It reads the job subjects through its own
-  durable (``billing-usage`` on ``PURAS_EVENTS``, filtered to ``ev.*.job.*``) and
+  guarded by the project's ledger sequence. It reads the job subjects with an ordered
+  consumer (``ev.*.job.*``) from a checkpoint it keeps in Postgres, and once deletes the
+  durable that earlier versions read them with (``billing-usage``: consumer info and
+  delete, which its ordered consumers need anyway; no pulls or acks on it), and
   appends each charged call's ``job.cost`` to its job's subject (``ev.*.job.*``: NATS
   scopes by subject, not by event type, so the job subjects are shared with the
   scheduler and the runners, as they are between those two). It settles each charged
@@ -65,7 +67,7 @@ from pathlib import Path
 
 from puras_common.bundles import BUNDLE_BUCKET
 from puras_common.bus.client import NatsCredentials
-from puras_common.events.ids import BILLING_DURABLE, BILLING_USAGE_DURABLE, SCHEDULER_DURABLE
+from puras_common.events.ids import BILLING_DURABLE, SCHEDULER_DURABLE
 from puras_common.events.subjects import (
     AGG_DEPLOYMENTS,
     AGG_DRIVE,
@@ -319,8 +321,6 @@ def _billing() -> Identity:
             *_follow(EVENTS_STREAM),
             *_direct_get(EVENTS_STREAM),
             *_durable(CMDS_STREAM, BILLING_DURABLE),
-            # The jobs' usage events, charged once each (shared by replicas).
-            *_durable(EVENTS_STREAM, BILLING_USAGE_DURABLE),
             # Each charged call counted in its key's spend window (Z1).
             *_spend_book(),
         ),

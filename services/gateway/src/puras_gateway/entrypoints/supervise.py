@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 
 from puras_common.logging import get_logger
+from puras_common.parent_death import end_with_parent
 from puras_gateway.workers import WorkerSlots
 
 __all__ = ["bind", "supervise"]
@@ -65,12 +66,15 @@ def supervise(n: int, worker: Callable[[int, WorkerSlots], int]) -> int:
         started[i] = time.monotonic()
         # Blocked across the fork: a signal then must not run our handler in the child.
         signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        supervisor = os.getpid()
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
                 for sig in _STOP_SIGNALS:
                     signal.signal(sig, signal.SIG_DFL)
+                # A supervisor killed outright (SIGKILL, OOM) takes its workers along.
+                end_with_parent(supervisor)
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
                 code = worker(i, slots)
             except BaseException:
