@@ -58,7 +58,7 @@ QUEUED_WAIT_S = 60.0
 """How long an attempt waits for the job.queued its work item came with (published
 alongside it) to be stored. Far beyond the scheduler's publish timeout: past it, the
 publish failed, the submit is redelivered and dispatches a work item of its own."""
-QUEUED_POLL_S = (0.001, 0.1)
+QUEUED_POLL_S = (0.0002, 0.1)
 """First and longest pause between reads of the job's subject while job.queued is not
 stored yet (it nearly always is by the time the runner looks)."""
 
@@ -188,6 +188,8 @@ class Attempt:
             on_failure=self._on_flush_failed,
         )
         self._watch: Watch | None = None
+        self._queued: asyncio.Task[int] | None = None
+        """The read of job.queued's sequence, for an item sent along with it."""
         self.started_at: datetime = clock.now()
         self.cleanups: list[Cleanup] = []
         """What the engine left to tear down once the attempt is recorded (off its path)."""
@@ -215,10 +217,18 @@ class Attempt:
         """Watch the job's subject. Before anything is published: a publish's round trip
         orders the subscription first, so nothing appended after our start is missed."""
         self.started_at = self._clock.now()
+        if self.job.queued_pending and (self.number == 1 or self._found_seq is None):
+            # Read job.queued's sequence now, alongside the watch and the job's fork: by
+            # the time the start is appended it is known, and the start waits for no
+            # extra round trip.
+            self._queued = asyncio.create_task(self._queued_seq())
+            self._queued.add_done_callback(self._on_queued)
         self._watch = await self.events.watch(self.job, self._on_event)
 
     async def close(self) -> None:
         self._flusher.cancel()
+        if self._queued is not None and not self._queued.done():
+            self._queued.cancel()
         if self._watch is not None:
             await self._watch.close()
 
@@ -262,8 +272,8 @@ class Attempt:
 
     async def _append_started(self, expected: int | None) -> int:
         job = self.job
-        if expected is None and job.queued_pending:
-            expected = await self._queued_seq()
+        if expected is None and self._queued is not None:
+            expected = await self._queued
         event = started_event(job, self.number, self._runner_id, self.started_at)
         event_id = job_started_id(job.job_id, self.number)
         for _ in range(PASSING_FACTS_RETRIES):
@@ -383,6 +393,11 @@ class Attempt:
         with contextlib.suppress(BaseException):  # cancelled, or failed meanwhile: moot
             await task
         raise self._stop.result()
+
+    def _on_queued(self, task: asyncio.Task[int]) -> None:
+        # The job is not this item's to run: stop now, before its process if it can be.
+        if not task.cancelled() and isinstance(task.exception(), WorkSuperseded):
+            self._signal_stop(AttemptStopped(f"not started: {task.exception()}", ack=True))
 
     def _signal_stop(self, stop: AttemptStopped) -> None:
         if not self._stop.done():
