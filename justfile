@@ -13,8 +13,9 @@ up *args:
 demo *args:
     @puras dev demo "$@"
 
-# The whole test suite (unit, integration, end to end)
+# The whole test suite (unit, integration, end to end, the dashboard in Chromium)
 test *args:
+    @bash scripts/ensure_browser.sh --soft
     @pytest "$@"
 
 # Unit tests only (no servers)

@@ -198,6 +198,21 @@ def test_list_is_newest_first_filters_by_status_and_pages(api: Api) -> None:
     assert page2["next_cursor"] is None
 
 
+def test_list_filters_by_skill_with_status_and_refuses_a_bad_name(api: Api) -> None:
+    echo = api.run("echo", {"text": "one"})["id"]
+    failed = api.run("boom", {})["id"]
+    only_echo = api.http.get("/v1/jobs", params={"skill": "echo"}).json()["jobs"]
+    assert [j["id"] for j in only_echo] == [echo]
+    only_boom = api.http.get("/v1/jobs", params={"skill": "boom", "status": "failed"}).json()
+    assert [j["id"] for j in only_boom["jobs"]] == [failed]
+    none = api.http.get("/v1/jobs", params={"skill": "echo", "status": "failed"}).json()
+    assert none == {"jobs": [], "next_cursor": None}
+    bad = api.http.get("/v1/jobs", params={"skill": "Not A Skill"})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "invalid_query"
+    assert "`skill`" in bad.json()["error"]["message"]
+
+
 def test_a_callers_trace_context_rides_along_to_every_event(api: Api) -> None:
     import asyncio
 

@@ -88,6 +88,17 @@ def test_list_params_and_cursor() -> None:
     assert Cursor.decode(c.encode()) == c
 
 
+def test_list_params_filter_by_a_skill_name() -> None:
+    assert parse_list_params(None, None, None).skill is None
+    assert parse_list_params(None, None, None, " ").skill is None
+    assert parse_list_params("failed", None, None, "echo-2_b").skill == "echo-2_b"
+    for bad in ("Echo", "-x", "a b", "a/b", "x" * 201):
+        with pytest.raises(ApiError) as ei:
+            parse_list_params(None, None, None, bad)
+        assert ei.value.status == 400
+        assert "`skill`" in str(ei.value.message)
+
+
 def test_grant_amounts_are_exact_integer_micros() -> None:
     assert grant_micros(GrantBody(usd=0.1)) == 100_000
     assert grant_micros(GrantBody(usd="12.5")) == 12_500_000

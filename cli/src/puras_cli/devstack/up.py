@@ -211,6 +211,7 @@ def _banner(paths: DevPaths, stack: Stack, project: DevProject, reused: bool, ec
     echo("")
     echo("Puras dev stack is up. Ctrl-C stops it.")
     echo(f"  API base   {stack.api_base}")
+    echo(f"  dashboard  {stack.api_base}/ (sign in with the project key from the env file)")
     echo(f"  project    {project.project_id} ({'reused' if reused else 'new'}, key {key_hint})")
     echo(f"  env        {rel_env} (API base, key, project id, admin token; mode 600)")
     echo(f"  logs       {rel_logs}/<service>.log")

@@ -62,6 +62,9 @@ class ReadModels:
         if params.status:
             args.append(params.status)
             where.append(f"status = ${len(args)}")
+        if params.skill:
+            args.append(params.skill)
+            where.append(f"skill = ${len(args)}")
         if params.cursor:
             args.extend([params.cursor.created_at, params.cursor.id])
             where.append(f"(created_at, id) < (${len(args) - 1}, ${len(args)})")

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 
 from puras_common.events.types import TERMINAL_STATUSES
+from puras_common.manifest.skill_yaml import SKILL_NAME
 from puras_common.textsafety import MAX_JSON_DEPTH, find_control, find_unsafe
 from puras_gateway.domain.errors import ApiError
 
@@ -38,6 +39,7 @@ T = TypeVar("T")
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 MAX_LIST_LIMIT = 200
 DEFAULT_LIST_LIMIT = 25
+MAX_SKILL_NAME = 200
 
 
 class SubmitBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -253,13 +255,25 @@ class ListParams:
     status: str | None
     limit: int
     cursor: Cursor | None
+    skill: str | None = None
 
 
-def parse_list_params(status: str | None, limit: str | None, cursor: str | None) -> ListParams:
+def parse_list_params(
+    status: str | None, limit: str | None, cursor: str | None, skill: str | None = None
+) -> ListParams:
     st = (status or "").strip() or None
     if st is not None and st not in JOB_STATUSES:
         raise ApiError.bad_request(
             f"`status` must be one of {', '.join(JOB_STATUSES)}, got {status!r}",
+            code="invalid_query",
+        )
+    sk = (skill or "").strip() or None
+    # Only a name a skill.yaml could declare: anything else would match nothing, which
+    # reads as "no jobs" where the caller made a typo.
+    if sk is not None and (len(sk) > MAX_SKILL_NAME or not SKILL_NAME.match(sk)):
+        raise ApiError.bad_request(
+            f"`skill` must be a skill name ({SKILL_NAME.pattern}, at most {MAX_SKILL_NAME} "
+            f"characters), got {skill!r}",
             code="invalid_query",
         )
     n = DEFAULT_LIST_LIMIT
@@ -275,7 +289,9 @@ def parse_list_params(status: str | None, limit: str | None, cursor: str | None)
             raise ApiError.bad_request(
                 f"`limit` must be between 1 and {MAX_LIST_LIMIT}, got {n}", code="invalid_query"
             )
-    return ListParams(status=st, limit=n, cursor=Cursor.decode(cursor) if cursor else None)
+    return ListParams(
+        status=st, limit=n, cursor=Cursor.decode(cursor) if cursor else None, skill=sk
+    )
 
 
 MAX_IDEMPOTENCY_KEY = 255

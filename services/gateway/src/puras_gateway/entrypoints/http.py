@@ -31,6 +31,7 @@ from puras_gateway.app.auth import Principal
 from puras_gateway.app.ports import DriveReply
 from puras_gateway.app.secrets import MAX_SECRET_BODY_BYTES
 from puras_gateway.bootstrap import Gateway
+from puras_gateway.dashboard import mount_dashboard
 from puras_gateway.domain.errors import ApiError
 from puras_gateway.domain.feedback import MAX_FEEDBACK_BODY_BYTES, parse_feedback
 from puras_gateway.domain.requests import (
@@ -200,7 +201,7 @@ def create_app(gw: Gateway) -> FastAPI:
     async def list_jobs(request: Request) -> Response:
         p = gw.app.auth.key(request.headers.get("authorization"))
         q = request.query_params
-        params = parse_list_params(q.get("status"), q.get("limit"), q.get("cursor"))
+        params = parse_list_params(q.get("status"), q.get("limit"), q.get("cursor"), q.get("skill"))
         return JSON(await gw.app.jobs.list_jobs(p, params))
 
     @app.get("/v1/jobs/{job_id}")
@@ -507,4 +508,6 @@ def create_app(gw: Gateway) -> FastAPI:
 
     # The handlers read raw bodies: their contract is described in entrypoints/openapi.py.
     install_openapi(app)
+    # Last: its catch-all mount under /ui must not shadow an API route.
+    mount_dashboard(app)
     return app

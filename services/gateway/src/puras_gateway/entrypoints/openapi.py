@@ -17,11 +17,13 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from puras_common.logging import get_logger
+from puras_common.manifest.skill_yaml import SKILL_NAME
 from puras_gateway.domain.requests import (
     DEFAULT_LIST_LIMIT,
     JOB_STATUSES,
     MAX_IDEMPOTENCY_KEY,
     MAX_LIST_LIMIT,
+    MAX_SKILL_NAME,
 )
 from puras_gateway.domain.usage_query import GROUP_BY
 from puras_gateway.entrypoints.openapi_schemas import (
@@ -199,6 +201,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "List jobs, newest first",
         params=(
             _query("status", {"type": "string", "enum": list(JOB_STATUSES)}, "Only jobs in it."),
+            _query(
+                "skill",
+                {"type": "string", "pattern": SKILL_NAME.pattern, "maxLength": MAX_SKILL_NAME},
+                "Only jobs of this skill.",
+            ),
             _query(
                 "limit",
                 {
