@@ -18,6 +18,7 @@ from typing import Any
 
 import nats
 import nats.errors
+import nats.js.errors
 import pytest
 
 from puras_cli.infra.nats_server import NatsServer
@@ -471,8 +472,10 @@ async def test_billing_charges_usage_through_its_own_reader(
     )
     follower = JobEventFollower(billing.js, start_seq=1)
     try:
+        # The durable an earlier version read with (created by the operator's identity
+        # here: billing may no longer create, pull from or ack on it, only delete it).
         await ensure_durable(
-            billing.js,
+            bus.js,
             EVENTS_STREAM,
             BILLING_USAGE_DURABLE,
             filter_subject=JOB_FILTER,
@@ -480,6 +483,8 @@ async def test_billing_charges_usage_through_its_own_reader(
             max_deliver=-1,
         )
         await delete_legacy_durable(billing.js)
+        with pytest.raises(nats.js.errors.NotFoundError):
+            await bus.js.consumer_info(EVENTS_STREAM, BILLING_USAGE_DURABLE)
         app = build(
             BillingSettings(env="dev"),
             ledger=NatsLedgerLog(billing),
