@@ -105,3 +105,47 @@ def stop_stack(stack: Stack, work: Path) -> None:
 def new_api(stack: Stack, name: str, usd: int = 10) -> Api:
     project = stack.bootstrap_project(name=name[:100], usd=usd)
     return Api(stack.api_base, project.api_key, project.project_id, stack.nats_url)
+
+
+def bill_media_call(nats_url: str, project_id: str, job_id: str, inputs: dict[str, Any]) -> None:
+    """Record one ``openai/gpt-image-2`` generation for the job, as the media endpoint
+    does, and return once billing charged it (its ``job.cost`` is on the job's subject).
+    Calls ``asyncio.run``: from a Playwright test, go through ``dash.off_loop``."""
+    import asyncio
+
+    from puras_common.bus import connect
+    from puras_common.events.base import decode_envelope
+    from puras_common.events.ids import job_media_usage_id
+    from puras_common.events.subjects import AGG_JOB, event_subject
+    from puras_common.events.types import MediaUsageRecorded
+
+    async def record() -> None:
+        bus = await connect(nats_url, name="media-endpoint")
+        charged = asyncio.Event()
+
+        async def on_event(msg: Any) -> None:
+            if decode_envelope(msg.data).type == "job.cost":
+                charged.set()
+
+        sub = await bus.nc.subscribe(event_subject(project_id, AGG_JOB, job_id), cb=on_event)
+        try:
+            await bus.append(
+                MediaUsageRecorded(
+                    call=1,
+                    provider="fal",
+                    model="openai/gpt-image-2",
+                    inputs=inputs,
+                    outputs={"num_outputs": int(inputs.get("num_images", 1))},
+                    skill="echo",
+                ),
+                project_id=project_id,
+                aggregate=AGG_JOB,
+                aggregate_id=job_id,
+                event_id=job_media_usage_id(job_id, 1),
+            )
+            await asyncio.wait_for(charged.wait(), 60)
+        finally:
+            await sub.unsubscribe()
+            await bus.close()
+
+    asyncio.run(record())

@@ -9,64 +9,23 @@ the slug's published table (openai/gpt-image-2, medium, 1024x1536: 0.050 USD an 
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from playwright.sync_api import Page, expect
 
 from dash import off_loop, screenshot, sign_in
 from puras_cli.devstack import Stack
-from stackapi import Api
+from stackapi import Api, bill_media_call
 
 MEDIA_MICROS = 100_000  # two images at 0.050 USD
 
 
 def _bill_media_call(stack: Stack, api: Api, job_id: str) -> None:
     """Records two generated images for the job and waits until billing charged them."""
-    from puras_common.bus import connect
-    from puras_common.events.base import decode_envelope
-    from puras_common.events.ids import job_media_usage_id
-    from puras_common.events.subjects import AGG_JOB, event_subject
-    from puras_common.events.types import MediaUsageRecorded
-
-    async def record() -> None:
-        bus = await connect(stack.nats_url, name="media-endpoint")
-        charged = asyncio.Event()
-
-        async def on_event(msg: Any) -> None:
-            if decode_envelope(msg.data).type == "job.cost":
-                charged.set()
-
-        sub = await bus.nc.subscribe(event_subject(api.project_id, AGG_JOB, job_id), cb=on_event)
-        try:
-            await bus.append(
-                MediaUsageRecorded(
-                    call=1,
-                    provider="fal",
-                    model="openai/gpt-image-2",
-                    inputs={
-                        "prompt": "a dot",
-                        "quality": "medium",
-                        "size": "1024x1536",
-                        "num_images": 2,
-                    },
-                    outputs={"num_outputs": 2},
-                    skill="echo",
-                ),
-                project_id=api.project_id,
-                aggregate=AGG_JOB,
-                aggregate_id=job_id,
-                event_id=job_media_usage_id(job_id, 1),
-            )
-            await asyncio.wait_for(charged.wait(), 60)
-        finally:
-            await sub.unsubscribe()
-            await bus.close()
-
-    off_loop(asyncio.run, record())
+    inputs = {"prompt": "a dot", "quality": "medium", "size": "1024x1536", "num_images": 2}
+    off_loop(bill_media_call, stack.nats_url, api.project_id, job_id, inputs)
 
 
 def _until_ledger_shows(page: Page, api: Api, balance: int) -> None:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from puras_cli.devstack import Stack
-from stackapi import Api, new_api
+from stackapi import Api, bill_media_call, new_api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -28,50 +28,12 @@ def test_a_media_call_is_charged_at_the_rate_its_inputs_hit(stack: Stack, api: A
     """The media endpoint records a job's generation as a ``job.media_usage`` event on the
     job's subject; billing prices it by the slug's table. openai/gpt-image-2 at medium
     quality, 1024x1536: published at 0.050 USD a call; two images: 100,000 micros."""
-    import asyncio
-
-    from puras_common.bus import connect
-    from puras_common.events.base import decode_envelope
-    from puras_common.events.ids import job_media_usage_id
-    from puras_common.events.subjects import AGG_JOB, event_subject
-    from puras_common.events.types import MediaUsageRecorded
-
     job = api.run("echo", {"text": "a picture, please"})
     assert job["status"] == "succeeded"
     before = api.http.get("/v1/billing/balance").json()["credit_balance_micros"]
     inputs = {"prompt": "a dot", "quality": "medium", "size": "1024x1536", "num_images": 2}
 
-    async def record() -> None:
-        bus = await connect(stack.nats_url, name="media-endpoint")
-        charged = asyncio.Event()
-
-        async def on_event(msg: Any) -> None:
-            if decode_envelope(msg.data).type == "job.cost":
-                charged.set()
-
-        subject = event_subject(api.project_id, AGG_JOB, job["id"])
-        sub = await bus.nc.subscribe(subject, cb=on_event)
-        try:
-            await bus.append(
-                MediaUsageRecorded(
-                    call=1,
-                    provider="fal",
-                    model="openai/gpt-image-2",
-                    inputs=inputs,
-                    outputs={"num_outputs": 2},
-                    skill="echo",
-                ),
-                project_id=api.project_id,
-                aggregate=AGG_JOB,
-                aggregate_id=job["id"],
-                event_id=job_media_usage_id(job["id"], 1),
-            )
-            await asyncio.wait_for(charged.wait(), 60)
-        finally:
-            await sub.unsubscribe()
-            await bus.close()
-
-    asyncio.run(record())
+    bill_media_call(stack.nats_url, api.project_id, job["id"], inputs)
     rows = api.http.get(f"/v1/jobs/{job['id']}/usage").json()["usage"]
     assert [(r["model"], r["billed_micros"]) for r in rows] == [("openai/gpt-image-2", 100_000)]
     costs = [e["payload"] for e in api.events(job["id"]) if e["type"] == "cost"]
