@@ -13,10 +13,11 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from stack_fixtures import serve_stack
 
 from dash import chromium_path, off_loop
 from puras_cli.devstack import Stack
-from stackapi import Api, new_api, start_stack, stop_stack
+from stackapi import Api, new_api
 
 __all__ = ["api", "browser", "page", "stack"]
 
@@ -32,12 +33,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    """The module's stack, started and stopped off the Playwright loop (see off_loop)."""
-    s, work = off_loop(start_stack)
-    try:
-        yield s
-    finally:
-        off_loop(stop_stack, s, work)
+    """The end-to-end tests' module stack (``serve_stack``: its teardown also fails on any
+    permission the NATS server refused a service), each step run off the Playwright loop
+    (see off_loop)."""
+    steps = serve_stack()
+    yield off_loop(next, steps)
+    off_loop(next, steps, None)
 
 
 @pytest.fixture
