@@ -10,6 +10,7 @@ from fake_event_log import FakeEventLog
 from puras_common.bus.client import Published
 from puras_common.events.base import Event
 from puras_common.events.commands import RunJob, SubmitJob
+from puras_common.events.ids import work_again_msg_id, work_msg_id
 from puras_common.events.recorded import RecordedEvent
 from puras_common.events.subjects import (
     AGG_DEPLOYMENTS,
@@ -94,7 +95,7 @@ class FakeWorkQueue:
         """Set at each dispatch (clear it to wait for the next)."""
 
     async def dispatch(self, work: RunJob, *, again: bool = False) -> None:
-        msg_id = f"{work.job_id}:work:again" if again else f"{work.job_id}:work"
+        msg_id = work_again_msg_id(work.job_id) if again else work_msg_id(work.job_id)
         if msg_id in self._ids:
             return
         self._ids.add(msg_id)
